@@ -1,0 +1,46 @@
+"""PEX zipapps: ``--venv --sh-boot`` for the fastest warm start, any target from any host."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .. import tools
+from ..targets import Target
+from . import BuildJob, wheel_dir
+
+
+class PexBackend:
+    name = "pex"
+    suffix = ".pex"
+
+    def refusal(self, target: Target) -> str | None:
+        return None
+
+    def tool_versions(self) -> dict[str, str]:
+        return {"pex": tools.tool_version("pex")}
+
+    def build(self, job: BuildJob, work: Path) -> Path:
+        platform = work / "complete-platform.json"
+        platform.write_text(
+            json.dumps(job.target.complete_platform(job.python), sort_keys=True),
+            encoding="utf-8",
+        )
+        out = work / "out.pex"
+        cmd: list[str | Path] = [
+            tools.find_tool("pex"),
+            "--no-pypi", "--find-links", wheel_dir(job, work), "--intransitive",
+            "--complete-platform", platform,
+            "--sources-directory", job.app_dir,
+            "--entry-point", job.entry,
+            "--venv", "prepend", "--sh-boot", "--no-emit-warnings",
+            "--output-file", out,
+        ]  # fmt: skip
+        if job.wheels:
+            cmd += ["--requirement", job.lockfile]
+        tools.run(
+            cmd,
+            what=f"pex build for {job.target.name}",
+            env={"PEX_ROOT": str(job.cache.tool_dir("pex"))},
+        )
+        return out

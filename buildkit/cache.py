@@ -1,0 +1,143 @@
+"""Content-addressed cache with atomic fills.
+
+Layout under the cache root (``--cache-dir``, ``$BUILDKIT_CACHE_DIR`` or
+``~/.cache/buildkit``)::
+
+    wheels/<aa>/<sha256>/<wheel filename>   downloaded wheels, by the hash of their bytes
+    blobs/<aa>/<sha256>                     built artifacts, by the hash of their bytes
+    actions/<aa>/<key>.json                 action key -> blob digest (an unchanged build)
+    tools/                                  the tools' own caches (pip, uv, pex)
+    tmp/                                    fills in progress (same file system: rename)
+
+Entries appear only complete (filled in ``tmp/``, verified, then renamed into place) and
+are verified again when used: a changed entry is removed and never trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import IntegrityError
+from .fsutil import atomic_write_text, output_errors, sha256_file
+
+log = logging.getLogger(__name__)
+
+
+def default_root() -> Path:
+    if env := os.environ.get("BUILDKIT_CACHE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "buildkit"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cache:
+    root: Path
+
+    def tool_dir(self, name: str) -> Path:
+        path = self.root / "tools" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def tmp_dir(self) -> Path:
+        """A fresh private folder for a fill, on the cache's file system."""
+        base = self.root / "tmp"
+        with output_errors(self.root):
+            base.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return Path(tempfile.mkdtemp(dir=base))
+
+    # --- wheels ---------------------------------------------------------------------------
+
+    def _wheel_dir(self, sha256: str) -> Path:
+        return self.root / "wheels" / sha256[:2] / sha256
+
+    def find_wheel(self, sha256: str) -> Path | None:
+        """The cached wheel with this digest, not yet verified, or None."""
+        folder = self._wheel_dir(sha256)
+        try:
+            files = [p for p in folder.iterdir() if p.suffix == ".whl"]
+        except FileNotFoundError:
+            return None
+        return files[0] if len(files) == 1 else None
+
+    def add_wheel(self, path: Path, sha256: str) -> Path:
+        """Move a downloaded, verified wheel into the cache; return its cached path."""
+        final = self._wheel_dir(sha256)
+        if (existing := self.find_wheel(sha256)) is not None:
+            return existing
+        staging = self.tmp_dir()
+        with output_errors(self.root):
+            shutil.move(str(path), staging / path.name)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(staging, final)
+            except OSError:  # filled by a concurrent build meanwhile
+                shutil.rmtree(staging, ignore_errors=True)
+        return final / path.name
+
+    def verified_wheel(self, sha256: str) -> Path | None:
+        """The cached wheel with this digest after checking its bytes; a bad one is dropped."""
+        path = self.find_wheel(sha256)
+        if path is None:
+            return None
+        if sha256_file(path) != sha256:
+            log.warning(
+                "refused cached wheel %s: its bytes do not match sha256:%s; removed from the cache",
+                path.name,
+                sha256,
+            )
+            shutil.rmtree(path.parent, ignore_errors=True)
+            return None
+        return path
+
+    # --- artifacts ------------------------------------------------------------------------
+
+    def _blob(self, sha256: str) -> Path:
+        return self.root / "blobs" / sha256[:2] / sha256
+
+    def _action(self, key: str) -> Path:
+        return self.root / "actions" / key[:2] / f"{key}.json"
+
+    def store_artifact(self, key: str, path: Path) -> str:
+        """Record the output of action ``key``; returns the artifact's sha256."""
+        digest = sha256_file(path)
+        blob = self._blob(digest)
+        with output_errors(self.root):
+            if not blob.is_file():
+                blob.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self.tmp_dir() / digest
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, blob)
+                shutil.rmtree(tmp.parent, ignore_errors=True)
+            atomic_write_text(self._action(key), json.dumps({"sha256": digest}) + "\n")
+        return digest
+
+    def lookup_artifact(self, key: str) -> tuple[Path, str] | None:
+        """The verified artifact recorded for ``key``, or None (a bad entry is dropped)."""
+        try:
+            digest = json.loads(self._action(key).read_text(encoding="utf-8"))["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        blob = self._blob(str(digest))
+        if not blob.is_file():
+            return None
+        if sha256_file(blob) != digest:
+            log.warning("refused cached artifact %s: its bytes changed; rebuilding", blob)
+            blob.unlink(missing_ok=True)
+            return None
+        return blob, str(digest)
+
+
+def require_digest(path: Path, expected: str, what: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise IntegrityError(
+            f"{what}: sha256 {actual} does not match the pinned sha256:{expected}",
+            hint="the file was changed or corrupted; it was not used",
+        )

@@ -1,0 +1,253 @@
+"""Thin command layer: parse, call the library, render, exit code.
+
+Exit codes: 0 ok, 1 a check failed (stale lock, verification, policy), 2 bad input or
+usage, 3 a tool failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from . import __version__, buildinfo, lock, targets
+from .backends import registry
+from .build import BuildResult, build
+from .cache import Cache, default_root
+from .errors import BuildkitError, CheckFailed
+from .recipe import Recipe
+from .recipe import load as load_recipe
+from .ui import setup_logging
+
+EPILOG = "Exit codes: 0 ok, 1 check failed, 2 bad input or usage, 3 a tool failed."
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    common.add_argument("--json", action="store_true", help="print a JSON result on stdout")
+
+    p = argparse.ArgumentParser(
+        prog="buildkit",
+        description="Compile Python ops scripts into reproducible single-file artifacts "
+        "(pex and shiv zipapps) for every target, from hash-pinned lockfiles.",
+        epilog=EPILOG,
+    )
+    p.add_argument("--version", action="version", version=f"buildkit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    target_names = ", ".join(targets.all_targets())
+
+    lk = sub.add_parser(
+        "lock",
+        parents=[common],
+        help="write hash-pinned lockfiles/<recipe>/<target>.txt",
+        description="Resolve the recipe's requirements for each target and write "
+        "lockfiles/<recipe>/<target>.txt: every requirement pinned == with every file hash, "
+        "under a header recording the digest of the inputs and the engine. With --check, "
+        "write nothing and fail (exit 1) if a lock is missing, stale, unpinned or unhashed.",
+        epilog=EPILOG,
+    )
+    lk.add_argument("recipe", type=Path, metavar="RECIPE", help="recipe folder or recipe.toml")
+    lk.add_argument(
+        "--target", action="append", default=[], metavar="T", help=f"one of: {target_names}"
+    )
+    lk.add_argument("--check", action="store_true", help="check the locks, write nothing")
+    lk.add_argument(
+        "--engine",
+        choices=lock.ENGINES,
+        default="uv",
+        help="resolver: uv (any target, default) or pip-tools (this host's target only)",
+    )
+    lk.add_argument("--lockfiles", type=Path, metavar="DIR", help="lockfiles folder to use")
+
+    bd = sub.add_parser(
+        "build",
+        parents=[common],
+        help="build artifacts into a release folder",
+        description="Check the locks, fetch the locked wheels by hash, build every "
+        "(target x format) of the recipe (or the ones asked for) and write the artifacts, "
+        "manifest.json and SHA256SUMS into the output folder. Unchanged builds are reused "
+        "from the cache.",
+        epilog=EPILOG,
+    )
+    bd.add_argument("recipe", type=Path, metavar="RECIPE", help="recipe folder or recipe.toml")
+    bd.add_argument(
+        "--target", action="append", default=[], metavar="T", help=f"one of: {target_names}"
+    )
+    bd.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        metavar="F",
+        help="one of: " + ", ".join(registry()),
+    )
+    bd.add_argument("--out", type=Path, default=Path("dist"), metavar="DIR", help="default: dist")
+    bd.add_argument("--offline", action="store_true", help="use only wheels already in the cache")
+    bd.add_argument("--lockfiles", type=Path, metavar="DIR", help="lockfiles folder to use")
+    bd.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="default: $BUILDKIT_CACHE_DIR or ~/.cache/buildkit",
+    )
+
+    ins = sub.add_parser(
+        "inspect",
+        parents=[common],
+        help="print the build info embedded in an artifact",
+        description="Print the build info embedded in an artifact (recipe, version, target, "
+        "format, lock digest, wheels, tool versions), read from its bytes without running it.",
+        epilog=EPILOG,
+    )
+    ins.add_argument("artifact", type=Path, metavar="ARTIFACT")
+    return p
+
+
+def _recipe(path: Path) -> Recipe:
+    return load_recipe(path, formats=registry(), targets=targets.all_targets())
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def cmd_lock(args: argparse.Namespace, out: Console) -> int:
+    recipe = _recipe(args.recipe)
+    specs = [recipe.target(t) for t in args.target] if args.target else list(recipe.targets)
+    rows = []
+    if args.check:
+        problems = []
+        for spec in specs:
+            path = lock.lock_path(recipe, spec.name, args.lockfiles)
+            found = lock.check(recipe, targets.get(spec.name), spec.python, path)
+            problems += found
+            rows.append({"target": spec.name, "path": str(path), "ok": not found})
+        if args.json:
+            _emit_json({"ok": not problems, "locks": rows, "problems": [str(p) for p in problems]})
+        if problems:
+            raise CheckFailed(
+                "lock check failed:\n" + "\n".join(f"  {p}" for p in problems),
+                hint=f"run `buildkit lock {args.recipe}` and commit the lockfiles",
+            )
+        if not args.json:
+            for row in rows:
+                out.print(f"ok  {row['path']}", highlight=False)
+        return 0
+    for spec in specs:
+        target = targets.get(spec.name)
+        path = lock.lock_path(recipe, spec.name, args.lockfiles)
+        new = lock.generate(recipe, target, spec.python, args.engine)
+        changed = lock.write(new, path)
+        rows.append(
+            {
+                "target": spec.name,
+                "path": str(path),
+                "changed": changed,
+                "pins": len(new.requirements),
+            }
+        )
+        if not args.json:
+            word = "wrote" if changed else "unchanged"
+            out.print(f"{word}  {path}  ({len(new.requirements)} pins)", highlight=False)
+    if args.json:
+        _emit_json({"ok": True, "locks": rows})
+    return 0
+
+
+def cmd_build(args: argparse.Namespace, out: Console) -> int:
+    recipe = _recipe(args.recipe)
+    result = build(
+        recipe,
+        want_targets=args.target,
+        want_formats=args.format,
+        out=args.out,
+        cache=Cache(root=args.cache_dir or default_root()),
+        offline=args.offline,
+        lockfiles=args.lockfiles,
+    )
+    if args.json:
+        _emit_json(_result_json(result))
+    else:
+        _print_result(result, out)
+    return 0
+
+
+def _result_json(result: BuildResult) -> dict[str, Any]:
+    return {
+        "out": str(result.out),
+        "checksums": str(result.checksums),
+        "manifest": str(result.manifest),
+        "artifacts": [
+            {
+                "name": a.name,
+                "path": str(a.path),
+                "target": a.target,
+                "format": a.format,
+                "sha256": a.sha256,
+                "size": a.size,
+                "reused": a.reused,
+                "seconds": round(a.seconds, 3),
+            }
+            for a in result.artifacts
+        ],
+    }
+
+
+def _print_result(result: BuildResult, out: Console) -> None:
+    width = max(len(a.name) for a in result.artifacts)
+    for a in result.artifacts:
+        how = "reused" if a.reused else "built "
+        out.print(
+            f"{how}  {a.name:<{width}}  {a.size / 1e6:7.2f} MB  sha256:{a.sha256[:16]}…",
+            highlight=False,
+        )
+    out.print(f"\nartifacts:  {result.out}/", highlight=False)
+    out.print(f"checksums:  {result.checksums}", highlight=False)
+    out.print(f"manifest:   {result.manifest}", highlight=False)
+    out.print(f"check with: (cd {result.out} && sha256sum -c SHA256SUMS)", highlight=False)
+
+
+def cmd_inspect(args: argparse.Namespace, out: Console) -> int:
+    info = buildinfo.read(args.artifact)
+    if args.json:
+        _emit_json(info)
+        return 0
+    for key in sorted(info):
+        value = info[key]
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
+        elif isinstance(value, list):
+            value = "\n" + "\n".join(f"    {v}" for v in value) if value else "(none)"
+        out.print(f"{key:>15}: {value}", highlight=False)
+    return 0
+
+
+COMMANDS = {"lock": cmd_lock, "build": cmd_build, "inspect": cmd_inspect}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    err = setup_logging(args.verbose)
+    out = Console(highlight=False, soft_wrap=True)
+    try:
+        return COMMANDS[args.command](args, out)
+    except BuildkitError as exc:
+        err.print(
+            f"[bold red]buildkit: error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+        )
+        if exc.hint:
+            err.print(f"  hint: {exc.hint}", highlight=False, markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("buildkit: interrupted", highlight=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

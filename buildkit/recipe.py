@@ -1,0 +1,362 @@
+"""Recipe model, TOML loading and validation.
+
+A recipe (``recipes/<name>/recipe.toml``) names an ops script, its dependencies, the
+targets and formats to build, and its hardening policy. Every problem is reported with
+the file, the key, the line (where one can be found), what is wrong and a close match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
+
+from .errors import RecipeError
+
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
+ENTRY_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+PYTHON_RE = re.compile(r"^3\.(1[1-9]|[2-9][0-9])$")
+HARDENING_CHECKS = (
+    "relro-partial",
+    "relro-full",
+    "canary",
+    "nx",
+    "pie",
+    "fortify",
+    "cet",
+    "bti",
+    "no-rpath",
+    "stripped",
+    "codesign",
+    "hardened-runtime",
+)
+
+RECIPE_KEYS = ("name", "version", "entry", "sources", "requirements", "python")
+TOP_KEYS = ("recipe", "targets", "formats", "hardening")
+TARGET_KEYS = ("python",)
+HARDENING_KEYS = ("require", "scope", "waivers")
+WAIVER_KEYS = ("path", "checks", "reason", "expires")
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetSpec:
+    name: str
+    python: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Waiver:
+    path: str
+    checks: tuple[str, ...]
+    reason: str
+    expires: dt.date
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hardening:
+    require: tuple[str, ...]
+    scope: str
+    waivers: tuple[Waiver, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    path: Path
+    name: str
+    version: str
+    entry: str
+    sources: tuple[str, ...]
+    requirements: tuple[str, ...]
+    python: str | None
+    targets: tuple[TargetSpec, ...]
+    formats: tuple[str, ...]
+    hardening: Hardening | None
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def entry_module(self) -> str:
+        return self.entry.partition(":")[0]
+
+    def target(self, name: str) -> TargetSpec:
+        for spec in self.targets:
+            if spec.name == name:
+                return spec
+        raise RecipeError(
+            f"{self.path}: target {name!r} is not in [targets]"
+            f"{did_you_mean(name, (t.name for t in self.targets))}",
+            hint="targets in this recipe: " + ", ".join(t.name for t in self.targets),
+        )
+
+
+def recipe_file(arg: Path) -> Path:
+    """``RECIPE`` on the command line: a recipe folder or its recipe.toml."""
+    path = arg / "recipe.toml" if arg.is_dir() else arg
+    if not path.is_file():
+        raise RecipeError(
+            f"{arg}: no recipe here", hint="pass a recipe folder or its recipe.toml file"
+        )
+    return path
+
+
+class _Checker:
+    """Walks the parsed TOML and raises a RecipeError with file, key and line."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+
+    def fail(self, key: str, problem: str, hint: str | None = None) -> RecipeError:
+        line = self._line_of(key)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return RecipeError(f"{where}: {key}: {problem}", hint=hint)
+
+    def _line_of(self, dotted: str) -> int | None:
+        """Best-effort line of a key like ``[recipe].entry`` or ``[targets].foo``."""
+        table, _, key = dotted.partition("].")
+        table = table.lstrip("[")
+        key = key.split("[")[0].split(".")[0]
+        current = ""
+        for number, raw in enumerate(self.lines, 1):
+            line = raw.strip()
+            if header := re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?", line):
+                current = header.group(1)
+                if not key and current == table:
+                    return number
+                continue
+            if key and current == table and re.match(rf"^\"?{re.escape(key)}\"?\s*=", line):
+                return number
+        return None
+
+    def table(self, value: Any, key: str) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a table, not {_type(value)}")
+        return value
+
+    def known(self, table: Mapping[str, Any], allowed: Iterable[str], prefix: str) -> None:
+        allowed = tuple(allowed)
+        for key in table:
+            if key not in allowed:
+                raise self.fail(
+                    f"{prefix}{key}",
+                    f"unknown key{did_you_mean(key, allowed)}",
+                    hint="allowed here: " + ", ".join(allowed),
+                )
+
+    def string(self, table: Mapping[str, Any], key: str, where: str, *, required: bool) -> str:
+        if key not in table:
+            if required:
+                raise self.fail(f"{where}{key}", "is required")
+            return ""
+        value = table[key]
+        if not isinstance(value, str):
+            raise self.fail(f"{where}{key}", f"must be a string, not {_type(value)}")
+        return value
+
+    def strings(self, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{where}{key}", f"must be a list of strings, not {_type(value)}")
+        return tuple(value)
+
+
+def _type(value: Any) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def load(arg: Path, *, formats: Iterable[str], targets: Iterable[str]) -> Recipe:
+    """Read and validate a recipe. ``formats``/``targets`` are the known names."""
+    path = recipe_file(arg)
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        raise RecipeError(
+            f"{where}: malformed TOML: {exc}", hint="fix the TOML syntax at that line"
+        ) from None
+    return parse(path, text, doc, formats=tuple(formats), targets=tuple(targets))
+
+
+def parse(
+    path: Path,
+    text: str,
+    doc: dict[str, Any],
+    *,
+    formats: tuple[str, ...],
+    targets: tuple[str, ...],
+) -> Recipe:
+    c = _Checker(path, text)
+    c.known(doc, TOP_KEYS, "")
+    if "recipe" not in doc:
+        raise c.fail("[recipe]", "the [recipe] table is required")
+    rec = c.table(doc["recipe"], "[recipe]")
+    c.known(rec, RECIPE_KEYS, "[recipe].")
+
+    name = c.string(rec, "name", "[recipe].", required=True)
+    if not NAME_RE.match(name):
+        raise c.fail(
+            "[recipe].name", f"{name!r} is not a valid name", "use a-z, 0-9, '.', '_', '-'"
+        )
+    version = c.string(rec, "version", "[recipe].", required=True)
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise c.fail("[recipe].version", f"{version!r} is not a PEP 440 version") from None
+    entry = c.string(rec, "entry", "[recipe].", required=True)
+    if not ENTRY_RE.match(entry):
+        raise c.fail("[recipe].entry", f"{entry!r} is not of the form module:function")
+    python = c.string(rec, "python", "[recipe].", required=False) or None
+    if python is not None and not PYTHON_RE.match(python):
+        raise c.fail("[recipe].python", f"{python!r} is not a Python version X.Y (3.11 or newer)")
+
+    sources = c.strings(rec, "sources", "[recipe].")
+    for src in sources:
+        resolved = (path.parent / src).resolve()
+        if not resolved.is_relative_to(path.parent.resolve()):
+            raise c.fail("[recipe].sources", f"{src!r} points outside the recipe folder")
+        if not resolved.is_dir():
+            raise c.fail("[recipe].sources", f"{src!r} is not a folder in {path.parent}")
+    requirements = c.strings(rec, "requirements", "[recipe].")
+    for req in requirements:
+        try:
+            Requirement(req)
+        except InvalidRequirement as exc:
+            raise c.fail(
+                "[recipe].requirements", f"{req!r} is not a PEP 508 requirement: {exc}"
+            ) from None
+    if sources:
+        _check_entry_module(c, path.parent, sources, entry)
+
+    target_specs = _targets(c, doc.get("targets"), targets, python)
+    format_names = _formats(c, doc.get("formats"), formats)
+    hardening = _hardening(c, doc["hardening"]) if "hardening" in doc else None
+    return Recipe(
+        path=path,
+        name=name,
+        version=version,
+        entry=entry,
+        sources=sources,
+        requirements=requirements,
+        python=python,
+        targets=target_specs,
+        formats=format_names,
+        hardening=hardening,
+    )
+
+
+def _check_entry_module(c: _Checker, root: Path, sources: tuple[str, ...], entry: str) -> None:
+    module = entry.partition(":")[0]
+    rel = Path(*module.split("."))
+    for src in sources:
+        base = root / src
+        if (base / rel).with_suffix(".py").is_file() or (base / rel / "__init__.py").is_file():
+            return
+    raise c.fail(
+        "[recipe].entry",
+        f"module {module!r} is not in the sources ({', '.join(sources)})",
+        hint=f"expected {rel}.py or {rel}/__init__.py under one of the sources folders",
+    )
+
+
+def _targets(
+    c: _Checker, value: Any, known: tuple[str, ...], python: str | None
+) -> tuple[TargetSpec, ...]:
+    from . import targets as registry
+
+    if value is None:
+        value = {name: {} for name in known}
+    table = c.table(value, "[targets]")
+    if not table:
+        raise c.fail("[targets]", "lists no target", hint="targets: " + ", ".join(known))
+    specs = []
+    for name, raw in table.items():
+        if name not in known:
+            raise c.fail(
+                f"[targets].{name}",
+                f"unknown target{did_you_mean(name, known)}",
+                hint="targets: " + ", ".join(known),
+            )
+        opts = c.table(raw, f"[targets].{name}")
+        c.known(opts, TARGET_KEYS, f"[targets].{name}.")
+        py = c.string(opts, "python", f"[targets].{name}.", required=False)
+        if py and not PYTHON_RE.match(py):
+            raise c.fail(f"[targets].{name}.python", f"{py!r} is not a Python version X.Y")
+        specs.append(TargetSpec(name=name, python=py or python or registry.get(name).python))
+    return tuple(specs)
+
+
+def _formats(c: _Checker, value: Any, known: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return known
+    table = c.table(value, "[formats]")
+    if not table:
+        raise c.fail("[formats]", "lists no format", hint="formats: " + ", ".join(known))
+    for name, raw in table.items():
+        if name not in known:
+            raise c.fail(
+                f"[formats].{name}",
+                f"unknown format{did_you_mean(name, known)}",
+                hint="formats: " + ", ".join(known),
+            )
+        c.known(c.table(raw, f"[formats].{name}"), (), f"[formats].{name}.")
+    return tuple(table)
+
+
+def _hardening(c: _Checker, value: Any) -> Hardening:
+    table = c.table(value, "[hardening]")
+    c.known(table, HARDENING_KEYS, "[hardening].")
+    require = c.strings(table, "require", "[hardening].")
+    for check in require:
+        if check not in HARDENING_CHECKS:
+            raise c.fail(
+                "[hardening].require",
+                f"unknown check {check!r}{did_you_mean(check, HARDENING_CHECKS)}",
+                hint="checks: " + ", ".join(HARDENING_CHECKS),
+            )
+    scope = c.string(table, "scope", "[hardening].", required=False) or "own"
+    if scope not in ("own", "all"):
+        raise c.fail("[hardening].scope", f"must be 'own' or 'all', not {scope!r}")
+    raw = table.get("waivers", [])
+    if not isinstance(raw, list):
+        raise c.fail("[hardening].waivers", f"must be an array of tables, not {_type(raw)}")
+    waivers = []
+    for i, item in enumerate(raw):
+        where = f"[hardening].waivers[{i}]."
+        w = c.table(item, where.rstrip("."))
+        c.known(w, WAIVER_KEYS, where)
+        expires = w.get("expires")
+        if not isinstance(expires, dt.date) or isinstance(expires, dt.datetime):
+            raise c.fail(f"{where}expires", "must be a date (YYYY-MM-DD)")
+        waivers.append(
+            Waiver(
+                path=c.string(w, "path", where, required=True),
+                checks=c.strings(w, "checks", where),
+                reason=c.string(w, "reason", where, required=True),
+                expires=expires,
+            )
+        )
+    return Hardening(require=require, scope=scope, waivers=tuple(waivers))

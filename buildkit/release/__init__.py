@@ -1,0 +1,1 @@
+"""Release files in dist/: artifacts, SHA256SUMS, manifest.json."""

@@ -1,0 +1,36 @@
+"""SHA256SUMS in GNU coreutils format: ``<hex>  <name>``, sorted by name, LF endings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import CheckFailed
+from ..fsutil import atomic_write_text
+
+FILENAME = "SHA256SUMS"
+_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+
+
+def render(digests: Mapping[str, str]) -> str:
+    for name in digests:
+        if "/" in name or "\n" in name or "\\" in name:
+            raise ValueError(f"release file name {name!r} cannot go into {FILENAME}")
+    return "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
+
+
+def parse(text: str, path: Path) -> dict[str, str]:
+    out = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        m = _LINE.match(line)
+        if not m:
+            raise CheckFailed(f"{path}:{number}: not a '<sha256>  <name>' line: {line!r}")
+        out[m.group(2)] = m.group(1)
+    return out
+
+
+def write(folder: Path, digests: Mapping[str, str]) -> Path:
+    path = folder / FILENAME
+    atomic_write_text(path, render(digests))
+    return path

@@ -1,0 +1,120 @@
+"""Target registry, read from ``buildkit/data/targets.toml``.
+
+A target is data: its wheel platform tags, uv platform, marker values and the kind of host
+that builds native binaries for it. Tag lists and pex complete platforms are computed from
+those rows; no target name appears in code.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from packaging import tags
+
+from .errors import InputError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    name: str
+    os: str
+    arch: str
+    libc: str
+    python: str
+    uv_platform: str
+    platform_tags: tuple[str, ...]
+    markers: tuple[tuple[str, str], ...]
+    native_builder: str
+    uv_env: tuple[tuple[str, str], ...] = field(default=())
+
+    def wheel_tags(self, python: str) -> list[tags.Tag]:
+        """Every wheel tag this target accepts for CPython ``python`` (X.Y), best first."""
+        version = _version_tuple(python)
+        return [
+            *tags.cpython_tags(version, None, self.platform_tags),
+            *tags.compatible_tags(version, f"cp{version[0]}{version[1]}", self.platform_tags),
+        ]
+
+    def marker_environment(self, python: str) -> dict[str, str]:
+        env = {
+            "implementation_name": "cpython",
+            "implementation_version": f"{python}.0",
+            "platform_python_implementation": "CPython",
+            "python_full_version": f"{python}.0",
+            "python_version": python,
+        }
+        env.update(dict(self.markers))
+        return env
+
+    def complete_platform(self, python: str) -> dict[str, Any]:
+        """A pex ``--complete-platform`` document for this target and Python."""
+        return {
+            "marker_environment": self.marker_environment(python),
+            "compatible_tags": [str(t) for t in self.wheel_tags(python)],
+        }
+
+    def is_host(self) -> bool:
+        """True when this machine runs binaries of this target natively."""
+        return (self.os, self.arch, self.libc) == host_triple()
+
+
+def _version_tuple(python: str) -> tuple[int, int]:
+    major, _, minor = python.partition(".")
+    return int(major), int(minor)
+
+
+def host_triple() -> tuple[str, str, str]:
+    machine = platform.machine().lower()
+    arch = {"amd64": "x86_64", "arm64": "aarch64" if sys.platform == "linux" else "arm64"}.get(
+        machine, machine
+    )
+    if sys.platform == "darwin":
+        return "darwin", arch, "darwin"
+    libc = "glibc" if platform.libc_ver()[0] == "glibc" else "musl"
+    return sys.platform, arch, libc
+
+
+def _load(doc: dict[str, Any]) -> dict[str, Target]:
+    out = {}
+    for name, row in doc.items():
+        out[name] = Target(
+            name=name,
+            os=row["os"],
+            arch=row["arch"],
+            libc=row["libc"],
+            python=row["python"],
+            uv_platform=row["uv_platform"],
+            platform_tags=tuple(row["platform_tags"]),
+            markers=tuple(sorted(row["markers"].items())),
+            native_builder=row["native_builder"],
+            uv_env=tuple(sorted(row.get("uv_env", {}).items())),
+        )
+    return out
+
+
+@cache
+def all_targets() -> dict[str, Target]:
+    text = files("buildkit").joinpath("data/targets.toml").read_text(encoding="utf-8")
+    return _load(tomllib.loads(text))
+
+
+def get(name: str) -> Target:
+    try:
+        return all_targets()[name]
+    except KeyError:
+        from .recipe import did_you_mean
+
+        raise InputError(
+            f"unknown target {name!r}{did_you_mean(name, all_targets())}",
+            hint="targets: " + ", ".join(all_targets()),
+        ) from None
+
+
+def host_target() -> Target | None:
+    return next((t for t in all_targets().values() if t.is_host()), None)

@@ -1,0 +1,134 @@
+"""The one place that runs external programs.
+
+Every tool runs in a scrubbed environment (fixed locale, time zone, hash seed, umask and
+SOURCE_DATE_EPOCH; only network settings pass through), its command is logged at debug
+level, and a failure becomes a :class:`ToolError` that says what ran and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import ToolError
+
+log = logging.getLogger(__name__)
+
+#: 1980-01-01T00:00:00Z, the earliest time a zip entry can carry.
+SOURCE_DATE_EPOCH = "315532800"
+
+# Variables a user sets on purpose to reach a registry: proxies, certificates, a mirror.
+_PASS_THROUGH = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "PIP_INDEX_URL",
+    "UV_INDEX_URL",
+    "UV_DEFAULT_INDEX",
+    "UV_NATIVE_TLS",
+)
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every tool gets: a fixed base plus explicit extras."""
+    env = {k: v for k in _PASS_THROUGH if (v := os.environ.get(k)) is not None}
+    env.update(
+        {
+            "LC_ALL": "C.UTF-8",
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH,
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_NO_INPUT": "1",
+            "UV_NO_CONFIG": "1",
+        }
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+def find_tool(name: str) -> Path:
+    """A console script installed beside the running interpreter (the toolkit's venv)."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return candidate
+    found = shutil.which(name)
+    if found is None:
+        raise ToolError(
+            f"{name} is not installed beside {sys.executable}",
+            hint="run ci/setup to install the toolkit's pinned tools",
+        )
+    return Path(found)
+
+
+def run(
+    cmd: Sequence[str | Path],
+    *,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    hint: str | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` hermetically; raise :class:`ToolError` naming ``what`` on failure."""
+    argv = [str(c) for c in cmd]
+    log.debug("$ %s", shlex.join(argv))
+    try:
+        proc = subprocess.run(
+            argv,
+            env=clean_env(env),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            umask=0o022,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ToolError(
+            f"{what}: {argv[0]} not found", hint=hint or "run ci/setup to install the toolkit"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ToolError(f"{what}: {argv[0]} did not finish within {timeout:.0f} s") from exc
+    if proc.returncode != 0:
+        raise ToolError(
+            f"{what} failed (exit {proc.returncode}): {shlex.join(argv)}\n{_tail(proc)}",
+            hint=hint or "re-run with --verbose to see every command",
+        )
+    return proc
+
+
+def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
+    text = (proc.stderr or "") + (proc.stdout or "")
+    return "\n".join("  " + line for line in text.strip().splitlines()[-lines:])
+
+
+def tool_version(name: str) -> str:
+    """Version of an installed Python distribution (the pinned tool), without running it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError as exc:
+        raise ToolError(f"{name} is not installed", hint="run ci/setup") from exc

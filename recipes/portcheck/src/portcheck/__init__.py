@@ -1,0 +1,1 @@
+"""Concurrent TCP port probe."""
