@@ -109,6 +109,8 @@ def parse(text: str, path: Path) -> Lockfile:
         logical.append(pending.strip())
     reqs = []
     for entry in logical:
+        if entry.startswith("-"):  # resolver options (--only-binary, --index-url): not pins
+            continue
         hashes = tuple(sorted(h.lower() for h in _HASH_RE.findall(entry)))
         spec = _HASH_RE.sub("", entry).strip()
         try:
@@ -219,7 +221,7 @@ def _run_uv(src: Path, out: Path, target: Target, python: str) -> None:
 def _run_pip_compile(src: Path, out: Path) -> None:
     cmd: list[str | Path] = [
         tools.find_tool("pip-compile"), "--generate-hashes", "--no-header", "--no-annotate",
-        "--quiet", "--strip-extras", "--pip-args", "--only-binary=:all:",
+        "--quiet", "--strip-extras", "--no-emit-options", "--pip-args", "--only-binary=:all:",
         "--output-file", out, src,
     ]  # fmt: skip
     tools.run(cmd, what="pip-compile lock", cwd=src.parent)

@@ -153,7 +153,7 @@ class _Checker:
         for key in table:
             if key not in allowed:
                 raise self.fail(
-                    f"{prefix}{key}",
+                    f"{prefix}{key}" if prefix else f"[{key}]",
                     f"unknown key{did_you_mean(key, allowed)}",
                     hint="allowed here: " + ", ".join(allowed),
                 )

@@ -1,6 +1,7 @@
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from healthcheck.cli import main
@@ -8,7 +9,7 @@ from healthcheck.cli import main
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so the pool can reuse connections
-    connections: set[int] = set()
+    connections: ClassVar[set[int]] = set()
 
     def do_GET(self):
         Handler.connections.add(id(self.connection))

@@ -25,9 +25,7 @@ class Check:
     error: str = ""
 
 
-def check(
-    pool: urllib3.PoolManager, url: str, expect: set[int], contains: str | None
-) -> Check:
+def check(pool: urllib3.PoolManager, url: str, expect: set[int], contains: str | None) -> Check:
     started = time.perf_counter()
     try:
         resp = pool.request("GET", url, preload_content=True, redirect=False)

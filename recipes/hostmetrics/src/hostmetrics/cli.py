@@ -63,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(f"cpu     {report['cpu_percent']:5.1f}%  ({report['cpu_count']} cpus, "
-              f"load {' '.join(map(str, report['load_average']))})")
+        print(
+            f"cpu     {report['cpu_percent']:5.1f}%  ({report['cpu_count']} cpus, "
+            f"load {' '.join(map(str, report['load_average']))})"
+        )
         print(f"memory  {report['memory_percent']:5.1f}%  of {report['memory_total'] >> 20} MiB")
         for d in report["disks"]:
             print(f"disk    {d['percent']:5.1f}%  {d['path']}")

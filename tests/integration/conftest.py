@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RECIPES, ROOT, SAMPLES
+
+pytestmark = pytest.mark.integration
+
+
+def buildkit(
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "buildkit", *map(str, args)],
+        cwd=cwd or ROOT,
+        env={**os.environ, "CI": "true", **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"buildkit {args} exited {proc.returncode}:\n{proc.stderr}\n{proc.stdout}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def run_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for running artifacts: private pex/shiv roots, the real python3.11 first."""
+    root = tmp_path_factory.mktemp("runtime")
+    return {**os.environ, "PEX_ROOT": str(root / "pex"), "SHIV_ROOT": str(root / "shiv")}
+
+
+@pytest.fixture(scope="session")
+def sample_dist(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Iterator[Path]:
+    """Every sample recipe built for every target as pex and shiv, into one dist/."""
+    dist = tmp_path_factory.mktemp("dist")
+    for name in SAMPLES:
+        buildkit(
+            "build",
+            RECIPES / name,
+            "--format",
+            "pex",
+            "--format",
+            "shiv",
+            "--out",
+            dist,
+            "--cache-dir",
+            cache_dir,
+        )
+    yield dist

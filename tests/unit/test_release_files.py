@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from buildkit import buildinfo
+from buildkit.cache import Cache
+from buildkit.errors import CheckFailed, InputError
+from buildkit.fsutil import atomic_path, atomic_write_text
+from buildkit.release import checksums
+from buildkit.release.manifest import ArtifactRecord
+from buildkit.release.publish import publish
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_sha256sums_gnu_format_and_coreutils_agree(tmp_path: Path) -> None:
+    files = {"b.pyz": b"bbb", "a.pex": b"aaa", "c-1.0-linux-amd64": b"ccc"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    path = checksums.write(tmp_path, {n: sha(d) for n, d in files.items()})
+    text = path.read_bytes().decode()
+    assert text.splitlines() == [f"{sha(files[n])}  {n}" for n in sorted(files)]
+    assert text.endswith("\n") and "\r" not in text
+    subprocess.run(
+        ["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=tmp_path, check=True, capture_output=True
+    )
+    assert checksums.parse(text, path) == {n: sha(d) for n, d in files.items()}
+    with pytest.raises(CheckFailed, match="SHA256SUMS:1"):
+        checksums.parse("nonsense\n", path)
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    dest = tmp_path / "artifact.pex"
+    dest.write_bytes(b"old release")
+    with pytest.raises(RuntimeError), atomic_path(dest) as tmp:
+        tmp.write_bytes(b"half of a new")
+        raise RuntimeError("killed mid-write")
+    assert dest.read_bytes() == b"old release"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifact.pex"]
+
+
+def test_cache_refuses_changed_wheel(tmp_path: Path) -> None:
+    cache = Cache(root=tmp_path / "cache")
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"wheel bytes")
+    digest = sha(b"wheel bytes")
+    cached = cache.add_wheel(wheel, digest)
+    assert cache.verified_wheel(digest) == cached
+    cached.write_bytes(b"tampered")
+    assert cache.verified_wheel(digest) is None
+    assert cache.find_wheel(digest) is None  # dropped, never trusted again
+
+
+def test_action_cache_refuses_changed_blob(tmp_path: Path) -> None:
+    cache = Cache(root=tmp_path / "cache")
+    art = tmp_path / "out.pex"
+    art.write_bytes(b"artifact")
+    digest = cache.store_artifact("k" * 64, art)
+    blob, found = cache.lookup_artifact("k" * 64)  # type: ignore[misc]
+    assert found == digest and blob.read_bytes() == b"artifact"
+    blob.write_bytes(b"evil")
+    assert cache.lookup_artifact("k" * 64) is None
+    assert cache.lookup_artifact("z" * 64) is None
+
+
+def record(name: str, data: bytes) -> ArtifactRecord:
+    return ArtifactRecord(
+        name=name,
+        recipe="demo",
+        version="1",
+        target="t",
+        format="pex",
+        python="3.11",
+        sha256=sha(data),
+        size=len(data),
+        lock="lockfiles/demo/t.txt",
+        lock_digest="sha256:0",
+        inputs={},
+    )
+
+
+def test_publish_merges_and_drops_changed(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    out = tmp_path / "dist"
+    (src / "a").write_bytes(b"A")
+    (src / "b").write_bytes(b"B")
+    publish(out, [(src / "a", record("demo-a.pex", b"A"))])
+    publish(out, [(src / "b", record("demo-b.pex", b"B"))])
+    listed = checksums.parse((out / "SHA256SUMS").read_text(), out / "SHA256SUMS")
+    assert set(listed) == {"demo-a.pex", "demo-b.pex", "manifest.json"}
+    (out / "demo-a.pex").write_bytes(b"changed by hand")
+    publish(out, [(src / "b", record("demo-b.pex", b"B"))])
+    listed = checksums.parse((out / "SHA256SUMS").read_text(), out / "SHA256SUMS")
+    assert set(listed) == {"demo-b.pex", "manifest.json"}
+    names = [a["name"] for a in json.loads((out / "manifest.json").read_text())["artifacts"]]
+    assert names == ["demo-b.pex"]
+    subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, check=True, capture_output=True)
+
+
+def test_inspect_reads_zip_member(tmp_path: Path) -> None:
+    art = tmp_path / "x.pyz"
+    with zipfile.ZipFile(art, "w") as zf:
+        zf.writestr("site-packages/__buildkit__.json", json.dumps({"recipe": "demo"}))
+    assert buildinfo.read(art) == {"recipe": "demo"}
+    plain = tmp_path / "plain.zip"
+    with zipfile.ZipFile(plain, "w") as zf:
+        zf.writestr("x", "y")
+    with pytest.raises(InputError, match="no buildkit build info"):
+        buildinfo.read(plain)
+    atomic_write_text(tmp_path / "text", "not a zip")
+    with pytest.raises(InputError, match="not a zipapp"):
+        buildinfo.read(tmp_path / "text")
