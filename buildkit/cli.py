@@ -13,9 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
 from . import __version__, buildinfo, lock, targets
 from .backends import registry
 from .build import BuildResult, build
@@ -23,7 +20,7 @@ from .cache import Cache, default_root
 from .errors import BuildkitError, CheckFailed
 from .recipe import Recipe
 from .recipe import load as load_recipe
-from .ui import setup_logging
+from .ui import print_error, setup_logging
 
 EPILOG = "Exit codes: 0 ok, 1 check failed, 2 bad input or usage, 3 a tool failed."
 
@@ -117,7 +114,7 @@ def _emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def cmd_lock(args: argparse.Namespace, out: Console) -> int:
+def cmd_lock(args: argparse.Namespace) -> int:
     recipe = _recipe(args.recipe)
     specs = [recipe.target(t) for t in args.target] if args.target else list(recipe.targets)
     rows = []
@@ -137,7 +134,7 @@ def cmd_lock(args: argparse.Namespace, out: Console) -> int:
             )
         if not args.json:
             for row in rows:
-                out.print(f"ok  {row['path']}", highlight=False)
+                print(f"ok  {row['path']}")
         return 0
     for spec in specs:
         target = targets.get(spec.name)
@@ -154,13 +151,13 @@ def cmd_lock(args: argparse.Namespace, out: Console) -> int:
         )
         if not args.json:
             word = "wrote" if changed else "unchanged"
-            out.print(f"{word}  {path}  ({len(new.requirements)} pins)", highlight=False)
+            print(f"{word}  {path}  ({len(new.requirements)} pins)")
     if args.json:
         _emit_json({"ok": True, "locks": rows})
     return 0
 
 
-def cmd_build(args: argparse.Namespace, out: Console) -> int:
+def cmd_build(args: argparse.Namespace) -> int:
     recipe = _recipe(args.recipe)
     result = build(
         recipe,
@@ -174,7 +171,7 @@ def cmd_build(args: argparse.Namespace, out: Console) -> int:
     if args.json:
         _emit_json(_result_json(result))
     else:
-        _print_result(result, out)
+        _print_result(result)
     return 0
 
 
@@ -199,21 +196,20 @@ def _result_json(result: BuildResult) -> dict[str, Any]:
     }
 
 
-def _print_result(result: BuildResult, out: Console) -> None:
+def _print_result(result: BuildResult) -> None:
     width = max(len(a.name) for a in result.artifacts)
     for a in result.artifacts:
         how = "reused" if a.reused else "built "
-        out.print(
+        print(
             f"{how}  {a.name:<{width}}  {a.size / 1e6:7.2f} MB  sha256:{a.sha256[:16]}…",
-            highlight=False,
         )
-    out.print(f"\nartifacts:  {result.out}/", highlight=False)
-    out.print(f"checksums:  {result.checksums}", highlight=False)
-    out.print(f"manifest:   {result.manifest}", highlight=False)
-    out.print(f"check with: (cd {result.out} && sha256sum -c SHA256SUMS)", highlight=False)
+    print(f"\nartifacts:  {result.out}/")
+    print(f"checksums:  {result.checksums}")
+    print(f"manifest:   {result.manifest}")
+    print(f"check with: (cd {result.out} && sha256sum -c SHA256SUMS)")
 
 
-def cmd_inspect(args: argparse.Namespace, out: Console) -> int:
+def cmd_inspect(args: argparse.Namespace) -> int:
     info = buildinfo.read(args.artifact)
     if args.json:
         _emit_json(info)
@@ -224,7 +220,7 @@ def cmd_inspect(args: argparse.Namespace, out: Console) -> int:
             value = ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
         elif isinstance(value, list):
             value = "\n" + "\n".join(f"    {v}" for v in value) if value else "(none)"
-        out.print(f"{key:>15}: {value}", highlight=False)
+        print(f"{key:>15}: {value}")
     return 0
 
 
@@ -233,19 +229,14 @@ COMMANDS = {"lock": cmd_lock, "build": cmd_build, "inspect": cmd_inspect}
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    err = setup_logging(args.verbose)
-    out = Console(highlight=False, soft_wrap=True)
+    setup_logging(args.verbose)
     try:
-        return COMMANDS[args.command](args, out)
+        return COMMANDS[args.command](args)
     except BuildkitError as exc:
-        err.print(
-            f"[bold red]buildkit: error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
-        )
-        if exc.hint:
-            err.print(f"  hint: {exc.hint}", highlight=False, markup=False, soft_wrap=True)
+        print_error(exc.message, exc.hint)
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("buildkit: interrupted", highlight=False)
+        print_error("interrupted", None)
         return 130
 
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 
 from .errors import ToolError
@@ -124,6 +125,7 @@ def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
     return "\n".join("  " + line for line in text.strip().splitlines()[-lines:])
 
 
+@cache
 def tool_version(name: str) -> str:
     """Version of an installed Python distribution (the pinned tool), without running it."""
     from importlib.metadata import PackageNotFoundError, version

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def is_interactive() -> bool:
@@ -34,6 +34,14 @@ class RichHandler(logging.Handler):
     """A live progress bar for counted steps, lines above it for the rest."""
 
     def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         super().__init__()
         self.console = console
         self.progress = Progress(
@@ -64,12 +72,34 @@ class RichHandler(logging.Handler):
                 self.task = None
 
 
-def setup_logging(verbose: bool) -> Console:
-    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Send the library's records to stderr: rich on a terminal, plain lines otherwise."""
     root = logging.getLogger("buildkit")
     root.handlers.clear()
     root.propagate = False
-    handler: logging.Handler = RichHandler(console) if is_interactive() else PlainHandler()
+    handler = RichHandler(_console()) if is_interactive() else PlainHandler()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    return console
+
+
+def print_error(message: str, hint: str | None) -> None:
+    """``buildkit: error: ...`` and an indented hint, in red on a colour terminal."""
+    if is_interactive():
+        from rich.markup import escape
+
+        console = _console()
+        console.print(
+            f"[bold red]buildkit: error:[/] {escape(message)}", highlight=False, soft_wrap=True
+        )
+        if hint:
+            console.print(f"  hint: {hint}", highlight=False, markup=False, soft_wrap=True)
+        return
+    sys.stderr.write(f"buildkit: error: {message}\n")
+    if hint:
+        sys.stderr.write(f"  hint: {hint}\n")

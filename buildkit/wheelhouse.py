@@ -69,6 +69,8 @@ def ensure(
     lock: Lockfile, target: Target, python: str, cache: Cache, *, offline: bool
 ) -> tuple[Wheel, ...]:
     """The verified wheels for every requirement of ``lock``, fetching what is missing."""
+    if not lock.requirements:
+        return ()
     ranks = {str(t): i for i, t in enumerate(target.wheel_tags(python))}
     chosen: dict[str, Wheel] = {}
     missing: list[LockedRequirement] = []

@@ -27,7 +27,7 @@ class ShivBackend:
             "--output-file", out,
             "--python", f"/usr/bin/env python{job.python}",
             "--site-packages", job.app_dir,
-            "--reproducible",
+            "--reproducible", "--compile-pyc",
         ]  # fmt: skip
         if job.wheels:
             nodot = job.python.replace(".", "")

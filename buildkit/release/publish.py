@@ -25,7 +25,10 @@ def publish(out: Path, built: Sequence[tuple[Path, ArtifactRecord]]) -> tuple[Pa
     with output_errors(out):
         out.mkdir(parents=True, exist_ok=True)
     entries: dict[str, dict[str, Any]] = {}
+    rebuilt = {record.name for _, record in built}
     for name, entry in manifest.read(out).items():
+        if name in rebuilt:
+            continue
         path = out / name
         if path.is_file() and sha256_file(path) == entry.get("sha256"):
             entries[name] = entry
