@@ -15,7 +15,7 @@ from .backends import Backend, BuildJob, registry
 from .buildinfo import MEMBER, BuildInfo
 from .cache import Cache
 from .errors import CheckFailed, InputError, RecipeError
-from .recipe import Recipe, did_you_mean
+from .recipe import Recipe, TargetSpec, did_you_mean
 from .release.manifest import ArtifactRecord
 from .release.publish import publish
 
@@ -84,20 +84,14 @@ def plan(recipe: Recipe, want_targets: list[str], want_formats: list[str]) -> li
 
 def check_locks(recipe: Recipe, plans: list[Plan], lockfiles: Path | None) -> dict[str, Path]:
     """Lock path per target; fails (exit 1) when a lock is missing, stale or unpinned."""
-    paths: dict[str, Path] = {}
-    problems: list[lock.LockProblem] = []
-    for p in plans:
-        if p.target.name in paths:
-            continue
-        path = lock.lock_path(recipe, p.target.name, lockfiles)
-        paths[p.target.name] = path
-        problems += lock.check(recipe, p.target, p.python, path)
+    specs = {p.target.name: TargetSpec(name=p.target.name, python=p.python) for p in plans}
+    problems = lock.check_targets(recipe, list(specs.values()), lockfiles)
     if problems:
         raise CheckFailed(
             "lock check failed:\n" + "\n".join(f"  {pr}" for pr in problems),
             hint=f"run `buildkit lock {recipe.root}` and commit the lockfiles",
         )
-    return paths
+    return {name: lock.lock_path(recipe, name, lockfiles) for name in specs}
 
 
 def stage_sources(recipe: Recipe, dest: Path) -> str:
@@ -155,14 +149,29 @@ def build(
     work_root = cache.tmp_dir()
     try:
         wheels: dict[str, tuple[wheelhouse.Wheel, ...]] = {}
-        for name, path in lock_paths.items():
+        log.info(
+            "checking wheels for %d target(s)",
+            len(lock_paths),
+            extra={"progress": (0, len(lock_paths)), "step": "fetch"},
+        )
+        for done, (name, path) in enumerate(lock_paths.items(), 1):
             p = next(p for p in plans if p.target.name == name)
             wheels[name] = wheelhouse.ensure(
                 lock.read(path), p.target, p.python, cache, offline=offline
             )
-            log.info("wheels for %s: %d verified", name, len(wheels[name]))
+            log.info(
+                "wheels for %s: %d verified",
+                name,
+                len(wheels[name]),
+                extra={"progress": (done, len(lock_paths)), "step": "fetch"},
+            )
         built: list[tuple[Path, ArtifactRecord]] = []
         results: list[BuiltArtifact] = []
+        log.info(
+            "building %d artifact(s)",
+            len(plans),
+            extra={"progress": (0, len(plans)), "step": "build"},
+        )
         for index, p in enumerate(plans, 1):
             started = time.monotonic()
             name = p.artifact_name(recipe)
@@ -243,7 +252,7 @@ def build(
                 "reused" if hit else "built",
                 name,
                 seconds,
-                extra={"progress": (index, len(plans))},
+                extra={"progress": (index, len(plans)), "step": "build"},
             )
         sums, manifest_path = publish(out, built)
     finally:

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -117,43 +118,24 @@ def _emit_json(doc: Any) -> None:
 def cmd_lock(args: argparse.Namespace) -> int:
     recipe = _recipe(args.recipe)
     specs = [recipe.target(t) for t in args.target] if args.target else list(recipe.targets)
-    rows = []
     if args.check:
-        problems = []
-        for spec in specs:
-            path = lock.lock_path(recipe, spec.name, args.lockfiles)
-            found = lock.check(recipe, targets.get(spec.name), spec.python, path)
-            problems += found
-            rows.append({"target": spec.name, "path": str(path), "ok": not found})
+        problems = lock.check_targets(recipe, specs, args.lockfiles)
         if args.json:
-            _emit_json({"ok": not problems, "locks": rows, "problems": [str(p) for p in problems]})
+            _emit_json({"ok": not problems, "problems": [str(p) for p in problems]})
         if problems:
             raise CheckFailed(
                 "lock check failed:\n" + "\n".join(f"  {p}" for p in problems),
                 hint=f"run `buildkit lock {args.recipe}` and commit the lockfiles",
             )
         if not args.json:
-            for row in rows:
-                print(f"ok  {row['path']}")
+            for spec in specs:
+                print(f"ok  {lock.lock_path(recipe, spec.name, args.lockfiles)}")
         return 0
-    for spec in specs:
-        target = targets.get(spec.name)
-        path = lock.lock_path(recipe, spec.name, args.lockfiles)
-        new = lock.generate(recipe, target, spec.python, args.engine)
-        changed = lock.write(new, path)
-        rows.append(
-            {
-                "target": spec.name,
-                "path": str(path),
-                "changed": changed,
-                "pins": len(new.requirements),
-            }
-        )
-        if not args.json:
-            word = "wrote" if changed else "unchanged"
-            print(f"{word}  {path}  ({len(new.requirements)} pins)")
+    results = lock.lock_targets(recipe, specs, args.engine, args.lockfiles)
     if args.json:
-        _emit_json({"ok": True, "locks": rows})
+        _emit_json({"ok": True, "locks": [asdict(r) for r in results]})
+    for r in [] if args.json else results:
+        print(f"{'wrote' if r.changed else 'unchanged'}  {r.path}  ({r.pins} pins)")
     return 0
 
 

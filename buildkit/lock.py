@@ -24,7 +24,7 @@ from . import targets as target_registry
 from . import tools
 from .errors import LockError, RecipeError, ToolError
 from .fsutil import atomic_write_text
-from .recipe import Recipe
+from .recipe import Recipe, TargetSpec
 from .targets import Target
 
 log = logging.getLogger(__name__)
@@ -291,6 +291,47 @@ def check(recipe: Recipe, target: Target, python: str, path: Path) -> list[LockP
             problems.append(
                 LockProblem(path=path, kind="unhashed", detail=f"{req.requirement} has no hash")
             )
+    return problems
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockResult:
+    target: str
+    path: Path
+    changed: bool
+    pins: int
+
+
+def lock_targets(
+    recipe: Recipe, specs: list[TargetSpec], engine: str, override: Path | None = None
+) -> list[LockResult]:
+    """Lock each target of ``specs``; files are only rewritten when their text changes."""
+    results = []
+    for done, spec in enumerate(specs, 1):
+        path = lock_path(recipe, spec.name, override)
+        new = generate(recipe, target_registry.get(spec.name), spec.python, engine)
+        changed = write(new, path)
+        results.append(
+            LockResult(target=spec.name, path=path, changed=changed, pins=len(new.requirements))
+        )
+        log.info(
+            "locked %s: %d pins%s",
+            spec.name,
+            len(new.requirements),
+            "" if changed else " (unchanged)",
+            extra={"progress": (done, len(specs)), "step": "lock"},
+        )
+    return results
+
+
+def check_targets(
+    recipe: Recipe, specs: list[TargetSpec], override: Path | None = None
+) -> list[LockProblem]:
+    """Problems of every lock in ``specs`` (empty: all present, fresh, pinned, hashed)."""
+    problems: list[LockProblem] = []
+    for spec in specs:
+        path = lock_path(recipe, spec.name, override)
+        problems += check(recipe, target_registry.get(spec.name), spec.python, path)
     return problems
 
 

@@ -1,7 +1,7 @@
 """How the CLI shows library log records: a progress bar on a terminal, plain lines in CI.
 
-Library code only logs. Records that carry ``extra={"progress": (done, total)}`` advance
-the bar; everything else is a line. ``NO_COLOR`` is honoured (by rich, and here).
+Library code only logs. Records that carry ``extra={"progress": (done, total), "step": name}``
+advance that step's bar; everything else is a line. ``NO_COLOR`` is honoured (by rich, and here).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class PlainHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         progress: Any = getattr(record, "progress", None)
-        prefix = f"[{progress[0]}/{progress[1]}] " if progress else ""
+        prefix = f"[{progress[0]}/{progress[1]}] " if progress and progress[0] else ""
         level = "" if record.levelno < logging.WARNING else record.levelname.lower() + ": "
         sys.stderr.write(f"buildkit: {level}{prefix}{record.getMessage()}\n")
         sys.stderr.flush()
@@ -52,7 +52,7 @@ class RichHandler(logging.Handler):
             console=console,
             transient=True,
         )
-        self.task: Any = None
+        self.tasks: dict[str, Any] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         progress: Any = getattr(record, "progress", None)
@@ -62,14 +62,16 @@ class RichHandler(logging.Handler):
         else:
             self.console.print(f"[dim]{message}[/]", highlight=False)
         if progress:
-            done, total = progress
-            if self.task is None:
+            step, (done, total) = getattr(record, "step", "working"), progress
+            if not self.tasks:
                 self.progress.start()
-                self.task = self.progress.add_task("building", total=total)
-            self.progress.update(self.task, completed=done, total=total)
+            if step not in self.tasks:
+                self.tasks[step] = self.progress.add_task(step, total=total)
+            self.progress.update(self.tasks[step], completed=done, total=total)
             if done >= total:
-                self.progress.stop()
-                self.task = None
+                self.progress.remove_task(self.tasks.pop(step))
+                if not self.tasks:
+                    self.progress.stop()
 
 
 def _console() -> Console:
