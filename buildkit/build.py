@@ -8,6 +8,7 @@ import logging
 import shutil
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from . import __version__, lock, targets, wheelhouse
@@ -124,9 +125,25 @@ def stage_sources(recipe: Recipe, dest: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+@cache
+def toolkit_digest() -> str:
+    """Digest of buildkit's own code and data: a changed backend never reuses old outputs."""
+    return tree_digest(Path(__file__).parent)
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".toml", ".json"):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def action_key(p: Plan, info: BuildInfo) -> str:
     doc = {
         "v": ACTION_KEY_VERSION,
+        "toolkit": toolkit_digest(),
         "backend": p.backend.name,
         "target": repr(p.target),
         "info": info.to_json(),
