@@ -223,7 +223,6 @@ def build(
                         lockfile=lock_path,
                         wheels=wheels[p.target.name],
                         app_dir=app,
-                        info=info,
                         cache=cache,
                     ),
                     work,

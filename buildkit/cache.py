@@ -23,7 +23,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import IntegrityError
 from .fsutil import atomic_write_text, output_errors, sha256_file
 
 log = logging.getLogger(__name__)
@@ -132,12 +131,3 @@ class Cache:
             blob.unlink(missing_ok=True)
             return None
         return blob, str(digest)
-
-
-def require_digest(path: Path, expected: str, what: str) -> None:
-    actual = sha256_file(path)
-    if actual != expected:
-        raise IntegrityError(
-            f"{what}: sha256 {actual} does not match the pinned sha256:{expected}",
-            hint="the file was changed or corrupted; it was not used",
-        )

@@ -39,21 +39,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"buildkit {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    target_names = ", ".join(targets.all_targets())
+
+    recipe_args = argparse.ArgumentParser(add_help=False)
+    recipe_args.add_argument(
+        "recipe", type=Path, metavar="RECIPE", help="recipe folder or recipe.toml"
+    )
+    recipe_args.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="T",
+        help="repeatable; one of: " + ", ".join(targets.all_targets()) + " (default: the recipe's)",
+    )
+    recipe_args.add_argument(
+        "--lockfiles",
+        type=Path,
+        metavar="DIR",
+        help="lockfiles folder (default: lockfiles/ of the project holding the recipe)",
+    )
 
     lk = sub.add_parser(
         "lock",
-        parents=[common],
+        parents=[common, recipe_args],
         help="write hash-pinned lockfiles/<recipe>/<target>.txt",
         description="Resolve the recipe's requirements for each target and write "
         "lockfiles/<recipe>/<target>.txt: every requirement pinned == with every file hash, "
         "under a header recording the digest of the inputs and the engine. With --check, "
         "write nothing and fail (exit 1) if a lock is missing, stale, unpinned or unhashed.",
         epilog=EPILOG,
-    )
-    lk.add_argument("recipe", type=Path, metavar="RECIPE", help="recipe folder or recipe.toml")
-    lk.add_argument(
-        "--target", action="append", default=[], metavar="T", help=f"one of: {target_names}"
     )
     lk.add_argument("--check", action="store_true", help="check the locks, write nothing")
     lk.add_argument(
@@ -62,11 +75,10 @@ def _parser() -> argparse.ArgumentParser:
         default="uv",
         help="resolver: uv (any target, default) or pip-tools (this host's target only)",
     )
-    lk.add_argument("--lockfiles", type=Path, metavar="DIR", help="lockfiles folder to use")
 
     bd = sub.add_parser(
         "build",
-        parents=[common],
+        parents=[common, recipe_args],
         help="build artifacts into a release folder",
         description="Check the locks, fetch the locked wheels by hash, build every "
         "(target x format) of the recipe (or the ones asked for) and write the artifacts, "
@@ -74,20 +86,15 @@ def _parser() -> argparse.ArgumentParser:
         "from the cache.",
         epilog=EPILOG,
     )
-    bd.add_argument("recipe", type=Path, metavar="RECIPE", help="recipe folder or recipe.toml")
-    bd.add_argument(
-        "--target", action="append", default=[], metavar="T", help=f"one of: {target_names}"
-    )
     bd.add_argument(
         "--format",
         action="append",
         default=[],
         metavar="F",
-        help="one of: " + ", ".join(registry()),
+        help="repeatable; one of: " + ", ".join(registry()) + " (default: the recipe's)",
     )
     bd.add_argument("--out", type=Path, default=Path("dist"), metavar="DIR", help="default: dist")
     bd.add_argument("--offline", action="store_true", help="use only wheels already in the cache")
-    bd.add_argument("--lockfiles", type=Path, metavar="DIR", help="lockfiles folder to use")
     bd.add_argument(
         "--cache-dir",
         type=Path,

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..buildinfo import BuildInfo
 from ..cache import Cache
 from ..targets import Target
 from ..wheelhouse import Wheel
@@ -22,7 +21,6 @@ class BuildJob:
     lockfile: Path
     wheels: tuple[Wheel, ...]
     app_dir: Path  # the recipe's sources, merged, plus the build info file
-    info: BuildInfo
     cache: Cache
 
 
