@@ -1,4 +1,10 @@
-"""`buildkit build`: lock check, fetch, build (or reuse), release into dist/."""
+"""`buildkit build`: lock check, fetch, build (or reuse), release into dist/.
+
+Refusals: a (target, format) this host cannot build fails the whole build before any
+work when both its target and its format were asked for explicitly (``--target`` and
+``--format``); when either comes from the recipe's defaults it is skipped and reported
+in the result. A build left with nothing to do fails (exit 2).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from .backends import Backend, BuildJob, registry
 from .buildinfo import MEMBER, BuildInfo
 from .cache import Cache
 from .errors import CheckFailed, InputError, RecipeError
+from .fsutil import sha256_file
 from .recipe import Recipe, TargetSpec, did_you_mean
 from .release.manifest import ArtifactRecord
 from .release.publish import publish
@@ -23,7 +30,7 @@ from .release.publish import publish
 log = logging.getLogger(__name__)
 
 _SKIP = {"__pycache__", ".git", ".mypy_cache", ".pytest_cache"}
-ACTION_KEY_VERSION = "1"
+ACTION_KEY_VERSION = "2"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,9 +38,21 @@ class Plan:
     target: targets.Target
     python: str
     backend: Backend
+    options: dict[str, str]
 
     def artifact_name(self, recipe: Recipe) -> str:
-        return f"{recipe.name}-{recipe.version}-{self.target.name}{self.backend.suffix}"
+        suffix = self.backend.suffix(self.options)
+        return f"{recipe.name}-{recipe.version}-{self.target.name}{suffix}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refusal:
+    target: str
+    format: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.format} for {self.target}: {self.reason}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,18 +65,22 @@ class BuiltArtifact:
     path: Path
     reused: bool
     seconds: float
+    payload: Path | None  # the folder packed inside a native artifact (kept in the cache)
 
 
 @dataclass(frozen=True, kw_only=True)
 class BuildResult:
     out: Path
     artifacts: tuple[BuiltArtifact, ...]
+    skipped: tuple[Refusal, ...]
     checksums: Path
     manifest: Path
 
 
-def plan(recipe: Recipe, want_targets: list[str], want_formats: list[str]) -> list[Plan]:
-    """The (target x format) builds asked for, validated against the recipe."""
+def plan(
+    recipe: Recipe, want_targets: list[str], want_formats: list[str]
+) -> tuple[list[Plan], list[Refusal]]:
+    """The (target x format) builds asked for, and the ones this host skips."""
     backends = registry()
     specs = [recipe.target(t) for t in want_targets] if want_targets else list(recipe.targets)
     for fmt in want_formats:
@@ -67,20 +90,35 @@ def plan(recipe: Recipe, want_targets: list[str], want_formats: list[str]) -> li
                 f"{did_you_mean(fmt, recipe.formats)}",
                 hint="formats in this recipe: " + ", ".join(recipe.formats),
             )
-    formats = want_formats or list(recipe.formats)
-    plans = [
-        Plan(target=targets.get(spec.name), python=spec.python, backend=backends[fmt])
-        for spec in specs
-        for fmt in formats
-    ]
-    refusals = [
-        f"{p.backend.name} for {p.target.name}: {why}"
-        for p in plans
-        if (why := p.backend.refusal(p.target))
-    ]
-    if refusals:
-        raise InputError("cannot build here: " + "; ".join(refusals))
-    return plans
+    plans: list[Plan] = []
+    skipped: list[Refusal] = []
+    fatal: list[Refusal] = []
+    for spec in specs:
+        for fmt in want_formats or list(recipe.formats):
+            target, backend = targets.get(spec.name), backends[fmt]
+            why = backend.refusal(target, spec.python)
+            if why is None:
+                plans.append(
+                    Plan(
+                        target=target,
+                        python=spec.python,
+                        backend=backend,
+                        options=recipe.options(fmt),
+                    )
+                )
+                continue
+            refusal = Refusal(target=spec.name, format=fmt, reason=why)
+            explicit = spec.name in want_targets and fmt in want_formats
+            (fatal if explicit else skipped).append(refusal)
+    if fatal or not plans:
+        refused = fatal or skipped
+        raise InputError(
+            "cannot build here: " + "; ".join(map(str, refused)),
+            hint="leave these out, or build them where the message says",
+        )
+    for refusal in skipped:
+        log.warning("skipped %s", refusal)
+    return plans, skipped
 
 
 def check_locks(recipe: Recipe, plans: list[Plan], lockfiles: Path | None) -> dict[str, Path]:
@@ -151,6 +189,109 @@ def action_key(p: Plan, info: BuildInfo) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
+def payload_listing(folder: Path | None) -> dict[str, str]:
+    """Every file packed inside a native artifact, with its sha256 (for the manifest)."""
+    if folder is None:
+        return {}
+    return {
+        p.relative_to(folder).as_posix(): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Context:
+    recipe: Recipe
+    cache: Cache
+    lock_paths: dict[str, Path]
+    wheels: dict[str, tuple[wheelhouse.Wheel, ...]]
+    out: Path
+
+
+def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord, BuiltArtifact]:
+    started = time.monotonic()
+    recipe = ctx.recipe
+    name = p.artifact_name(recipe)
+    app = work / "app"
+    app.mkdir(parents=True)
+    sources_digest = stage_sources(recipe, app)
+    lock_path = ctx.lock_paths[p.target.name]
+    settings = p.backend.settings(p.target, p.options, recipe.hardening)
+    info = BuildInfo(
+        recipe=recipe.name,
+        version=recipe.version,
+        target=p.target.name,
+        format=p.backend.name,
+        python=p.python,
+        entry=recipe.entry,
+        lock_digest=lock.file_digest(lock_path),
+        sources_digest=sources_digest,
+        wheels=tuple(f"{w.filename} sha256:{w.sha256}" for w in ctx.wheels[p.target.name]),
+        toolkit=__version__,
+        tools=tuple(sorted(p.backend.tool_versions().items())),
+        settings=tuple(sorted(settings.items())),
+    )
+    (app / MEMBER).write_text(info.to_json(), encoding="utf-8")
+    (app / MEMBER).chmod(0o644)
+    key = action_key(p, info)
+    hit = ctx.cache.lookup_artifact(key)
+    if hit is None:
+        output = p.backend.build(
+            BuildJob(
+                name=name,
+                entry=recipe.entry,
+                target=p.target,
+                python=p.python,
+                lockfile=lock_path,
+                wheels=ctx.wheels[p.target.name],
+                app_dir=app,
+                settings=settings,
+                key=key,
+                cache=ctx.cache,
+            ),
+            work,
+        )
+        digest = ctx.cache.store_artifact(key, output.artifact)
+        payload = ctx.cache.store_tree(digest, output.payload) if output.payload else None
+        source = output.artifact
+    else:
+        source, digest = hit
+        payload = ctx.cache.find_tree(digest)
+    record = ArtifactRecord(
+        name=name,
+        recipe=recipe.name,
+        version=recipe.version,
+        target=p.target.name,
+        format=p.backend.name,
+        python=p.python,
+        sha256=digest,
+        size=source.stat().st_size,
+        lock=f"lockfiles/{recipe.name}/{lock_path.name}",
+        lock_digest=info.lock_digest,
+        inputs={
+            "sources_digest": sources_digest,
+            "wheels": list(info.wheels),
+            "tools": dict(info.tools),
+            "settings": settings,
+            "toolkit": __version__,
+        },
+        payload=payload_listing(payload),
+    )
+    built = BuiltArtifact(
+        name=name,
+        target=p.target.name,
+        format=p.backend.name,
+        sha256=digest,
+        size=record.size,
+        path=ctx.out / name,
+        reused=hit is not None,
+        seconds=time.monotonic() - started,
+        payload=payload,
+    )
+    return source, record, built
+
+
 def build(
     recipe: Recipe,
     *,
@@ -161,15 +302,16 @@ def build(
     offline: bool = False,
     lockfiles: Path | None = None,
 ) -> BuildResult:
-    plans = plan(recipe, want_targets, want_formats)
+    plans, skipped = plan(recipe, want_targets, want_formats)
     lock_paths = check_locks(recipe, plans, lockfiles)
     work_root = cache.tmp_dir()
     try:
         wheels: dict[str, tuple[wheelhouse.Wheel, ...]] = {}
+        total = len(lock_paths)
         log.info(
             "checking wheels for %d target(s)",
-            len(lock_paths),
-            extra={"progress": (0, len(lock_paths)), "step": "fetch"},
+            total,
+            extra={"progress": (0, total), "step": "fetch"},
         )
         for done, (name, path) in enumerate(lock_paths.items(), 1):
             p = next(p for p in plans if p.target.name == name)
@@ -180,97 +322,31 @@ def build(
                 "wheels for %s: %d verified",
                 name,
                 len(wheels[name]),
-                extra={"progress": (done, len(lock_paths)), "step": "fetch"},
+                extra={"progress": (done, total), "step": "fetch"},
             )
+        ctx = _Context(recipe=recipe, cache=cache, lock_paths=lock_paths, wheels=wheels, out=out)
         built: list[tuple[Path, ArtifactRecord]] = []
         results: list[BuiltArtifact] = []
-        log.info(
-            "building %d artifact(s)",
-            len(plans),
-            extra={"progress": (0, len(plans)), "step": "build"},
-        )
+        total = len(plans)
+        log.info("building %d artifact(s)", total, extra={"progress": (0, total), "step": "build"})
         for index, p in enumerate(plans, 1):
-            started = time.monotonic()
-            name = p.artifact_name(recipe)
-            work = work_root / f"{index}"
-            app = work / "app"
-            app.mkdir(parents=True)
-            sources_digest = stage_sources(recipe, app)
-            lock_path = lock_paths[p.target.name]
-            info = BuildInfo(
-                recipe=recipe.name,
-                version=recipe.version,
-                target=p.target.name,
-                format=p.backend.name,
-                python=p.python,
-                entry=recipe.entry,
-                lock_digest=lock.file_digest(lock_path),
-                sources_digest=sources_digest,
-                wheels=tuple(f"{w.filename} sha256:{w.sha256}" for w in wheels[p.target.name]),
-                toolkit=__version__,
-                tools=tuple(sorted(p.backend.tool_versions().items())),
-            )
-            (app / MEMBER).write_text(info.to_json(), encoding="utf-8")
-            (app / MEMBER).chmod(0o644)
-            key = action_key(p, info)
-            hit = cache.lookup_artifact(key)
-            if hit is None:
-                artifact = p.backend.build(
-                    BuildJob(
-                        entry=recipe.entry,
-                        target=p.target,
-                        python=p.python,
-                        lockfile=lock_path,
-                        wheels=wheels[p.target.name],
-                        app_dir=app,
-                        cache=cache,
-                    ),
-                    work,
-                )
-                digest = cache.store_artifact(key, artifact)
-                source = artifact
-            else:
-                source, digest = hit
-            seconds = time.monotonic() - started
-            record = ArtifactRecord(
-                name=name,
-                recipe=recipe.name,
-                version=recipe.version,
-                target=p.target.name,
-                format=p.backend.name,
-                python=p.python,
-                sha256=digest,
-                size=source.stat().st_size,
-                lock=f"lockfiles/{recipe.name}/{lock_path.name}",
-                lock_digest=info.lock_digest,
-                inputs={
-                    "sources_digest": sources_digest,
-                    "wheels": list(info.wheels),
-                    "tools": dict(info.tools),
-                    "toolkit": __version__,
-                },
-            )
+            source, record, result = _build_one(ctx, p, work_root / str(index))
             built.append((source, record))
-            results.append(
-                BuiltArtifact(
-                    name=name,
-                    target=p.target.name,
-                    format=p.backend.name,
-                    sha256=digest,
-                    size=record.size,
-                    path=out / name,
-                    reused=hit is not None,
-                    seconds=seconds,
-                )
-            )
+            results.append(result)
             log.info(
                 "%s %s (%.1f s)",
-                "reused" if hit else "built",
-                name,
-                seconds,
-                extra={"progress": (index, len(plans)), "step": "build"},
+                "reused" if result.reused else "built",
+                result.name,
+                result.seconds,
+                extra={"progress": (index, total), "step": "build"},
             )
         sums, manifest_path = publish(out, built)
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
-    return BuildResult(out=out, artifacts=tuple(results), checksums=sums, manifest=manifest_path)
+    return BuildResult(
+        out=out,
+        artifacts=tuple(results),
+        skipped=tuple(skipped),
+        checksums=sums,
+        manifest=manifest_path,
+    )

@@ -6,6 +6,7 @@ Layout under the cache root (``--cache-dir``, ``$BUILDKIT_CACHE_DIR`` or
     wheels/<aa>/<sha256>/<wheel filename>   downloaded wheels, by the hash of their bytes
     blobs/<aa>/<sha256>                     built artifacts, by the hash of their bytes
     actions/<aa>/<key>.json                 action key -> blob digest (an unchanged build)
+    trees/<aa>/<sha256>/                    the folder packed inside a native artifact
     tools/                                  the tools' own caches (pip, uv, pex)
     tmp/                                    fills in progress (same file system: rename)
 
@@ -94,6 +95,32 @@ class Cache:
             shutil.rmtree(path.parent, ignore_errors=True)
             return None
         return path
+
+    # --- payload folders of native artifacts --------------------------------------------
+
+    def _tree(self, artifact_sha256: str) -> Path:
+        return self.root / "trees" / artifact_sha256[:2] / artifact_sha256
+
+    def store_tree(self, artifact_sha256: str, folder: Path) -> Path:
+        """Keep the folder packed inside an artifact (for the audit); returns its cached path."""
+        final = self._tree(artifact_sha256)
+        if final.is_dir():
+            return final
+        staging = self.tmp_dir() / "tree"
+        with output_errors(self.root):
+            shutil.copytree(folder, staging, symlinks=True)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(staging, final)
+            except OSError:  # stored by a concurrent build meanwhile
+                shutil.rmtree(staging.parent, ignore_errors=True)
+            else:
+                shutil.rmtree(staging.parent, ignore_errors=True)
+        return final
+
+    def find_tree(self, artifact_sha256: str) -> Path | None:
+        folder = self._tree(artifact_sha256)
+        return folder if folder.is_dir() else None
 
     # --- artifacts ------------------------------------------------------------------------
 

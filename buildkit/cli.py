@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, buildinfo, lock, targets
-from .backends import registry
+from .backends import format_options, registry
 from .build import BuildResult, build
 from .cache import Cache, default_root
 from .errors import BuildkitError, CheckFailed
@@ -115,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _recipe(path: Path) -> Recipe:
-    return load_recipe(path, formats=registry(), targets=targets.all_targets())
+    return load_recipe(path, formats=format_options(), targets=targets.all_targets())
 
 
 def _emit_json(doc: Any) -> None:
@@ -169,6 +169,9 @@ def _result_json(result: BuildResult) -> dict[str, Any]:
         "out": str(result.out),
         "checksums": str(result.checksums),
         "manifest": str(result.manifest),
+        "skipped": [
+            {"target": r.target, "format": r.format, "reason": r.reason} for r in result.skipped
+        ],
         "artifacts": [
             {
                 "name": a.name,
@@ -179,6 +182,7 @@ def _result_json(result: BuildResult) -> dict[str, Any]:
                 "size": a.size,
                 "reused": a.reused,
                 "seconds": round(a.seconds, 3),
+                "payload": str(a.payload) if a.payload else None,
             }
             for a in result.artifacts
         ],
@@ -192,6 +196,8 @@ def _print_result(result: BuildResult) -> None:
         print(
             f"{how}  {a.name:<{width}}  {a.size / 1e6:7.2f} MB  sha256:{a.sha256[:16]}…",
         )
+    for r in result.skipped:
+        print(f"skipped {r}")
     print(f"\nartifacts:  {result.out}/")
     print(f"checksums:  {result.checksums}")
     print(f"manifest:   {result.manifest}")

@@ -84,6 +84,11 @@ class Recipe:
     targets: tuple[TargetSpec, ...]
     formats: tuple[str, ...]
     hardening: Hardening | None
+    format_options: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    def options(self, fmt: str) -> dict[str, str]:
+        """The ``[formats.<fmt>]`` options given in the recipe."""
+        return dict(dict(self.format_options).get(fmt, ()))
 
     @property
     def root(self) -> Path:
@@ -186,8 +191,15 @@ def _type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def load(arg: Path, *, formats: Iterable[str], targets: Iterable[str]) -> Recipe:
-    """Read and validate a recipe. ``formats``/``targets`` are the known names."""
+FormatOptions = Mapping[str, Mapping[str, tuple[str, ...]]]
+
+
+def load(arg: Path, *, formats: FormatOptions, targets: Iterable[str]) -> Recipe:
+    """Read and validate a recipe.
+
+    ``formats`` maps each known format to its options and their allowed values;
+    ``targets`` are the known target names.
+    """
     path = recipe_file(arg)
     text = path.read_text(encoding="utf-8")
     try:
@@ -198,7 +210,7 @@ def load(arg: Path, *, formats: Iterable[str], targets: Iterable[str]) -> Recipe
         raise RecipeError(
             f"{where}: malformed TOML: {exc}", hint="fix the TOML syntax at that line"
         ) from None
-    return parse(path, text, doc, formats=tuple(formats), targets=tuple(targets))
+    return parse(path, text, doc, formats=formats, targets=tuple(targets))
 
 
 def parse(
@@ -206,7 +218,7 @@ def parse(
     text: str,
     doc: dict[str, Any],
     *,
-    formats: tuple[str, ...],
+    formats: FormatOptions,
     targets: tuple[str, ...],
 ) -> Recipe:
     c = _Checker(path, text)
@@ -252,7 +264,7 @@ def parse(
         _check_entry_module(c, path.parent, sources, entry)
 
     target_specs = _targets(c, doc.get("targets"), targets, python)
-    format_names = _formats(c, doc.get("formats"), formats)
+    format_names, format_options = _formats(c, doc.get("formats"), formats)
     hardening = _hardening(c, doc["hardening"]) if "hardening" in doc else None
     return Recipe(
         path=path,
@@ -265,6 +277,7 @@ def parse(
         targets=target_specs,
         formats=format_names,
         hardening=hardening,
+        format_options=format_options,
     )
 
 
@@ -309,21 +322,38 @@ def _targets(
     return tuple(specs)
 
 
-def _formats(c: _Checker, value: Any, known: tuple[str, ...]) -> tuple[str, ...]:
+def _formats(
+    c: _Checker, value: Any, known: FormatOptions
+) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]:
+    names = tuple(known)
     if value is None:
-        return known
+        return names, ()
     table = c.table(value, "[formats]")
     if not table:
-        raise c.fail("[formats]", "lists no format", hint="formats: " + ", ".join(known))
+        raise c.fail("[formats]", "lists no format", hint="formats: " + ", ".join(names))
+    options = []
     for name, raw in table.items():
         if name not in known:
             raise c.fail(
                 f"[formats].{name}",
-                f"unknown format{did_you_mean(name, known)}",
-                hint="formats: " + ", ".join(known),
+                f"unknown format{did_you_mean(name, names)}",
+                hint="formats: " + ", ".join(names),
             )
-        c.known(c.table(raw, f"[formats].{name}"), (), f"[formats].{name}.")
-    return tuple(table)
+        opts = c.table(raw, f"[formats].{name}")
+        allowed = known[name]
+        c.known(opts, tuple(allowed), f"[formats].{name}.")
+        chosen = []
+        for key in opts:
+            val = c.string(opts, key, f"[formats].{name}.", required=True)
+            if val not in allowed[key]:
+                raise c.fail(
+                    f"[formats].{name}.{key}",
+                    f"{val!r} is not one of {', '.join(allowed[key])}"
+                    f"{did_you_mean(val, allowed[key])}",
+                )
+            chosen.append((key, val))
+        options.append((name, tuple(chosen)))
+    return tuple(table), tuple(options)
 
 
 def _hardening(c: _Checker, value: Any) -> Hardening:

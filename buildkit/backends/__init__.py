@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ..cache import Cache
+from ..recipe import Hardening
 from ..targets import Target
 from ..wheelhouse import Wheel
 
@@ -15,35 +17,57 @@ from ..wheelhouse import Wheel
 class BuildJob:
     """Everything a backend needs; it reads nothing else."""
 
+    name: str  # the artifact's file name
     entry: str
     target: Target
     python: str
     lockfile: Path
     wheels: tuple[Wheel, ...]
     app_dir: Path  # the recipe's sources, merged, plus the build info file
+    settings: Mapping[str, str]  # as returned by Backend.settings (recorded in build info)
+    key: str  # the action key: a digest of every input of this build
     cache: Cache
+
+
+@dataclass(frozen=True, kw_only=True)
+class Output:
+    artifact: Path
+    payload: Path | None = None  # folder of the files packed inside (native binaries)
 
 
 class Backend(Protocol):
     name: str
-    suffix: str  # appended to "<recipe>-<version>-<target>"
+    options: Mapping[str, tuple[str, ...]]  # recipe [formats.<name>] keys and their values
 
-    def refusal(self, target: Target) -> str | None:
-        """Why this host cannot build ``target`` (None: it can)."""
+    def suffix(self, options: Mapping[str, str]) -> str:
+        """Appended to ``<recipe>-<version>-<target>`` to name the artifact."""
+
+    def refusal(self, target: Target, python: str) -> str | None:
+        """Why this host cannot build ``target`` for ``python`` (None: it can)."""
 
     def tool_versions(self) -> dict[str, str]:
         """Versions of the tools whose output ends up in the artifact."""
 
-    def build(self, job: BuildJob, work: Path) -> Path:
-        """Build the artifact inside ``work`` and return its path."""
+    def settings(
+        self, target: Target, options: Mapping[str, str], hardening: Hardening | None
+    ) -> dict[str, str]:
+        """The settings that decide the output (recorded in the build info)."""
+
+    def build(self, job: BuildJob, work: Path) -> Output:
+        """Build the artifact inside ``work``."""
 
 
 def registry() -> dict[str, Backend]:
+    from .nuitka import NuitkaBackend
     from .pex import PexBackend
     from .shiv import ShivBackend
 
-    backends: list[Backend] = [PexBackend(), ShivBackend()]
+    backends: list[Backend] = [PexBackend(), ShivBackend(), NuitkaBackend()]
     return {b.name: b for b in backends}
+
+
+def format_options() -> dict[str, Mapping[str, tuple[str, ...]]]:
+    return {name: b.options for name, b in registry().items()}
 
 
 def wheel_dir(job: BuildJob, work: Path) -> Path:
@@ -57,3 +81,22 @@ def wheel_dir(job: BuildJob, work: Path) -> Path:
         except OSError:
             dest.symlink_to(wheel.path)
     return folder
+
+
+class ZipappBackend:
+    """What pex and shiv share: any target, no options, no settings."""
+
+    name: str
+    options: Mapping[str, tuple[str, ...]] = {}
+    file_suffix: str
+
+    def suffix(self, options: Mapping[str, str]) -> str:
+        return self.file_suffix
+
+    def refusal(self, target: Target, python: str) -> str | None:
+        return None
+
+    def settings(
+        self, target: Target, options: Mapping[str, str], hardening: Hardening | None
+    ) -> dict[str, str]:
+        return {}

@@ -6,21 +6,17 @@ import json
 from pathlib import Path
 
 from .. import tools
-from ..targets import Target
-from . import BuildJob, wheel_dir
+from . import BuildJob, Output, ZipappBackend, wheel_dir
 
 
-class PexBackend:
+class PexBackend(ZipappBackend):
     name = "pex"
-    suffix = ".pex"
-
-    def refusal(self, target: Target) -> str | None:
-        return None
+    file_suffix = ".pex"
 
     def tool_versions(self) -> dict[str, str]:
         return {"pex": tools.tool_version("pex")}
 
-    def build(self, job: BuildJob, work: Path) -> Path:
+    def build(self, job: BuildJob, work: Path) -> Output:
         platform = work / "complete-platform.json"
         platform.write_text(
             json.dumps(job.target.complete_platform(job.python), sort_keys=True),
@@ -43,4 +39,4 @@ class PexBackend:
             what=f"pex build for {job.target.name}",
             env={"PEX_ROOT": str(job.cache.tool_dir("pex"))},
         )
-        return out
+        return Output(artifact=out)

@@ -5,21 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import tools
-from ..targets import Target
-from . import BuildJob, wheel_dir
+from . import BuildJob, Output, ZipappBackend, wheel_dir
 
 
-class ShivBackend:
+class ShivBackend(ZipappBackend):
     name = "shiv"
-    suffix = ".pyz"
-
-    def refusal(self, target: Target) -> str | None:
-        return None
+    file_suffix = ".pyz"
 
     def tool_versions(self) -> dict[str, str]:
         return {"shiv": tools.tool_version("shiv"), "pip": tools.tool_version("pip")}
 
-    def build(self, job: BuildJob, work: Path) -> Path:
+    def build(self, job: BuildJob, work: Path) -> Output:
         out = work / "out.pyz"
         cmd: list[str | Path] = [
             tools.find_tool("shiv"),
@@ -44,4 +40,4 @@ class ShivBackend:
             what=f"shiv build for {job.target.name}",
             env={"PIP_CACHE_DIR": str(job.cache.tool_dir("pip"))},
         )
-        return out
+        return Output(artifact=out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,8 @@ class ArtifactRecord:
     size: int
     lock: str  # lockfile path relative to the project, as given
     lock_digest: str
-    inputs: dict[str, Any]  # sources digest, wheels, tools
+    inputs: dict[str, Any]  # sources digest, wheels, tools, backend settings
+    payload: dict[str, str] = field(default_factory=dict)  # files inside a native artifact
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

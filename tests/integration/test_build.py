@@ -231,6 +231,10 @@ def test_rebuild_is_byte_identical(sample_dist: Path, tmp_path: Path) -> None:
             "buildkit",
             "build",
             str(RECIPES / "hostmetrics"),
+            "--format",
+            "pex",
+            "--format",
+            "shiv",
             "--out",
             str(out),
             "--cache-dir",
@@ -249,7 +253,17 @@ def test_rebuild_is_byte_identical(sample_dist: Path, tmp_path: Path) -> None:
 
 def test_unchanged_rebuild_reuses(sample_dist: Path, cache_dir: Path) -> None:
     proc = buildkit(
-        "build", RECIPES / "portcheck", "--out", sample_dist, "--cache-dir", cache_dir, "--json"
+        "build",
+        RECIPES / "portcheck",
+        "--format",
+        "pex",
+        "--format",
+        "shiv",
+        "--out",
+        sample_dist,
+        "--cache-dir",
+        cache_dir,
+        "--json",
     )
     doc = json.loads(proc.stdout)
     assert len(doc["artifacts"]) == 8

@@ -6,7 +6,7 @@ import pytest
 
 from buildkit import recipe as recipe_mod
 from buildkit import targets
-from buildkit.backends import registry
+from buildkit.backends import format_options, registry
 from buildkit.cli import main
 from buildkit.errors import RecipeError
 from tests.conftest import RECIPES, SAMPLES
@@ -38,7 +38,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def load(path: Path) -> recipe_mod.Recipe:
-    return recipe_mod.load(path, formats=registry(), targets=targets.all_targets())
+    return recipe_mod.load(path, formats=format_options(), targets=targets.all_targets())
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -46,7 +46,7 @@ def test_samples_load(name: str) -> None:
     r = load(RECIPES / name)
     assert r.name == name
     assert {t.name for t in r.targets} == set(targets.all_targets())
-    assert r.formats == ("pex", "shiv")
+    assert r.formats == ("pex", "shiv", "nuitka")
 
 
 def test_good_recipe_and_overrides(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from buildkit import buildinfo
+from buildkit.buildinfo import BuildInfo
 from buildkit.cache import Cache
 from buildkit.errors import CheckFailed, InputError
 from buildkit.fsutil import atomic_path, atomic_write_text
@@ -116,6 +117,26 @@ def test_inspect_reads_zip_member(tmp_path: Path) -> None:
         zf.writestr("x", "y")
     with pytest.raises(InputError, match="no buildkit build info"):
         buildinfo.read(plain)
-    atomic_write_text(tmp_path / "text", "not a zip")
-    with pytest.raises(InputError, match="not a zipapp"):
+    atomic_write_text(tmp_path / "text", "not an artifact")
+    with pytest.raises(InputError, match="no buildkit build info"):
         buildinfo.read(tmp_path / "text")
+    # a native binary: the info file's bytes somewhere inside, found by its first line
+    info = BuildInfo(
+        recipe="demo",
+        version="1",
+        target="linux-amd64",
+        format="nuitka",
+        python="3.11",
+        entry="demo:main",
+        lock_digest="sha256:0",
+        sources_digest="sha256:1",
+        wheels=(),
+        toolkit="0",
+        tools=(("nuitka", "4"),),
+        settings=(("mode", "onefile"),),
+    )
+    binary = tmp_path / "demo"
+    binary.write_bytes(b"\x7fELF" + bytes(5000) + info.to_json().encode() + bytes(300))
+    doc = buildinfo.read(binary)
+    assert doc["format"] == "nuitka" and doc["settings"] == {"mode": "onefile"}
+    assert doc["_schema"] == "buildkit-info/1"

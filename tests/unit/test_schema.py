@@ -13,7 +13,7 @@ import pytest
 
 from buildkit import recipe as recipe_mod
 from buildkit import targets
-from buildkit.backends import registry
+from buildkit.backends import format_options, registry
 from buildkit.errors import RecipeError
 from tests.conftest import RECIPES, SAMPLES
 from tests.unit.test_recipe import BAD, GOOD, write
@@ -52,7 +52,13 @@ def test_schema_keys_match_model() -> None:
     waiver = props["hardening"]["properties"]["waivers"]["items"]["properties"]
     assert set(waiver) == set(recipe_mod.WAIVER_KEYS)
     assert props["targets"]["propertyNames"]["enum"] == list(targets.all_targets())
-    assert props["formats"]["propertyNames"]["enum"] == list(registry())
+    formats = props["formats"]["properties"]
+    assert list(formats) == list(registry())
+    for name, options in format_options().items():
+        schema_opts = formats[name].get("properties", {})
+        assert set(schema_opts) == set(options)
+        for key, values in options.items():
+            assert schema_opts[key]["enum"] == list(values)
     assert set(props["hardening"]["properties"]["require"]["items"]["enum"]) == set(
         recipe_mod.HARDENING_CHECKS
     )
@@ -74,7 +80,9 @@ def test_schema_and_model_both_reject(
 ) -> None:
     text = GOOD.replace(old, new, 1)
     with pytest.raises(RecipeError):
-        recipe_mod.load(write(tmp_path, text), formats=registry(), targets=targets.all_targets())
+        recipe_mod.load(
+            write(tmp_path, text), formats=format_options(), targets=targets.all_targets()
+        )
     if "points outside" in fragments[0] or "PEP 508" in fragments[0]:
         return  # the model checks the file system and PEP 508; the schema cannot
     with pytest.raises(jsonschema.ValidationError):
@@ -83,4 +91,4 @@ def test_schema_and_model_both_reject(
 
 def test_good_recipe_valid_for_both(tmp_path: Path) -> None:
     jsonschema.validate(_jsonable(tomllib.loads(GOOD)), SCHEMA)
-    recipe_mod.load(write(tmp_path, GOOD), formats=registry(), targets=targets.all_targets())
+    recipe_mod.load(write(tmp_path, GOOD), formats=format_options(), targets=targets.all_targets())

@@ -1,0 +1,156 @@
+"""Nuitka native binaries: onefile (default) or a standalone folder, built on this host.
+
+Nuitka cannot cross-compile: it builds with the Python that runs buildkit, for this
+host's platform. Hardening flags from the recipe's policy go in through CFLAGS/LDFLAGS
+(Nuitka reads them for the program and the onefile bootstrap). Onefile binaries extract
+once into a per-user cache folder named by the build's digest, so a warm start costs
+about what the standalone program costs and a new build never reuses an old extraction.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+import shutil
+import sys
+import tarfile
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+from .. import hardening, tools
+from ..buildinfo import MEMBER
+from ..recipe import Hardening
+from ..targets import Target, host_target
+from . import BuildJob, Output, wheel_dir
+
+MODES = ("onefile", "standalone")
+
+
+def host_python() -> str:
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+class NuitkaBackend:
+    name = "nuitka"
+    options: Mapping[str, tuple[str, ...]] = {"mode": MODES}
+
+    def suffix(self, options: Mapping[str, str]) -> str:
+        return ".tar.gz" if options.get("mode") == "standalone" else ""
+
+    def refusal(self, target: Target, python: str) -> str | None:
+        if not target.is_host():
+            here = getattr(host_target(), "name", "this host")
+            return (
+                f"nuitka cannot cross-compile: build {target.name} nuitka binaries on "
+                f"{target.native_builder}, not on {here}"
+            )
+        if python != host_python():
+            return (
+                f"nuitka builds with the Python that runs buildkit ({host_python()}), and "
+                f"{target.name} asks for {python}: run buildkit from a Python {python} "
+                "environment, or set the target's python to " + host_python()
+            )
+        return None
+
+    def tool_versions(self) -> dict[str, str]:
+        return {"nuitka": tools.tool_version("nuitka"), "gcc": _gcc_version()}
+
+    def settings(
+        self, target: Target, options: Mapping[str, str], policy: Hardening | None
+    ) -> dict[str, str]:
+        flags = hardening.flags_for(policy, target.arch)
+        return {
+            "mode": options.get("mode", "onefile"),
+            "interpreter": f"CPython {platform.python_version()}",
+            "cflags": " ".join(flags.cflags),
+            "ldflags": " ".join(flags.ldflags),
+        }
+
+    def build(self, job: BuildJob, work: Path) -> Output:
+        site = work / "site"
+        site.mkdir()
+        if job.wheels:
+            install: list[str | Path] = [
+                sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+                "--require-hashes", "--only-binary=:all:", "--no-compile",
+                "--target", site, "--find-links", wheel_dir(job, work),
+                "--requirement", job.lockfile,
+            ]  # fmt: skip
+            tools.run(install, what=f"installing the locked wheels for nuitka ({job.target.name})")
+        module, _, func = job.entry.partition(":")
+        entry = work / "main.py"
+        entry.write_text(
+            f"import sys\nfrom {module} import {func.split('.')[0]} as _entry\n"
+            f"sys.exit(_entry{func[len(func.split('.')[0]) :]}())\n",
+            encoding="utf-8",
+        )
+        mode = job.settings["mode"]
+        out = work / "out"
+        cmd: list[str | Path] = [
+            sys.executable, "-m", "nuitka", f"--mode={mode}",
+            f"--output-dir={out}", f"--output-filename={job.name.removesuffix('.tar.gz')}",
+            f"--include-data-files={job.app_dir / MEMBER}={MEMBER}",
+            "--python-flag=no_site", "--python-flag=isolated",
+            "--reproducible=yes", "--lto=no", "--no-progressbar", "--quiet",
+            f"--user-plugin={Path(__file__).with_name('nuitka_strip.py')}",
+        ]  # fmt: skip
+        if mode == "onefile":
+            cmd += [
+                f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.key[:20]}",
+                "--onefile-cache-mode=cached",
+                "--onefile-no-compression",  # keeps the build info readable by inspect
+            ]
+        cmd.append(entry)
+        caches = job.cache
+        tools.run(
+            cmd,
+            what=f"nuitka build for {job.target.name}",
+            cwd=work,
+            timeout=3600,
+            env={
+                "PYTHONPATH": os.pathsep.join([str(job.app_dir), str(site)]),
+                "CFLAGS": job.settings["cflags"],
+                "LDFLAGS": job.settings["ldflags"],
+                "NUITKA_CACHE_DIR": str(caches.tool_dir("nuitka")),
+                "CCACHE_DIR": str(caches.tool_dir("ccache")),
+                "CCACHE_BASEDIR": str(work),
+                "CCACHE_NOHASHDIR": "1",
+            },
+        )
+        payload = out / "main.dist"
+        if mode == "onefile":
+            return Output(artifact=out / job.name, payload=payload)
+        archive = work / job.name
+        reproducible_tar(payload, archive, job.name.removesuffix(".tar.gz"))
+        return Output(artifact=archive, payload=payload)
+
+
+@cache
+def _gcc_version() -> str:
+    cc = shutil.which("gcc")
+    if cc is None:
+        return "missing"
+    proc = tools.run([cc, "-dumpfullversion"], what="gcc version")
+    return proc.stdout.strip()
+
+
+def reproducible_tar(folder: Path, dest: Path, root: str) -> None:
+    """A .tar.gz of ``folder`` under ``root/`` with sorted names, fixed times and owners."""
+    epoch = int(tools.SOURCE_DATE_EPOCH)
+    with dest.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:  # fmt: skip
+        for path in [folder, *sorted(folder.rglob("*"))]:
+            rel = path.relative_to(folder)
+            info = tar.gettarinfo(str(path), arcname=str(Path(root) / rel))
+            info.mtime = epoch
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            executable = path.is_dir() or os.access(path, os.X_OK)
+            info.mode = 0o755 if executable else 0o644
+            if info.isfile():
+                with path.open("rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
