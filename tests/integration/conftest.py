@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,3 +66,15 @@ def sample_dist(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> It
             cache_dir,
         )
     yield dist
+
+
+@pytest.fixture
+def ports() -> Iterator[tuple[int, int]]:
+    """(a listening port, a closed port) on 127.0.0.1."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        closed_port = closed.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1], closed_port

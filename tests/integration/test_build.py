@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -143,30 +142,31 @@ def run(art: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProce
     )
 
 
-@pytest.fixture
-def ports():
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        closed_port = closed.getsockname()[1]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        yield s.getsockname()[1], closed_port
+def check_portcheck(art: Path, env: dict[str, str], ports: tuple[int, int]) -> None:
+    listening, closed = ports
+    ok = run(art, env, f"127.0.0.1:{listening}")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("open ")
+    bad = run(art, env, f"127.0.0.1:{listening}", f"127.0.0.1:{closed}", "--json")
+    assert bad.returncode == 1
+    assert [r["open"] for r in json.loads(bad.stdout)] == [True, False]
+    assert run(art, env, "not-a-target").returncode == 2
+
+
+def check_hostmetrics(art: Path, env: dict[str, str]) -> None:
+    ok = run(art, env, "--json", "--interval", "0")
+    assert ok.returncode == 0, ok.stderr
+    doc = json.loads(ok.stdout)
+    assert doc["cpu_count"] >= 1 and doc["disks"][0]["path"] == "/"
+    over = run(art, env, "--max-disk", "0", "--interval", "0")
+    assert over.returncode == 1 and "OVER    disk /" in over.stdout
 
 
 @pytest.mark.parametrize("suffix", [".pex", ".pyz"])
 def test_portcheck_runs(
     sample_dist: Path, run_env: dict[str, str], ports: tuple[int, int], suffix: str
 ) -> None:
-    art = sample_dist / f"portcheck-1.0.0-{HOST}{suffix}"
-    listening, closed = ports
-    ok = run(art, run_env, f"127.0.0.1:{listening}")
-    assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.startswith("open ")
-    bad = run(art, run_env, f"127.0.0.1:{listening}", f"127.0.0.1:{closed}", "--json")
-    assert bad.returncode == 1
-    assert [r["open"] for r in json.loads(bad.stdout)] == [True, False]
-    assert run(art, run_env, "not-a-target").returncode == 2
+    check_portcheck(sample_dist / f"portcheck-1.0.0-{HOST}{suffix}", run_env, ports)
 
 
 class _Health(BaseHTTPRequestHandler):
@@ -204,13 +204,7 @@ def test_healthcheck_runs(sample_dist: Path, run_env: dict[str, str], suffix: st
 
 @pytest.mark.parametrize("suffix", [".pex", ".pyz"])
 def test_hostmetrics_runs(sample_dist: Path, run_env: dict[str, str], suffix: str) -> None:
-    art = sample_dist / f"hostmetrics-1.0.0-{HOST}{suffix}"
-    ok = run(art, run_env, "--json", "--interval", "0")
-    assert ok.returncode == 0, ok.stderr
-    doc = json.loads(ok.stdout)
-    assert doc["cpu_count"] >= 1 and doc["disks"][0]["path"] == "/"
-    over = run(art, run_env, "--max-disk", "0", "--interval", "0")
-    assert over.returncode == 1 and "OVER    disk /" in over.stdout
+    check_hostmetrics(sample_dist / f"hostmetrics-1.0.0-{HOST}{suffix}", run_env)
 
 
 # --- reproducible and cached -------------------------------------------------------------

@@ -1,0 +1,234 @@
+"""Nuitka native binaries, built for real on this host, checked with checksec."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import RECIPES
+from tests.integration.conftest import buildkit
+from tests.integration.test_build import HOST, check_hostmetrics, check_portcheck
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def nuitka_build(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, Any]:
+    """portcheck and hostmetrics as onefile binaries for this host, into one dist/."""
+    dist = tmp_path_factory.mktemp("nuitka-dist")
+    results: dict[str, Any] = {"dist": dist}
+    for recipe in ("portcheck", "hostmetrics"):
+        proc = buildkit(
+            "build",
+            RECIPES / recipe,
+            "--format",
+            "nuitka",
+            "--target",
+            HOST,
+            "--out",
+            dist,
+            "--cache-dir",
+            cache_dir,
+            "--json",
+        )
+        (artifact,) = json.loads(proc.stdout)["artifacts"]
+        results[recipe] = artifact
+    return results
+
+
+@pytest.fixture
+def private_home(tmp_path: Path) -> dict[str, str]:
+    """Run binaries with their own HOME and cache, to see where they extract."""
+    import os
+
+    return {**os.environ, "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+
+
+def test_binaries_behave_like_the_scripts(
+    nuitka_build: dict[str, Any], private_home: dict[str, str], ports: tuple[int, int]
+) -> None:
+    dist = nuitka_build["dist"]
+    check_portcheck(dist / f"portcheck-1.0.0-{HOST}", private_home, ports)
+    check_hostmetrics(dist / f"hostmetrics-1.0.0-{HOST}", private_home)
+
+
+def checksec(path: Path) -> dict[str, str]:
+    out = subprocess.run(
+        ["checksec", f"--file={path}", "--output=json"], capture_output=True, text=True, check=True
+    ).stdout
+    (report,) = json.loads(out).values()
+    return report
+
+
+@pytest.mark.parametrize("recipe", ["portcheck", "hostmetrics"])
+def test_checksec_full_hardening(nuitka_build: dict[str, Any], recipe: str) -> None:
+    """Debian's checksec and hardening-check agree: the onefile and the program inside."""
+    artifact = nuitka_build[recipe]
+    onefile = Path(artifact["path"])
+    program = Path(artifact["payload"]) / f"{onefile.name}.bin"
+    for binary in (onefile, program):
+        report = checksec(binary)
+        assert report["relro"] == "full", (binary, report)
+        assert report["canary"] == "yes", (binary, report)
+        assert report["nx"] == "yes", (binary, report)
+        assert report["pie"] == "yes", (binary, report)
+        assert report["fortify_source"] == "yes", (binary, report)
+        hc = subprocess.run(
+            ["hardening-check", str(binary)], capture_output=True, text=True, check=False
+        )
+        for line in (
+            "Position Independent Executable: yes",
+            "Stack protected: yes",
+            "Fortify Source functions: yes",
+            "Read-only relocations: yes",
+            "Immediate binding: yes",
+        ):
+            assert line in hc.stdout, (binary, hc.stdout)
+
+
+def test_unhardened_build_is_caught_by_checksec(
+    recipe_copy, tmp_path: Path, cache_dir: Path
+) -> None:
+    """The flags are what makes the difference: an empty policy gives Partial RELRO, no canary."""
+    recipe = recipe_copy("portcheck")
+    toml = recipe / "recipe.toml"
+    toml.write_text(toml.read_text() + '\n[hardening]\nrequire = ["nx"]\n')
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir / "tools" / "ccache", cache / "tools" / "ccache")
+    proc = buildkit(
+        "build",
+        recipe,
+        "--format",
+        "nuitka",
+        "--target",
+        HOST,
+        "--out",
+        tmp_path / "d",
+        "--cache-dir",
+        cache,
+        "--json",
+        cwd=recipe.parents[1],
+    )
+    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    report = checksec(Path(artifact["path"]))
+    assert report["relro"] == "partial" and report["canary"] == "no", report
+
+
+def test_foreign_target_refused_at_once(tmp_path: Path) -> None:
+    proc = buildkit(
+        "build",
+        RECIPES / "portcheck",
+        "--target",
+        "darwin-arm64",
+        "--format",
+        "nuitka",
+        "--out",
+        tmp_path / "d",
+        "--cache-dir",
+        tmp_path / "c",
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "build darwin-arm64 nuitka binaries on a macOS arm64 host" in proc.stderr
+    assert "darwin-arm64 job" in proc.stderr
+    assert not (tmp_path / "d").exists() and not (tmp_path / "c").exists()
+
+
+def test_foreign_targets_skipped_when_not_asked_for(tmp_path: Path, cache_dir: Path) -> None:
+    """With the recipe's default formats, nuitka for a foreign target is skipped and reported."""
+    proc = buildkit(
+        "build",
+        RECIPES / "portcheck",
+        "--target",
+        "alpine-arm64",
+        "--out",
+        tmp_path / "d",
+        "--cache-dir",
+        cache_dir,
+        "--json",
+    )
+    doc = json.loads(proc.stdout)
+    assert sorted(a["format"] for a in doc["artifacts"]) == ["pex", "shiv"]
+    (skipped,) = doc["skipped"]
+    assert (skipped["target"], skipped["format"]) == ("alpine-arm64", "nuitka")
+    assert "musl aarch64 host" in skipped["reason"]
+
+
+def test_rebuild_from_another_folder_same_bytes(
+    nuitka_build: dict[str, Any], recipe_copy, tmp_path: Path, cache_dir: Path
+) -> None:
+    """A copy of the recipe in another folder, another output folder, an empty action cache
+    (only the compiler cache is shared, so the build runs Nuitka again): the same bytes."""
+    recipe = recipe_copy("portcheck")
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir / "tools" / "ccache", cache / "tools" / "ccache")
+    proc = buildkit(
+        "build",
+        recipe,
+        "--format",
+        "nuitka",
+        "--target",
+        HOST,
+        "--out",
+        tmp_path / "other",
+        "--cache-dir",
+        cache,
+        "--json",
+        cwd=recipe.parents[1],
+    )
+    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    assert artifact["reused"] is False
+    assert artifact["sha256"] == nuitka_build["portcheck"]["sha256"]
+
+
+def test_inspect_checksums_manifest(nuitka_build: dict[str, Any]) -> None:
+    dist = nuitka_build["dist"]
+    binary = dist / f"hostmetrics-1.0.0-{HOST}"
+    info = json.loads(buildkit("inspect", binary, "--json").stdout)
+    assert (info["recipe"], info["format"], info["target"]) == ("hostmetrics", "nuitka", HOST)
+    assert "-fstack-protector-strong" in info["settings"]["cflags"]
+    assert "-Wl,-z,relro,-z,now" in info["settings"]["ldflags"]
+    assert any(w.startswith("psutil-") for w in info["wheels"])
+    subprocess.run(
+        ["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=dist, check=True, capture_output=True
+    )
+    listed = (dist / "SHA256SUMS").read_text()
+    assert f"  {binary.name}\n" in listed and f"  portcheck-1.0.0-{HOST}\n" in listed
+    entry = {a["name"]: a for a in json.loads((dist / "manifest.json").read_text())["artifacts"]}[
+        binary.name
+    ]
+    assert entry["format"] == "nuitka"
+    assert entry["inputs"]["settings"]["mode"] == "onefile"
+    assert f"{binary.name}.bin" in entry["payload"]
+    assert any(name.startswith("psutil/") and name.endswith(".so") for name in entry["payload"])
+
+
+def test_onefile_extracts_once_per_user_and_repairs_changes(
+    nuitka_build: dict[str, Any], private_home: dict[str, str]
+) -> None:
+    binary = nuitka_build["dist"] / f"portcheck-1.0.0-{HOST}"
+    assert (
+        subprocess.run(
+            [binary, "--help"], env=private_home, capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    (folder,) = (Path(private_home["XDG_CACHE_HOME"]) / "buildkit" / "run").iterdir()
+    assert folder.name.startswith(binary.name + "-")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert (folder.parent.stat().st_mode & 0o022) == 0  # not group/world-writable
+    info = folder / "__buildkit__.json"
+    good = info.read_bytes()
+    info.write_bytes(b"changed by someone else")
+    assert (
+        subprocess.run(
+            [binary, "--help"], env=private_home, capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    assert info.read_bytes() == good
