@@ -232,3 +232,43 @@ def test_onefile_extracts_once_per_user_and_repairs_changes(
         == 0
     )
     assert info.read_bytes() == good
+
+
+def test_standalone_mode_ships_a_folder(
+    recipe_copy,
+    tmp_path: Path,
+    cache_dir: Path,
+    ports: tuple[int, int],
+    private_home: dict[str, str],
+) -> None:
+    import tarfile
+
+    recipe = recipe_copy("portcheck")
+    toml = recipe / "recipe.toml"
+    toml.write_text(toml.read_text().replace("nuitka = {}", 'nuitka = { mode = "standalone" }'))
+    proc = buildkit(
+        "build",
+        recipe,
+        "--format",
+        "nuitka",
+        "--target",
+        HOST,
+        "--out",
+        tmp_path / "d",
+        "--cache-dir",
+        cache_dir,
+        "--json",
+        cwd=recipe.parents[1],
+    )
+    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    archive = Path(artifact["path"])
+    assert archive.name == f"portcheck-1.0.0-{HOST}.tar.gz"
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        assert {m.name.split("/")[0] for m in members} == {archive.name.removesuffix(".tar.gz")}
+        assert {m.mtime for m in members} == {315532800} and {m.uid for m in members} == {0}
+        tar.extractall(tmp_path / "x", filter="data")
+    folder = tmp_path / "x" / archive.name.removesuffix(".tar.gz")
+    check_portcheck(folder / folder.name, private_home, ports)
+    info = json.loads(buildkit("inspect", archive, "--json").stdout)
+    assert (info["format"], info["settings"]["mode"]) == ("nuitka", "standalone")
