@@ -18,22 +18,19 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import real_python, tcp_listener  # noqa: E402
+
 HOST = "linux-amd64"
-
-
-def real_python() -> Path:
-    return Path(sys.base_prefix) / "bin" / f"python{sysconfig.get_config_var('VERSION')}"
 
 
 def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
@@ -97,19 +94,7 @@ def main() -> int:
         size_mb = binary.stat().st_size / 1e6
         program = Path(str(artifact["payload"])) / f"{binary.name}.bin"
 
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        port = listener.getsockname()[1]
-
-        def drain() -> None:
-            while True:
-                try:
-                    listener.accept()[0].close()
-                except OSError:
-                    return
-
-        threading.Thread(target=drain, daemon=True).start()
+        listener, port = tcp_listener()
         args = [f"127.0.0.1:{port}"]
         py = real_python()
         src = recipe / "src"

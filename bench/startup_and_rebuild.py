@@ -19,26 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import real_python, tcp_listener  # noqa: E402
+
 SAMPLES = ("portcheck", "healthcheck", "hostmetrics")
 HOST = "linux-amd64"
-
-
-def real_python() -> Path:
-    """The interpreter itself (not a pyenv shim or venv wrapper) for python3.X."""
-    version = sysconfig.get_config_var("VERSION")
-    return Path(sys.base_prefix) / "bin" / f"python{version}"
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
@@ -117,23 +112,6 @@ def shiv_options(tmp: Path, py: Path, env: dict[str, str], runs: int) -> dict[st
             cmds[name] = ([str(pyz), "--help"], {**env, **root, **more})
     got = medians(cmds, runs)
     return {name: t / got["python3 -I"] for name, t in got.items() if name != "python3 -I"}
-
-
-def tcp_listener() -> tuple[socket.socket, int]:
-    """A listening port for portcheck; accepted connections are closed at once."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-
-    def drain() -> None:
-        while True:
-            try:
-                listener.accept()[0].close()
-            except OSError:
-                return
-
-    threading.Thread(target=drain, daemon=True).start()
-    return listener, listener.getsockname()[1]
 
 
 def main() -> int:

@@ -41,6 +41,31 @@ def nuitka_build(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> d
     return results
 
 
+def build_copy(
+    recipe: Path, out: Path, cache: Path, seed_from: Path | None = None
+) -> dict[str, Any]:
+    """Build a recipe copy's nuitka binary for this host; ``seed_from`` shares only its
+    compiler cache (ccache), so Nuitka runs again but compiles fast."""
+    if seed_from is not None and (seed_from / "tools" / "ccache").is_dir():
+        shutil.copytree(seed_from / "tools" / "ccache", cache / "tools" / "ccache")
+    proc = buildkit(
+        "build",
+        recipe,
+        "--format",
+        "nuitka",
+        "--target",
+        HOST,
+        "--out",
+        out,
+        "--cache-dir",
+        cache,
+        "--json",
+        cwd=recipe.parents[1],
+    )
+    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    return dict(artifact)
+
+
 @pytest.fixture
 def private_home(tmp_path: Path) -> dict[str, str]:
     """Run binaries with their own HOME and cache, to see where they extract."""
@@ -98,23 +123,7 @@ def test_unhardened_build_is_caught_by_checksec(
     recipe = recipe_copy("portcheck")
     toml = recipe / "recipe.toml"
     toml.write_text(toml.read_text() + '\n[hardening]\nrequire = ["nx"]\n')
-    cache = tmp_path / "cache"
-    shutil.copytree(cache_dir / "tools" / "ccache", cache / "tools" / "ccache")
-    proc = buildkit(
-        "build",
-        recipe,
-        "--format",
-        "nuitka",
-        "--target",
-        HOST,
-        "--out",
-        tmp_path / "d",
-        "--cache-dir",
-        cache,
-        "--json",
-        cwd=recipe.parents[1],
-    )
-    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    artifact = build_copy(recipe, tmp_path / "d", tmp_path / "cache", seed_from=cache_dir)
     report = checksec(Path(artifact["path"]))
     assert report["relro"] == "partial" and report["canary"] == "no", report
 
@@ -165,23 +174,7 @@ def test_rebuild_from_another_folder_same_bytes(
     """A copy of the recipe in another folder, another output folder, an empty action cache
     (only the compiler cache is shared, so the build runs Nuitka again): the same bytes."""
     recipe = recipe_copy("portcheck")
-    cache = tmp_path / "cache"
-    shutil.copytree(cache_dir / "tools" / "ccache", cache / "tools" / "ccache")
-    proc = buildkit(
-        "build",
-        recipe,
-        "--format",
-        "nuitka",
-        "--target",
-        HOST,
-        "--out",
-        tmp_path / "other",
-        "--cache-dir",
-        cache,
-        "--json",
-        cwd=recipe.parents[1],
-    )
-    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    artifact = build_copy(recipe, tmp_path / "other", tmp_path / "cache", seed_from=cache_dir)
     assert artifact["reused"] is False
     assert artifact["sha256"] == nuitka_build["portcheck"]["sha256"]
 
@@ -246,21 +239,7 @@ def test_standalone_mode_ships_a_folder(
     recipe = recipe_copy("portcheck")
     toml = recipe / "recipe.toml"
     toml.write_text(toml.read_text().replace("nuitka = {}", 'nuitka = { mode = "standalone" }'))
-    proc = buildkit(
-        "build",
-        recipe,
-        "--format",
-        "nuitka",
-        "--target",
-        HOST,
-        "--out",
-        tmp_path / "d",
-        "--cache-dir",
-        cache_dir,
-        "--json",
-        cwd=recipe.parents[1],
-    )
-    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    artifact = build_copy(recipe, tmp_path / "d", cache_dir)
     archive = Path(artifact["path"])
     assert archive.name == f"portcheck-1.0.0-{HOST}.tar.gz"
     with tarfile.open(archive) as tar:
