@@ -251,3 +251,25 @@ def test_standalone_mode_ships_a_folder(
     check_portcheck(folder / folder.name, private_home, ports)
     info = json.loads(buildkit("inspect", archive, "--json").stdout)
     assert (info["format"], info["settings"]["mode"]) == ("nuitka", "standalone")
+
+
+def test_unchanged_rebuild_runs_no_compiler(nuitka_build: dict[str, Any], cache_dir: Path) -> None:
+    proc = buildkit(
+        "build",
+        RECIPES / "portcheck",
+        "--format",
+        "nuitka",
+        "--target",
+        HOST,
+        "--out",
+        nuitka_build["dist"],
+        "--cache-dir",
+        cache_dir,
+        "--json",
+        "-v",
+    )
+    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    assert artifact["reused"] is True
+    assert artifact["sha256"] == nuitka_build["portcheck"]["sha256"]
+    assert "-m nuitka" not in proc.stderr  # -v logs every command run
+    assert Path(artifact["payload"]).is_dir()
