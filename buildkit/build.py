@@ -252,12 +252,10 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
             ),
             work,
         )
-        digest = ctx.cache.store_artifact(key, output.artifact)
-        payload = ctx.cache.store_tree(digest, output.payload) if output.payload else None
-        source = output.artifact
+        hit_or_new = ctx.cache.store_artifact(key, output.artifact, output.payload)
     else:
-        source, digest = hit
-        payload = ctx.cache.find_tree(digest)
+        hit_or_new = hit
+    source, digest, payload = hit_or_new.path, hit_or_new.sha256, hit_or_new.payload
     record = ArtifactRecord(
         name=name,
         recipe=recipe.name,

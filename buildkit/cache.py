@@ -37,6 +37,13 @@ def default_root() -> Path:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CachedArtifact:
+    path: Path
+    sha256: str
+    payload: Path | None  # the folder packed inside a native artifact
+
+
+@dataclass(frozen=True, kw_only=True)
 class Cache:
     root: Path
 
@@ -101,7 +108,7 @@ class Cache:
     def _tree(self, artifact_sha256: str) -> Path:
         return self.root / "trees" / artifact_sha256[:2] / artifact_sha256
 
-    def store_tree(self, artifact_sha256: str, folder: Path) -> Path:
+    def _store_tree(self, artifact_sha256: str, folder: Path) -> Path:
         """Keep the folder packed inside an artifact (for the audit); returns its cached path."""
         final = self._tree(artifact_sha256)
         if final.is_dir():
@@ -118,10 +125,6 @@ class Cache:
                 shutil.rmtree(staging.parent, ignore_errors=True)
         return final
 
-    def find_tree(self, artifact_sha256: str) -> Path | None:
-        folder = self._tree(artifact_sha256)
-        return folder if folder.is_dir() else None
-
     # --- artifacts ------------------------------------------------------------------------
 
     def _blob(self, sha256: str) -> Path:
@@ -130,8 +133,11 @@ class Cache:
     def _action(self, key: str) -> Path:
         return self.root / "actions" / key[:2] / f"{key}.json"
 
-    def store_artifact(self, key: str, path: Path) -> str:
-        """Record the output of action ``key``; returns the artifact's sha256."""
+    def store_artifact(self, key: str, path: Path, payload: Path | None = None) -> CachedArtifact:
+        """Record the output of action ``key`` (and the folder packed inside it, if any).
+
+        The action entry is written last, so it only ever points at complete entries.
+        """
         digest = sha256_file(path)
         blob = self._blob(digest)
         with output_errors(self.root):
@@ -141,20 +147,26 @@ class Cache:
                 shutil.copyfile(path, tmp)
                 os.replace(tmp, blob)
                 shutil.rmtree(tmp.parent, ignore_errors=True)
-            atomic_write_text(self._action(key), json.dumps({"sha256": digest}) + "\n")
-        return digest
+            tree = self._store_tree(digest, payload) if payload is not None else None
+            entry = {"sha256": digest, "payload": tree is not None}
+            atomic_write_text(self._action(key), json.dumps(entry) + "\n")
+        return CachedArtifact(path=blob, sha256=digest, payload=tree)
 
-    def lookup_artifact(self, key: str) -> tuple[Path, str] | None:
+    def lookup_artifact(self, key: str) -> CachedArtifact | None:
         """The verified artifact recorded for ``key``, or None (a bad entry is dropped)."""
         try:
-            digest = json.loads(self._action(key).read_text(encoding="utf-8"))["sha256"]
-        except (OSError, ValueError, KeyError, TypeError):
+            entry = json.loads(self._action(key).read_text(encoding="utf-8"))
+            digest, has_payload = str(entry["sha256"]), bool(entry.get("payload"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        blob = self._blob(str(digest))
+        blob = self._blob(digest)
         if not blob.is_file():
             return None
         if sha256_file(blob) != digest:
             log.warning("refused cached artifact %s: its bytes changed; rebuilding", blob)
             blob.unlink(missing_ok=True)
             return None
-        return blob, str(digest)
+        tree = self._tree(digest) if has_payload else None
+        if tree is not None and not tree.is_dir():
+            return None  # the packed folder is gone: build again to have it for the audit
+        return CachedArtifact(path=blob, sha256=digest, payload=tree)

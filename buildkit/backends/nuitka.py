@@ -79,11 +79,12 @@ class NuitkaBackend:
                 "--requirement", job.lockfile,
             ]  # fmt: skip
             tools.run(install, what=f"installing the locked wheels for nuitka ({job.target.name})")
-        module, _, func = job.entry.partition(":")
+        module, _, attrs = job.entry.partition(":")
+        head, _, rest = attrs.partition(".")
+        call = f"_entry.{rest}" if rest else "_entry"
         entry = work / "main.py"
         entry.write_text(
-            f"import sys\nfrom {module} import {func.split('.')[0]} as _entry\n"
-            f"sys.exit(_entry{func[len(func.split('.')[0]) :]}())\n",
+            f"import sys\nfrom {module} import {head} as _entry\nsys.exit({call}())\n",
             encoding="utf-8",
         )
         mode = job.settings["mode"]
@@ -103,7 +104,6 @@ class NuitkaBackend:
                 "--onefile-no-compression",  # keeps the build info readable by inspect
             ]
         cmd.append(entry)
-        caches = job.cache
         tools.run(
             cmd,
             what=f"nuitka build for {job.target.name}",
@@ -113,8 +113,8 @@ class NuitkaBackend:
                 "PYTHONPATH": os.pathsep.join([str(job.app_dir), str(site)]),
                 "CFLAGS": job.settings["cflags"],
                 "LDFLAGS": job.settings["ldflags"],
-                "NUITKA_CACHE_DIR": str(caches.tool_dir("nuitka")),
-                "CCACHE_DIR": str(caches.tool_dir("ccache")),
+                "NUITKA_CACHE_DIR": str(job.cache.tool_dir("nuitka")),
+                "CCACHE_DIR": str(job.cache.tool_dir("ccache")),
                 "CCACHE_BASEDIR": str(work),
                 "CCACHE_NOHASHDIR": "1",
             },

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -64,12 +65,25 @@ def test_action_cache_refuses_changed_blob(tmp_path: Path) -> None:
     cache = Cache(root=tmp_path / "cache")
     art = tmp_path / "out.pex"
     art.write_bytes(b"artifact")
-    digest = cache.store_artifact("k" * 64, art)
-    blob, found = cache.lookup_artifact("k" * 64)  # type: ignore[misc]
-    assert found == digest and blob.read_bytes() == b"artifact"
-    blob.write_bytes(b"evil")
+    stored = cache.store_artifact("k" * 64, art)
+    found = cache.lookup_artifact("k" * 64)
+    assert found == stored and found.path.read_bytes() == b"artifact" and found.payload is None
+    found.path.write_bytes(b"evil")
     assert cache.lookup_artifact("k" * 64) is None
     assert cache.lookup_artifact("z" * 64) is None
+
+
+def test_action_cache_keeps_the_packed_folder(tmp_path: Path) -> None:
+    cache = Cache(root=tmp_path / "cache")
+    art, folder = tmp_path / "binary", tmp_path / "dist"
+    art.write_bytes(b"native")
+    folder.mkdir()
+    (folder / "lib.so").write_bytes(b"elf")
+    stored = cache.store_artifact("k" * 64, art, folder)
+    assert stored.payload is not None and (stored.payload / "lib.so").read_bytes() == b"elf"
+    assert cache.lookup_artifact("k" * 64) == stored
+    shutil.rmtree(stored.payload)  # the folder is gone: not a hit, the build runs again
+    assert cache.lookup_artifact("k" * 64) is None
 
 
 def record(name: str, data: bytes) -> ArtifactRecord:
