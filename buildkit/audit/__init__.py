@@ -1,0 +1,1 @@
+"""Hardening audit of native files (ELF now; Mach-O, archives walk and reports to come)."""
