@@ -247,7 +247,7 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
                 wheels=ctx.wheels[p.target.name],
                 app_dir=app,
                 settings=settings,
-                key=key,
+                info_digest=hashlib.sha256(info.to_json().encode()).hexdigest(),
                 cache=ctx.cache,
             ),
             work,

@@ -25,7 +25,7 @@ class BuildJob:
     wheels: tuple[Wheel, ...]
     app_dir: Path  # the recipe's sources, merged, plus the build info file
     settings: Mapping[str, str]  # as returned by Backend.settings (recorded in build info)
-    key: str  # the action key: a digest of every input of this build
+    info_digest: str  # sha256 of the build info: every input that decides the output
     cache: Cache
 
 

@@ -3,7 +3,7 @@
 Nuitka cannot cross-compile: it builds with the Python that runs buildkit, for this
 host's platform. Hardening flags from the recipe's policy go in through CFLAGS/LDFLAGS
 (Nuitka reads them for the program and the onefile bootstrap). Onefile binaries extract
-once into a per-user cache folder named by the build's digest, so a warm start costs
+once into a per-user cache folder named by the build info's digest, so a warm start costs
 about what the standalone program costs and a new build never reuses an old extraction.
 """
 
@@ -99,7 +99,7 @@ class NuitkaBackend:
         ]  # fmt: skip
         if mode == "onefile":
             cmd += [
-                f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.key[:20]}",
+                f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.info_digest[:20]}",
                 "--onefile-cache-mode=cached",
                 "--onefile-no-compression",  # keeps the build info readable by inspect
             ]
