@@ -1,4 +1,11 @@
-"""`buildkit build`: lock check, fetch, build (or reuse), release into dist/.
+"""`buildkit build`: lock check, fetch, build (or reuse), audit and gate, release into dist/.
+
+The hardening gate: every artifact built is audited before anything is published; the
+recipe's ``[hardening]`` policy (default: relro-full, canary, nx, pie, fortify on our own
+compiled code) decides. A failed gate publishes nothing, writes the audit as
+``<recipe>-<version>.rejected.hardening.*`` into the output folder and exits 1. A passed
+gate publishes, then writes ``<recipe>-<version>.hardening.{json,sarif,md,html}`` covering
+every artifact of that recipe version in the release folder, listed in SHA256SUMS.
 
 Refusals: a (target, format) this host cannot build fails the whole build before any
 work when both its target and its format were asked for explicitly (``--target`` and
@@ -16,14 +23,19 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from . import __version__, lock, targets, wheelhouse
+from . import __version__, hardening, lock, targets, wheelhouse
+from .audit import output
+from .audit.policy import GateResult, evaluate
+from .audit.report import gate_line
+from .audit.run import AuditResult, audit_paths
 from .backends import Backend, BuildJob, registry
 from .buildinfo import MEMBER, BuildInfo
 from .cache import Cache
 from .errors import CheckFailed, InputError, RecipeError
 from .fsutil import sha256_file
-from .recipe import Recipe, TargetSpec, did_you_mean
+from .recipe import Hardening, Recipe, TargetSpec, did_you_mean
 from .release.manifest import ArtifactRecord
 from .release.publish import publish
 
@@ -75,6 +87,47 @@ class BuildResult:
     skipped: tuple[Refusal, ...]
     checksums: Path
     manifest: Path
+    gate: GateResult
+    reports: tuple[Path, ...]
+
+
+def policy_of(recipe: Recipe) -> Hardening:
+    return recipe.hardening or Hardening(require=hardening.DEFAULT_REQUIRE, scope="own", waivers=())
+
+
+def _gate(recipe: Recipe, out: Path, built: list[tuple[Path, ArtifactRecord]]) -> GateResult:
+    """Audit what was just built (before publishing) and apply the recipe's policy."""
+    names = {source: record.name for source, record in built}
+    log.info("auditing %d artifact(s)", len(built), extra={"step": "audit"})
+    result = audit_paths([source for source, _ in built], names)
+    gate = evaluate(result.files, policy_of(recipe))
+    stem = f"{recipe.name}-{recipe.version}"
+    if gate.passed and not result.problems and not result.unparseable:
+        log.info(gate_line(gate), extra={"step": "audit"})
+        return gate
+    reports = output.write_reports(out, f"{stem}.rejected", result, gate)
+    unreadable = [p.path for p in result.problems] + [f.path for f in result.unparseable]
+    message = gate_line(gate) if not gate.passed else f"unreadable: {', '.join(unreadable)}"
+    raise CheckFailed(
+        message + "; nothing was published",
+        hint=f"see {reports[-1]}; fix the flags or add a [[hardening.waivers]] entry "
+        "with a reason and an expiry date",
+    )
+
+
+def _release_reports(recipe: Recipe, out: Path, entries: dict[str, dict[str, Any]]) -> list[Path]:
+    """The audit of every artifact of this recipe version in the release folder."""
+    names = sorted(
+        n
+        for n, e in entries.items()
+        if e.get("recipe") == recipe.name and e.get("version") == recipe.version
+    )
+    result: AuditResult = audit_paths([out / n for n in names], {out / n: n for n in names})
+    gate = evaluate(result.files, policy_of(recipe))
+    stem = f"{recipe.name}-{recipe.version}"
+    for stale in out.glob(f"{stem}.rejected.hardening.*"):
+        stale.unlink(missing_ok=True)
+    return output.write_reports(out, stem, result, gate)
 
 
 def plan(
@@ -338,7 +391,14 @@ def build(
                 result.seconds,
                 extra={"progress": (index, total), "step": "build"},
             )
-        sums, manifest_path = publish(out, built)
+        gate = _gate(recipe, out, built)
+        reports: list[Path] = []
+
+        def write_reports(entries: dict[str, dict[str, Any]]) -> list[Path]:
+            reports.extend(_release_reports(recipe, out, entries))
+            return reports
+
+        sums, manifest_path = publish(out, built, extra=write_reports)
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     return BuildResult(
@@ -347,4 +407,6 @@ def build(
         skipped=tuple(skipped),
         checksums=sums,
         manifest=manifest_path,
+        gate=gate,
+        reports=tuple(reports),
     )

@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, buildinfo, lock, targets
-from .audit.run import audit_paths
+from .audit import output
+from .audit.findings import ALL_CHECKS
+from .audit.policy import GateResult, evaluate
+from .audit.report import gate_line, policy_document
+from .audit.run import AuditResult, audit_paths
 from .backends import format_options, registry
 from .build import BuildResult, build
 from .cache import Cache, default_root
-from .errors import BuildkitError, CheckFailed
-from .recipe import Recipe
+from .errors import BuildkitError, CheckFailed, InputError
+from .recipe import Recipe, load_policy
 from .recipe import load as load_recipe
 from .ui import print_error, setup_logging
 
@@ -83,8 +87,11 @@ def _parser() -> argparse.ArgumentParser:
         help="build artifacts into a release folder",
         description="Check the locks, fetch the locked wheels by hash, build every "
         "(target x format) of the recipe (or the ones asked for) and write the artifacts, "
-        "manifest.json and SHA256SUMS into the output folder. Unchanged builds are reused "
-        "from the cache.",
+        "manifest.json and SHA256SUMS into the output folder. Every artifact is audited "
+        "before it is published: when the recipe's [hardening] gate fails nothing is "
+        "published, the audit is written as NAME-VERSION.rejected.hardening.* and the exit "
+        "code is 1; otherwise NAME-VERSION.hardening.{json,sarif,md,html} are written too. "
+        "Unchanged builds are reused from the cache.",
         epilog=EPILOG,
     )
     bd.add_argument(
@@ -107,14 +114,37 @@ def _parser() -> argparse.ArgumentParser:
         "audit",
         parents=[common],
         help="hardening audit of native files, folders and artifacts",
-        description="Audit every native file in the given files, folders, zipapps (.pex/.pyz "
-        "members, read without extracting) and .tar.gz archives: RELRO, stack canary, NX, "
-        "PIE, FORTIFY, RPATH/RUNPATH and stripped symbols, each pass / fail / n/a / unknown "
-        "with the evidence seen. This version audits ELF files; Mach-O files are listed as "
-        "not audited. Exit 0 when the audit ran (there is no policy gate yet).",
+        description="Audit every native file (ELF and Mach-O, every slice) in the given "
+        "files, folders, zipapps (.pex/.pyz members, read without extracting), nuitka "
+        ".tar.gz archives and onefile binaries (the native files of their payload): RELRO, "
+        "stack canary, NX, PIE, FORTIFY, RPATH/RUNPATH, stripped, CET/BTI; Mach-O PIE, "
+        "canary, NX stack and heap, code signature, hardened runtime, __PAGEZERO. Each check "
+        "is pass / fail / n/a / unknown with the evidence seen, and each file names its "
+        "component (own, interpreter, wheel with version, system). With --policy, the "
+        "hardening gate decides the exit code: 0 every required check passes (or is "
+        "waived), 1 the gate failed, 2 bad input or an unreadable file.",
         epilog=EPILOG,
     )
     aud.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    aud.add_argument(
+        "--format",
+        default="table",
+        metavar="LIST",
+        help="comma-separated: table, json, sarif, md, html (default: table); without "
+        "--out, one format is printed on stdout",
+    )
+    aud.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file with a [hardening] table (require, scope, waivers), or a recipe",
+    )
+    aud.add_argument(
+        "--out", type=Path, metavar="DIR", help="write NAME.hardening.<format> files here"
+    )
+    aud.add_argument(
+        "--name", default="audit", metavar="NAME", help="report file stem (default: audit)"
+    )
 
     ins = sub.add_parser(
         "inspect",
@@ -183,6 +213,10 @@ def _result_json(result: BuildResult) -> dict[str, Any]:
         "out": str(result.out),
         "checksums": str(result.checksums),
         "manifest": str(result.manifest),
+        "hardening": {
+            "reports": [str(p) for p in result.reports],
+            "gate": policy_document(result.gate),
+        },
         "skipped": [
             {"target": r.target, "format": r.format, "reason": r.reason} for r in result.skipped
         ],
@@ -215,6 +249,9 @@ def _print_result(result: BuildResult) -> None:
     print(f"\nartifacts:  {result.out}/")
     print(f"checksums:  {result.checksums}")
     print(f"manifest:   {result.manifest}")
+    for path in result.reports:
+        print(f"hardening:  {path}")
+    print(gate_line(result.gate))
     print(f"check with: (cd {result.out} && sha256sum -c SHA256SUMS)")
 
 
@@ -234,43 +271,74 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    result = audit_paths(args.paths)
-    if args.json:
-        _emit_json(
-            {
-                "files": [
-                    {
-                        "path": r.path,
-                        "format": r.format,
-                        "kind": r.kind,
-                        "arch": r.arch,
-                        "libc": r.libc,
-                        "checks": {
-                            c.name: {"state": c.state.value, "evidence": c.evidence}
-                            for c in r.checks
-                        },
-                    }
-                    for r in result.files
-                ],
-                "not_audited": [{"path": n.path, "reason": n.reason} for n in result.not_audited],
-            }
+    formats = [f.strip() for f in ("json" if args.json else args.format).split(",") if f]
+    unknown = [f for f in formats if f != "table" and f not in output.FORMATS]
+    if unknown or not formats:
+        raise InputError(
+            f"--format: unknown format {', '.join(unknown) or '(none)'}",
+            hint="formats: table, " + ", ".join(output.FORMATS),
         )
-        return 0
-    names = ("relro", "canary", "nx", "pie", "fortify", "rpath", "stripped")
-    print("  ".join(f"{n:<8}" for n in names) + "  file")
+    files = [f for f in formats if f != "table"]
+    if args.out is None and len(formats) > 1:
+        raise InputError(
+            "--format: several formats need --out DIR", hint="or ask for one format at a time"
+        )
+    policy = load_policy(args.policy) if args.policy else None
+    result = audit_paths(args.paths)
+    gate = evaluate(result.files, policy) if policy is not None else None
+    if args.out is not None:
+        for path in output.write_reports(args.out, args.name, result, gate, formats=tuple(files)):
+            print(f"wrote {path}", file=sys.stderr)
+    elif files:
+        sys.stdout.write(output.render(files[0], result, gate, title=args.name, root=Path.cwd()))
+    if "table" in formats:
+        _print_audit(result, gate)
+    if result.problems or result.unparseable:
+        unreadable = [p.path for p in result.problems] + [f.path for f in result.unparseable]
+        raise InputError(
+            f"{len(unreadable)} file(s) could not be read: " + ", ".join(unreadable[:5]),
+            hint="each is listed in the report with the reason",
+        )
+    if gate is not None and not gate.passed:
+        raise CheckFailed(
+            gate_line(gate), hint="fix the build flags, or add a waiver with a reason"
+        )
+    return 0
+
+
+def _print_audit(result: AuditResult, gate: GateResult | None) -> None:
+    names = ALL_CHECKS
+    print("  ".join(f"{n[:8]:<8}" for n in names) + "  component     file")
     failing = 0
     for r in result.files:
         states = {c.name: c.state.value for c in r.checks}
         failing += any(v == "fail" for v in states.values())
-        cells = "  ".join(f"{states.get(n, '-'):<8}" for n in names)
-        print(f"{cells}  {r.path} ({r.format}, {r.kind}, {r.arch}, {r.libc})")
+        if "parse" in states:
+            cells = f"{'unparseable: ' + r.checks[0].evidence:<{10 * len(names) - 2}}"
+        else:
+            cells = "  ".join(f"{states.get(n, '-'):<8}" for n in names)
+        origin = f" ({r.origin})" if r.origin and r.component.value == "wheel" else ""
+        print(
+            f"{cells}  {r.component.value:<12}  {r.path}{origin} "
+            f"[{r.format} {r.kind} {r.arch} {r.libc}]"
+        )
+    for p in result.problems:
+        print(f"unreadable: {p.path}: {p.reason}")
     for n in result.not_audited:
         print(f"not audited: {n.path}: {n.reason}")
     print(
         f"\n{len(result.files)} native file(s): {len(result.files) - failing} pass every check, "
         f"{failing} fail at least one; {len(result.not_audited)} not audited"
     )
-    return 0
+    if gate is not None:
+        print(gate_line(gate))
+        for v in gate.waived:
+            print(f"  waived: {v.path}: {v.requirement}: {v.waiver}")
+        for v in gate.failures:
+            if v.waiver:
+                print(f"  {v.path}: {v.requirement}: {v.waiver}")
+        for w in gate.unused_waivers:
+            print(f"  unused waiver: {w}")
 
 
 COMMANDS = {"lock": cmd_lock, "build": cmd_build, "audit": cmd_audit, "inspect": cmd_inspect}

@@ -213,6 +213,28 @@ def load(arg: Path, *, formats: FormatOptions, targets: Iterable[str]) -> Recipe
     return parse(path, text, doc, formats=formats, targets=tuple(targets))
 
 
+def load_policy(path: Path) -> Hardening:
+    """A hardening policy file: a TOML file with a ``[hardening]`` table, or a recipe."""
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such policy file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        raise RecipeError(f"{where}: malformed TOML: {exc}") from None
+    c = _Checker(path, text)
+    if "hardening" not in doc:
+        raise c.fail(
+            "[hardening]",
+            "no [hardening] table",
+            hint='write e.g. [hardening] require = ["relro-full", "canary", "nx", "pie"]',
+        )
+    c.known(doc, TOP_KEYS, "")
+    return _hardening(c, doc["hardening"])
+
+
 def parse(
     path: Path,
     text: str,

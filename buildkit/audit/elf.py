@@ -1,5 +1,6 @@
 """ELF hardening checks with LIEF, decided as the established checkers decide them
-(see REFERENCE.md): RELRO, stack canary, NX, PIE, FORTIFY, RPATH/RUNPATH, stripped."""
+(see REFERENCE.md): RELRO, stack canary, NX, PIE, FORTIFY, RPATH/RUNPATH, stripped, and
+CET (x86-64: IBT, SHSTK) / BTI (aarch64: BTI, PAC) from the GNU property note."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from importlib.resources import files
 
 import lief
 
-from .findings import Check, FileReport, State
+from .findings import Check, FileReport, State, unparseable
 
 lief.logging.disable()
 
@@ -27,28 +28,27 @@ FORTIFIABLE = frozenset(
 ARCH = {"X86_64": "x86-64", "AARCH64": "aarch64", "I386": "x86", "ARM": "arm"}
 
 
-def unparseable(path: str, why: str) -> FileReport:
-    return FileReport(
-        path=path,
-        format="unparseable",
-        kind="unknown",
-        arch="unknown",
-        libc="unknown",
-        checks=(Check(name="parse", state=State.FAIL, evidence=why),),
-    )
-
-
 def audit(data: bytes, path: str) -> FileReport:
     """Every ELF check of one file, read from its bytes."""
     binary = lief.ELF.parse(data)
     if binary is None:
-        return unparseable(path, "LIEF could not parse this file as ELF")
+        return unparseable(path, "LIEF could not parse this file as ELF", fmt="elf")
     if not binary.segments:
-        return unparseable(path, "no program headers: truncated, or not a loadable ELF file")
+        return unparseable(
+            path, "no program headers: truncated, or not a loadable ELF file", fmt="elf"
+        )
+    end = max((s.file_offset + s.physical_size for s in binary.segments), default=0)
+    if end > len(data):
+        return unparseable(
+            path, f"truncated: segments end at byte {end}, the file has {len(data)}", fmt="elf"
+        )
     imports = {_text(s.name) for s in binary.dynamic_symbols if s.name}
     names = imports | {_text(s.name) for s in binary.symtab_symbols if s.name}
     libc = _libc(binary)
     kind = _kind(binary, path)
+    machine = _enum_name(binary.header.machine_type)
+    arch = ARCH.get(machine, machine.lower())
+    features = _features(binary)
     checks = (
         _relro(binary),
         _canary(names, imports),
@@ -57,9 +57,9 @@ def audit(data: bytes, path: str) -> FileReport:
         _fortify(imports, libc),
         _rpath(binary),
         _stripped(binary),
+        _cet(arch, features),
+        _bti(arch, features),
     )
-    machine = _enum_name(binary.header.machine_type)
-    arch = ARCH.get(machine, machine.lower())
     return FileReport(path=path, format="elf", kind=kind, arch=arch, libc=libc, checks=checks)
 
 
@@ -95,8 +95,11 @@ def _kind(binary: lief.ELF.Binary, path: str) -> str:
         return "pie-executable"
     if _flag(binary, _TAG.FLAGS_1, _DF_1_PIE):
         return "static-pie"
-    exports_init = any(_text(s.name).startswith("PyInit_") for s in binary.exported_symbols)
-    return "python-extension" if exports_init else "shared-library"
+    inits = [n for s in binary.exported_symbols if (n := _text(s.name)).startswith("PyInit_")]
+    module = path.rsplit("!", 1)[-1].rsplit("/", 1)[-1].split(".", 1)[0]
+    # An extension module exports its own PyInit_; libpython exports dozens.
+    extension = f"PyInit_{module}" in inits or len(inits) == 1
+    return "python-extension" if extension else "shared-library"
 
 
 def _relro(binary: lief.ELF.Binary) -> Check:
@@ -178,3 +181,44 @@ def _stripped(binary: lief.ELF.Binary) -> Check:
     if count == 0:
         return Check(name="stripped", state=State.PASS, evidence="no .symtab")
     return Check(name="stripped", state=State.FAIL, evidence=f"{count} .symtab symbols")
+
+
+def _features(binary: lief.ELF.Binary) -> set[str] | None:
+    """The FEATURE_1_AND bits of the GNU property note (None: no such note)."""
+    found: set[str] | None = None
+    for note in binary.notes:
+        if isinstance(note, lief.ELF.NoteGnuProperty):
+            for prop in note.properties:
+                if isinstance(prop, lief.ELF.X86Features):
+                    found = (found or set()) | {_enum_name(f) for _, f in prop.features}
+                elif isinstance(prop, lief.ELF.AArch64Feature):
+                    found = (found or set()) | {_enum_name(f) for f in prop.features}
+                else:
+                    found = found or set()
+    return found
+
+
+def _property_check(
+    name: str, arch: str, own_arch: str, want: tuple[str, ...], features: set[str] | None
+) -> Check:
+    if arch != own_arch:
+        return Check(name=name, state=State.NOT_APPLICABLE, evidence=f"{own_arch} only")
+    if features is None:
+        return Check(name=name, state=State.FAIL, evidence="no GNU property note")
+    missing = [f for f in want if f not in features]
+    seen = ", ".join(sorted(features & set(want))) or "none"
+    if missing:
+        return Check(
+            name=name,
+            state=State.FAIL,
+            evidence=f"GNU property note marks {seen}; missing {', '.join(missing)}",
+        )
+    return Check(name=name, state=State.PASS, evidence=f"GNU property note: {seen}")
+
+
+def _cet(arch: str, features: set[str] | None) -> Check:
+    return _property_check("cet", arch, "x86-64", ("IBT", "SHSTK"), features)
+
+
+def _bti(arch: str, features: set[str] | None) -> Check:
+    return _property_check("bti", arch, "aarch64", ("BTI", "PAC"), features)

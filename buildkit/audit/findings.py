@@ -3,7 +3,7 @@ evidence seen. A file that cannot be parsed is a finding of its own, never a pas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -12,6 +12,22 @@ class State(StrEnum):
     FAIL = "fail"
     NOT_APPLICABLE = "n/a"
     UNKNOWN = "unknown"
+
+
+class Component(StrEnum):
+    """Where a native file comes from: who can fix it."""
+
+    OWN = "own"  # code buildkit compiled for the recipe (or a file audited on its own)
+    INTERPRETER = "interpreter"  # the Python interpreter and its stdlib extension modules
+    WHEEL = "wheel"  # a third-party wheel (origin: name and version)
+    SYSTEM = "system"  # a system library (copied into the artifact, or on the host)
+    UNKNOWN = "unknown"
+
+
+# Every check an audit can report, in the order reports show them.
+ELF_CHECKS = ("relro", "canary", "nx", "pie", "fortify", "rpath", "stripped", "cet", "bti")
+MACHO_CHECKS = ("pie", "canary", "nx", "nx-heap", "codesign", "hardened-runtime", "pagezero")
+ALL_CHECKS = tuple(dict.fromkeys(ELF_CHECKS + MACHO_CHECKS))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,13 +39,32 @@ class Check:
 
 @dataclass(frozen=True, kw_only=True)
 class FileReport:
-    path: str  # as shown to people: a file, or "archive!member"
-    format: str  # elf | unparseable
+    path: str  # as shown to people: a file, or "archive!member" (nested: "a!b!c")
+    format: str  # elf | mach-o | unparseable
     # executable | pie-executable | static | static-pie | shared-library | python-extension
+    # | bundle | unknown
     kind: str
     arch: str
-    libc: str  # glibc | musl | none | unknown
+    libc: str  # glibc | musl | libSystem | none | unknown
     checks: tuple[Check, ...]
+    component: Component = Component.UNKNOWN
+    origin: str = ""  # e.g. "psutil 7.0.0", "CPython 3.11", the recipe name
+    artifact: str = ""  # the file given on the command line (or found in a folder)
 
-    def check(self, name: str) -> Check:
-        return next(c for c in self.checks if c.name == name)
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def placed(self, *, component: Component, origin: str, artifact: str) -> FileReport:
+        return replace(self, component=component, origin=origin, artifact=artifact)
+
+
+def unparseable(path: str, why: str, *, fmt: str = "unparseable") -> FileReport:
+    """A file that looked native but could not be read: a finding, never a pass."""
+    return FileReport(
+        path=path,
+        format=fmt,
+        kind="unknown",
+        arch="unknown",
+        libc="unknown",
+        checks=(Check(name="parse", state=State.FAIL, evidence=why),),
+    )

@@ -1,28 +1,55 @@
-"""Find the native files to audit: plain files, folders, zipapps (.pex/.pyz members, read
-from the archive without extracting) and .tar.gz archives (nuitka standalone folders).
+"""Find the native files to audit, without extracting anything to disk: plain files,
+folders (symlinks are not followed), zipapps (.pex/.pyz members), .tar.gz archives (nuitka
+standalone folders) and nuitka onefile binaries (the outer bootstrap and every native file
+of its payload).
 
-Yields ``(display path, bytes)`` for each ELF file; other native formats are listed as
-not audited, with the reason, so nothing is silently left out.
+Hostile input is expected: every member is read with a size limit, archives that cannot
+be read are reported as problems (never skipped silently), names are shown, not used.
 """
 
 from __future__ import annotations
 
+import os
 import tarfile
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
+from . import onefile
+from .components import Context, tar_context, zip_context
+from .onefile import Payload
 
 ELF = b"\x7fELF"
-MACHO = (b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe", b"\xbe\xba\xfe\xca")
+MACHO = (
+    b"\xcf\xfa\xed\xfe",
+    b"\xce\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+    b"\xca\xfe\xba\xbf",
+    b"\xfe\xed\xfa\xcf",
+    b"\xfe\xed\xfa\xce",
+)
+MAX_FILE = 512 * 1024 * 1024  # larger native files are reported, not read
+MAX_RATIO = 200  # a zip member this much larger than its compressed size is a bomb
 
 
 @dataclass(frozen=True, kw_only=True)
 class Native:
-    path: str
+    path: str  # shown to people: "file" or "archive!member"
+    member: str  # path inside the artifact ("" for a plain file)
     data: bytes
+    format: str  # elf | mach-o
+    artifact: str
+    context: Context = field(default_factory=Context)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """Something that could not be read: reported as a finding, exit code 2."""
+
+    path: str
+    reason: str
+    artifact: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,50 +58,178 @@ class NotAudited:
     reason: str
 
 
-def _classify(path: str, head: bytes) -> str | None:
+Item = Native | Problem | NotAudited
+
+
+def native_format(head: bytes) -> str | None:
     if head.startswith(ELF):
         return "elf"
     if head[:4] in MACHO:
+        # 0xcafebabe is also a Java class file: a fat Mach-O has few slices.
+        if head[:4] == b"\xca\xfe\xba\xbe" and len(head) >= 8:
+            return "mach-o" if int.from_bytes(head[4:8], "big") < 32 else None
         return "mach-o"
     return None
 
 
-def _one(path: str, data: bytes) -> Iterator[Native | NotAudited]:
-    kind = _classify(path, data[:4])
-    if kind == "elf":
-        yield Native(path=path, data=data)
-    elif kind == "mach-o":
-        yield NotAudited(path=path, reason="Mach-O: not audited by this version")
+def show(name: str) -> str:
+    """A member name as shown to people: control characters escaped."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
 
 
-def walk(paths: list[Path]) -> Iterator[Native | NotAudited]:
+def walk(paths: list[Path], names: dict[Path, str] | None = None) -> Iterator[Item]:
+    """Every native file under ``paths``; ``names`` shows a file under another name (the
+    name it will have in a release folder)."""
     for root in paths:
         if not root.exists():
-            raise InputError(f"{root}: no such file or folder")
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for path in files:
-            yield from _file(path)
+            yield Problem(path=str(root), reason="no such file or folder", artifact=str(root))
+        elif root.is_dir():
+            yield from _folder(root)
+        else:
+            yield from _file(root, (names or {}).get(root, str(root)))
 
 
-def _file(path: Path) -> Iterator[Native | NotAudited]:
-    with path.open("rb") as f:
-        head = f.read(4)
-    if _classify(str(path), head) == "elf":
-        yield from _one(str(path), path.read_bytes())  # a onefile binary: the outer file
-    elif zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            for info in sorted(zf.infolist(), key=lambda i: i.filename):
-                if info.is_dir():
-                    continue
-                with zf.open(info) as opened:
-                    if _classify(info.filename, opened.read(4)) is None:
+def _folder(root: Path) -> Iterator[Item]:
+    top = root.resolve()
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(names + [d for d in dirs if os.path.islink(os.path.join(folder, d))]):
+            path = Path(folder) / name
+            if path.is_symlink():
+                target = path.resolve()
+                where = "inside" if target.is_relative_to(top) else "outside"
+                yield NotAudited(
+                    path=str(path), reason=f"symlink to {target} ({where} the tree), not followed"
+                )
+            elif path.is_file():
+                yield from _file(path, str(path))
+
+
+def _file(path: Path, artifact: str) -> Iterator[Item]:
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        yield Problem(path=artifact, reason=f"cannot read: {e.strerror}", artifact=artifact)
+        return
+    fmt = native_format(head)
+    if fmt is not None:
+        if size > MAX_FILE:
+            yield Problem(
+                path=artifact, reason=f"{size} bytes: over the {MAX_FILE} limit", artifact=artifact
+            )
+            return
+        data = path.read_bytes()
+        payload = onefile.read_payload(data) if fmt == "elf" else None
+        if isinstance(payload, Payload):
+            yield from _onefile(artifact, data, payload)
+        else:
+            yield Native(path=artifact, member="", data=data, format=fmt, artifact=artifact)
+            if isinstance(payload, str):
+                yield Problem(path=artifact, reason=payload, artifact=artifact)
+        return
+    if zipfile.is_zipfile(path):
+        yield from _zip(path, artifact)
+    elif artifact.endswith((".tar.gz", ".tgz", ".tar")):
+        yield from _tar(path, artifact)
+
+
+def _zip(path: Path, artifact: str) -> Iterator[Item]:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        yield Problem(path=artifact, reason=f"unreadable zip archive: {e}", artifact=artifact)
+        return
+    with zf:
+        infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
+        context = zip_context(zf, infos)
+        for info in infos:
+            shown = f"{artifact}!{show(info.filename)}"
+            try:
+                with zf.open(info) as member:
+                    fmt = native_format(member.read(8))
+                    if fmt is None:
                         continue
-                yield from _one(f"{path}!{info.filename}", zf.read(info))
-    elif path.name.endswith((".tar.gz", ".tgz", ".tar")) and tarfile.is_tarfile(path):
-        with tarfile.open(path) as tar:
-            for entry in tar:
-                content = tar.extractfile(entry) if entry.isfile() else None
-                if content is not None:
-                    yield from _one(f"{path}!{entry.name}", content.read())
-    else:
-        yield from _one(str(path), head)
+                    if info.file_size > MAX_FILE or (
+                        info.file_size > 1 << 20
+                        and info.file_size > MAX_RATIO * max(info.compress_size, 1)
+                    ):
+                        yield Problem(
+                            path=shown,
+                            reason=f"declares {info.file_size} bytes from {info.compress_size} "
+                            "compressed: over the size or ratio limit (a zip bomb?), not read",
+                            artifact=artifact,
+                        )
+                        continue
+                with zf.open(info) as member:
+                    data = member.read(MAX_FILE + 1)
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+                yield Problem(path=shown, reason=f"unreadable member: {e}", artifact=artifact)
+                continue
+            if len(data) > MAX_FILE:
+                yield Problem(path=shown, reason="over the size limit", artifact=artifact)
+                continue
+            yield Native(
+                path=shown,
+                member=info.filename,
+                data=data,
+                format=fmt,
+                artifact=artifact,
+                context=context,
+            )
+
+
+def _tar(path: Path, artifact: str) -> Iterator[Item]:
+    try:
+        tar = tarfile.open(path)  # noqa: SIM115 - closed below; opening errors are findings
+    except (tarfile.TarError, OSError, EOFError) as e:
+        yield Problem(path=artifact, reason=f"unreadable tar archive: {e}", artifact=artifact)
+        return
+    with tar:
+        try:
+            members = [m for m in tar.getmembers() if m.isfile()]
+        except (tarfile.TarError, OSError, EOFError) as e:
+            yield Problem(path=artifact, reason=f"unreadable tar archive: {e}", artifact=artifact)
+            return
+        context = tar_context(tar, members)
+        for entry in members:
+            shown = f"{artifact}!{show(entry.name)}"
+            if entry.size > MAX_FILE:
+                yield Problem(path=shown, reason="over the size limit, not read", artifact=artifact)
+                continue
+            try:
+                content = tar.extractfile(entry)
+                data = content.read(MAX_FILE + 1) if content is not None else b""
+            except (tarfile.TarError, OSError, EOFError) as e:
+                yield Problem(path=shown, reason=f"unreadable member: {e}", artifact=artifact)
+                continue
+            fmt = native_format(data[:8])
+            if fmt is not None:
+                yield Native(
+                    path=shown,
+                    member=entry.name,
+                    data=data,
+                    format=fmt,
+                    artifact=artifact,
+                    context=context,
+                )
+
+
+def _onefile(artifact: str, data: bytes, payload: Payload) -> Iterator[Item]:
+    """The bootstrap (the file itself) and every native file of its payload."""
+    context = onefile.context(payload, data)
+    yield Native(
+        path=artifact, member="", data=data, format="elf", artifact=artifact, context=context
+    )
+    for entry in payload.entries:
+        fmt = native_format(data[entry.offset : entry.offset + 8])
+        if fmt is not None:
+            yield Native(
+                path=f"{artifact}!{show(entry.name)}",
+                member=entry.name,
+                data=data[entry.offset : entry.offset + entry.size],
+                format=fmt,
+                artifact=artifact,
+                context=context,
+            )

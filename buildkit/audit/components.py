@@ -1,0 +1,153 @@
+"""Where each native file comes from (the component), so a finding reaches whoever can
+fix it: our compiled code, the Python interpreter and its stdlib modules, a third-party
+wheel (name and version from the archive's dist-info or the build info), or a system
+library.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..buildinfo import MEMBER
+from .findings import Component
+
+_WHEEL_FILE = re.compile(
+    r"^(?P<name>[^-/]+)-(?P<version>[^-/]+)(-[^-/]+)?-[^-/]+-[^-/]+-[^/]+\.whl$"
+)
+_DIST_INFO = re.compile(r"^(?P<name>[^-/]+)-(?P<version>[^-/]+)\.dist-info$")
+_SYSTEM_LIB = re.compile(r"^lib[^/]+\.so(\.\d+)*$")
+_HOST_SYSTEM = (
+    "/usr/lib/",
+    "/lib/",
+    "/usr/lib64/",
+    "/lib64/",
+    "/usr/bin/",
+    "/usr/sbin/",
+    "/bin/",
+    "/sbin/",
+    "/usr/libexec/",
+)
+STDLIB = frozenset(sys.stdlib_module_names)
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """What an artifact says about its members (empty for a plain file)."""
+
+    kind: str = "file"  # file | zipapp | standalone | onefile
+    recipe: str = ""
+    python: str = ""
+    own: frozenset[str] = frozenset()  # members buildkit compiled
+    owners: dict[str, str] = field(default_factory=dict)  # member -> "name version"
+    wheels: dict[str, str] = field(default_factory=dict)  # top-level name -> "name version"
+
+
+def from_info(info: dict[str, Any] | None) -> tuple[str, str, dict[str, str]]:
+    """Recipe, Python and the wheels (by normalised project name) of a build info."""
+    if not isinstance(info, dict):
+        return "", "", {}
+    wheels: dict[str, str] = {}
+    for row in info.get("wheels", []) if isinstance(info.get("wheels"), list) else []:
+        m = _WHEEL_FILE.match(str(row).split(" ", 1)[0])
+        if m:
+            wheels[normalize(m["name"])] = f"{m['name']} {m['version']}"
+    return str(info.get("recipe", "")), str(info.get("python", "")), wheels
+
+
+def _load(raw: bytes) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def zip_context(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Context:
+    """Owners of every member from the archive's ``*.dist-info/RECORD`` files."""
+    owners: dict[str, str] = {}
+    info: dict[str, Any] | None = None
+    for entry in infos:
+        parts = entry.filename.split("/")
+        if parts[-1] == MEMBER and info is None and entry.file_size < 1 << 20:
+            info = _load(zf.read(entry))
+        if len(parts) < 2 or parts[-1] != "RECORD" or entry.file_size > 16 << 20:
+            continue
+        m = _DIST_INFO.match(parts[-2])
+        if not m:
+            continue
+        prefix = "/".join(parts[:-2])
+        owner = f"{m['name']} {m['version']}"
+        for line in zf.read(entry).decode("utf-8", "replace").splitlines():
+            name = line.split(",", 1)[0]
+            if name:
+                owners[f"{prefix}/{name}" if prefix else name] = owner
+    recipe, python, wheels = from_info(info)
+    return Context(kind="zipapp", recipe=recipe, python=python, owners=owners, wheels=wheels)
+
+
+def tar_context(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> Context:
+    """A nuitka standalone archive: ``<top>/<main binary>`` is ours."""
+    info = None
+    own: set[str] = set()
+    for entry in members:
+        parts = entry.name.split("/")
+        if len(parts) == 2 and parts[1] == MEMBER and entry.size < 1 << 20:
+            f = tar.extractfile(entry)
+            info = _load(f.read()) if f is not None else None
+        elif len(parts) == 2 and entry.mode & 0o111 and ".so" not in parts[1]:
+            own.add(entry.name)
+    recipe, python, wheels = from_info(info)
+    return Context(
+        kind="standalone", recipe=recipe, python=python, own=frozenset(own), wheels=wheels
+    )
+
+
+def classify(member: str, artifact: str, context: Context) -> tuple[Component, str]:
+    """The component of one native file and its origin (who made it)."""
+    if context.kind == "file":
+        return _host_file(artifact)
+    if member in context.own or (context.kind == "onefile" and member == ""):
+        return Component.OWN, context.recipe or "buildkit build"
+    if member in context.owners:
+        return Component.WHEEL, context.owners[member]
+    parts = member.split("/")
+    if parts[0] == ".deps" and len(parts) > 2 and (m := _WHEEL_FILE.match(parts[1])):
+        return Component.WHEEL, f"{m['name']} {m['version']}"
+    if context.kind == "standalone":
+        parts = parts[1:]
+    if parts and parts[0] == "site-packages":
+        parts = parts[1:]
+    name = parts[-1] if parts else member
+    python = f"CPython {context.python}".strip() if context.python else "CPython"
+    if name.startswith("libpython") or "lib-dynload" in parts:
+        return Component.INTERPRETER, python
+    if len(parts) == 1 and name.split(".", 1)[0] in STDLIB:
+        return Component.INTERPRETER, python
+    if parts and normalize(parts[0]) in context.wheels:
+        return Component.WHEEL, context.wheels[normalize(parts[0])]
+    if len(parts) > 1 and parts[0].endswith(".libs"):  # auditwheel's vendored libraries
+        owner = context.wheels.get(normalize(parts[0][: -len(".libs")]), parts[0][:-5])
+        return Component.WHEEL, owner
+    if _SYSTEM_LIB.match(name):
+        return Component.SYSTEM, "copied from the build host"
+    return Component.UNKNOWN, ""
+
+
+def _host_file(path: str) -> tuple[Component, str]:
+    if "/lib-dynload/" in path or re.search(r"/libpython3[^/]*\.so", path):
+        return Component.INTERPRETER, "CPython"
+    if m := re.search(r"/site-packages/([^/]+)/", path):
+        return Component.WHEEL, m.group(1)
+    if path.startswith(_HOST_SYSTEM):
+        return Component.SYSTEM, "host system"
+    return Component.OWN, "audited file"

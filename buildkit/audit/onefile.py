@@ -1,0 +1,107 @@
+"""Read the payload of a Nuitka onefile binary without running or extracting it.
+
+Nuitka links the payload into the bootstrap's read-only data: ``KA`` and a compression
+flag (``X`` none, ``Y`` zstandard), then per file ``name\\0``, a flags byte (bit 1:
+executable, bit 2: symlink, then ``target\\0`` instead of data), the size (u64), a CRC-32
+(u32, only in cached-extraction mode) and the bytes; an empty name ends the list, and the
+payload's length (u64) follows. buildkit builds with ``--onefile-no-compression``; a
+compressed payload is reported, not guessed at.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from ..buildinfo import MEMBER
+from .components import Context, _load, from_info
+
+_MAX_CANDIDATES = 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    name: str
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Payload:
+    entries: tuple[Entry, ...]
+
+
+def read_payload(data: bytes) -> Payload | str | None:
+    """The payload's files; an explanation when it is there but unreadable; None when the
+    file is not a onefile binary."""
+    compressed = False
+    start = data.find(b"KA")
+    tried = 0
+    while start >= 0 and tried < _MAX_CANDIDATES:
+        flag = data[start + 2 : start + 3]
+        if flag == b"Y" and _plausible_name(data, start + 3):
+            compressed = True
+        elif flag == b"X":
+            tried += 1
+            for crc in (True, False):
+                entries = _parse(data, start + 3, crc)
+                if entries is not None:
+                    return Payload(entries=entries)
+        start = data.find(b"KA", start + 1)
+    if compressed:
+        return "a compressed onefile payload: its native files are not audited"
+    return None
+
+
+def _plausible_name(data: bytes, at: int) -> bool:
+    end = data.find(b"\0", at, at + 4096)
+    return end > at and data[at:end].isascii() and data[at:end].decode().isprintable()
+
+
+def _parse(data: bytes, at: int, crc: bool) -> tuple[Entry, ...] | None:
+    start = at - 3
+    entries = []
+    while True:
+        end = data.find(b"\0", at, at + 4096)
+        if end < 0:
+            return None
+        raw = data[at:end]
+        at = end + 1
+        if not raw:
+            break
+        try:
+            name = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if at >= len(data):
+            return None
+        flags = data[at]
+        at += 1
+        if flags & 2:  # symlink: its target follows
+            end = data.find(b"\0", at, at + 4096)
+            if end < 0:
+                return None
+            at = end + 1
+            continue
+        if flags & ~3 or at + 8 > len(data):
+            return None
+        (size,) = struct.unpack_from("<Q", data, at)
+        at += 8 + (4 if crc else 0)
+        if at + size > len(data):
+            return None
+        entries.append(Entry(name=name, offset=at, size=size))
+        at += size
+    if at + 8 > len(data) or struct.unpack_from("<Q", data, at)[0] != at - start:
+        return None
+    return tuple(entries)
+
+
+def context(payload: Payload, data: bytes) -> Context:
+    """The first payload file is the program Nuitka compiled: ours, like the bootstrap."""
+    info = None
+    for entry in payload.entries:
+        if entry.name == MEMBER and entry.size < 1 << 20:
+            info = _load(data[entry.offset : entry.offset + entry.size])
+    recipe, python, wheels = from_info(info)
+    own = frozenset(e.name for e in payload.entries[:1])
+    return Context(kind="onefile", recipe=recipe, python=python, own=own, wheels=wheels)

@@ -1,0 +1,177 @@
+"""The hardening gate: a recipe's ``[hardening]`` table (or a policy file) applied to an
+audit. Required checks must pass on every file in scope (``own``: code buildkit compiled;
+``all``: every native file); a waiver (path glob, checks, reason, expiry) turns a failure
+into an accepted one until it expires, and an expired waiver says so and no longer applies.
+A file that could not be parsed in scope fails the gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..recipe import Hardening, Waiver
+from .findings import Check, Component, FileReport, State
+
+# policy check name -> (audit check, does this check state satisfy it?)
+_Rule = tuple[str, Callable[[Check], bool]]
+RULES: dict[str, _Rule] = {
+    "relro-full": ("relro", lambda c: c.state is State.PASS),
+    "relro-partial": (
+        "relro",
+        lambda c: c.state is State.PASS or c.evidence.startswith("partial"),
+    ),
+    "no-rpath": ("rpath", lambda c: c.state is State.PASS),
+}
+DEFAULT_RULE: Callable[[Check], bool] = lambda c: c.state is State.PASS  # noqa: E731
+
+
+class Outcome:
+    PASS = "pass"
+    FAIL = "fail"
+    WAIVED = "waived"
+    NOT_APPLICABLE = "n/a"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    path: str
+    requirement: str  # the policy's name for it (relro-full, no-rpath, ...)
+    check: str  # the audit check it reads
+    outcome: str
+    evidence: str
+    waiver: str = ""  # reason of the waiver that applied, or why one did not
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateResult:
+    require: tuple[str, ...]
+    scope: str
+    verdicts: tuple[Verdict, ...]
+    unused_waivers: tuple[str, ...]
+
+    @property
+    def failures(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if v.outcome == Outcome.FAIL)
+
+    @property
+    def waived(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if v.outcome == Outcome.WAIVED)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        counts = {o: 0 for o in ("pass", "fail", "waived", "n/a", "unknown")}
+        for v in self.verdicts:
+            counts[v.outcome] += 1
+        return ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "nothing in scope"
+
+
+def in_scope(report: FileReport, scope: str) -> bool:
+    return scope == "all" or report.component is Component.OWN
+
+
+def _matches(waiver: Waiver, report: FileReport, requirement: str, check: str) -> bool:
+    if waiver.checks and requirement not in waiver.checks and check not in waiver.checks:
+        return False
+    member = report.path.split("!", 1)[1] if "!" in report.path else report.path
+    names = (report.path, member, member.rsplit("/", 1)[-1])
+    return any(fnmatch.fnmatchcase(n, waiver.path) for n in names)
+
+
+def evaluate(
+    files: tuple[FileReport, ...], policy: Hardening, *, today: dt.date | None = None
+) -> GateResult:
+    today = today or dt.date.today()
+    used: set[int] = set()
+    verdicts: list[Verdict] = []
+    for report in files:
+        if not in_scope(report, policy.scope):
+            continue
+        parse = report.check("parse")
+        if parse is not None:
+            verdicts.append(
+                Verdict(
+                    path=report.path,
+                    requirement="parse",
+                    check="parse",
+                    outcome=Outcome.FAIL,
+                    evidence=parse.evidence,
+                )
+            )
+            continue
+        for requirement in policy.require:
+            name, rule = RULES.get(requirement, (requirement, DEFAULT_RULE))
+            check = report.check(name)
+            if check is None or check.state is State.NOT_APPLICABLE:
+                evidence = check.evidence if check else f"not a {report.format} check"
+                verdicts.append(
+                    Verdict(
+                        path=report.path,
+                        requirement=requirement,
+                        check=name,
+                        outcome=Outcome.NOT_APPLICABLE,
+                        evidence=evidence,
+                    )
+                )
+                continue
+            if rule(check):
+                outcome, note = Outcome.PASS, ""
+            elif check.state is State.UNKNOWN:
+                outcome, note = Outcome.UNKNOWN, ""
+            else:
+                outcome, note = _waive(
+                    policy,
+                    report=report,
+                    requirement=requirement,
+                    check=name,
+                    today=today,
+                    used=used,
+                )
+            verdicts.append(
+                Verdict(
+                    path=report.path,
+                    requirement=requirement,
+                    check=name,
+                    outcome=outcome,
+                    evidence=check.evidence,
+                    waiver=note,
+                )
+            )
+    unused = tuple(
+        f"{w.path} ({', '.join(w.checks) or 'all checks'}): matched nothing"
+        for i, w in enumerate(policy.waivers)
+        if i not in used
+    )
+    return GateResult(
+        require=policy.require,
+        scope=policy.scope,
+        verdicts=tuple(verdicts),
+        unused_waivers=unused,
+    )
+
+
+def _waive(
+    policy: Hardening,
+    *,
+    report: FileReport,
+    requirement: str,
+    check: str,
+    today: dt.date,
+    used: set[int],
+) -> tuple[str, str]:
+    expired = ""
+    for index, waiver in enumerate(policy.waivers):
+        if not _matches(waiver, report, requirement, check):
+            continue
+        used.add(index)
+        if waiver.expires < today:
+            expired = f"waiver {waiver.path!r} expired on {waiver.expires}: no longer applies"
+            continue
+        return Outcome.WAIVED, f"{waiver.reason} (waiver {waiver.path!r} until {waiver.expires})"
+    return Outcome.FAIL, expired
