@@ -75,9 +75,12 @@ def _load(raw: bytes) -> dict[str, Any] | None:
 def zip_context(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Context:
     """Owners of every member from the archive's ``*.dist-info/RECORD`` files."""
     owners: dict[str, str] = {}
+    dists: dict[str, str] = {}
     info: dict[str, Any] | None = None
     for entry in infos:
         parts = entry.filename.split("/")
+        if len(parts) >= 2 and (d := _DIST_INFO.match(parts[-2])):
+            dists[normalize(d["name"])] = f"{d['name']} {d['version']}"
         if parts[-1] == MEMBER and info is None and entry.file_size < 1 << 20:
             info = _load(zf.read(entry))
         if len(parts) < 2 or parts[-1] != "RECORD" or entry.file_size > 16 << 20:
@@ -92,7 +95,9 @@ def zip_context(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Context:
             if name:
                 owners[f"{prefix}/{name}" if prefix else name] = owner
     recipe, python, wheels = from_info(info)
-    return Context(kind="zipapp", recipe=recipe, python=python, owners=owners, wheels=wheels)
+    return Context(
+        kind="zipapp", recipe=recipe, python=python, owners=owners, wheels={**dists, **wheels}
+    )
 
 
 def tar_context(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> Context:

@@ -29,6 +29,7 @@ MACHO = (
     b"\xfe\xed\xfa\xcf",
     b"\xfe\xed\xfa\xce",
 )
+ZIP_SUFFIXES = (".pex", ".pyz", ".whl", ".zip")
 MAX_FILE = 512 * 1024 * 1024  # larger native files are reported, not read
 MAX_RATIO = 200  # a zip member this much larger than its compressed size is a bomb
 
@@ -133,6 +134,12 @@ def _file(path: Path, artifact: str) -> Iterator[Item]:
         yield from _zip(path, artifact)
     elif artifact.endswith((".tar.gz", ".tgz", ".tar")):
         yield from _tar(path, artifact)
+    elif artifact.endswith(ZIP_SUFFIXES):
+        yield Problem(
+            path=artifact,
+            reason="not a readable zip archive (truncated or corrupted?)",
+            artifact=artifact,
+        )
 
 
 def _zip(path: Path, artifact: str) -> Iterator[Item]:
