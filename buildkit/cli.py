@@ -287,7 +287,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     result = audit_paths(args.paths)
     gate = evaluate(result.files, policy) if policy is not None else None
     if args.out is not None:
-        for path in output.write_reports(args.out, args.name, result, gate, formats=tuple(files)):
+        for path in output.write_reports(
+            args.out, args.name, result, gate, formats=tuple(files), root=Path.cwd()
+        ):
             print(f"wrote {path}", file=sys.stderr)
     elif files:
         sys.stdout.write(output.render(files[0], result, gate, title=args.name, root=Path.cwd()))

@@ -1,7 +1,8 @@
 """The audit as one self-contained HTML page: a matrix of native files (grouped by
 artifact) against checks, each cell coloured and labelled (pass / FAIL / n/a / ?) with
 the evidence on hover, the policy outcome on top, and a filter by component. No server,
-no external files; it works with scripts off (the filter is the only script)."""
+no external files; it works with scripts off (the filter is the only script; a link
+ending in ``#component=wheel`` opens the page filtered)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,20 @@ td.waived{background:#cfe0f7} .gate-pass{color:#176117} .gate-fail{color:#a11}
 """
 
 _SCRIPT = """
-document.getElementById('component').addEventListener('change', function (e) {
-  var want = e.target.value;
+var select = document.getElementById('component');
+function show(want) {
+  select.value = want;
   document.querySelectorAll('tr[data-component]').forEach(function (row) {
     row.hidden = want !== 'all' && row.dataset.component !== want;
   });
+}
+select.addEventListener('change', function () {
+  show(select.value);
+  history.replaceState(null, '', '#component=' + encodeURIComponent(select.value));
 });
+if (location.hash.indexOf('#component=') === 0) {
+  show(decodeURIComponent(location.hash.slice(11)));
+}
 """
 
 _LABEL = {State.PASS: "pass", State.FAIL: "FAIL", State.NOT_APPLICABLE: "n/a", State.UNKNOWN: "?"}

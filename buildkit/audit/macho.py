@@ -43,16 +43,25 @@ def audit(data: bytes, path: str) -> list[FileReport]:
     if fat is None or fat.size == 0:
         return [unparseable(path, "LIEF could not parse this file as Mach-O", fmt="mach-o")]
     slices = [b for i in range(fat.size) if (b := fat.at(i)) is not None]
+    declared = _declared_slices(data)
     sizes = _slice_sizes(data, len(slices))
-    reports = []
+    reports = [
+        unparseable(
+            f"{path}[slice {i + 1}]",
+            f"the universal header declares {declared} slices; LIEF read {len(slices)} "
+            "(truncated or corrupted)",
+            fmt="mach-o",
+        )
+        for i in range(len(slices), declared)
+    ]
     for index, binary in enumerate(slices):
         cpu = _name(binary.header.cpu_type)
         arch = ARCH.get(cpu, cpu.lower())
-        shown = f"{path}[{arch}]" if len(slices) > 1 else path
+        shown = f"{path}[{arch}]" if max(declared, len(slices)) > 1 else path
         if cpu not in ARCH or not binary.commands:
             reports.append(
                 unparseable(
-                    shown if len(slices) > 1 else f"{path}" + (f"[{index}]" if index else ""),
+                    shown,
                     f"Mach-O header without load commands or with unknown CPU type {cpu}",
                     fmt="mach-o",
                 )
@@ -69,7 +78,13 @@ def audit(data: bytes, path: str) -> list[FileReport]:
             )
             continue
         reports.append(_slice(binary, shown, arch))
-    return reports
+    return sorted(reports, key=lambda r: r.path)
+
+
+def _declared_slices(data: bytes) -> int:
+    if data[:4] in (b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf") and len(data) >= 8:
+        return min(int.from_bytes(data[4:8], "big"), 64)
+    return 1
 
 
 def _slice_sizes(data: bytes, count: int) -> list[int]:

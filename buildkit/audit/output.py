@@ -35,13 +35,15 @@ def write_reports(
     gate: GateResult | None,
     *,
     formats: tuple[str, ...] = FORMATS,
+    root: Path | None = None,
 ) -> list[Path]:
-    """``<stem>.hardening.<fmt>`` for each format; returns the paths written."""
+    """``<stem>.hardening.<fmt>`` for each format; returns the paths written. SARIF
+    locations are relative to ``root`` (default: the folder written to)."""
     written = []
     with output_errors(folder):
         folder.mkdir(parents=True, exist_ok=True)
         for fmt in formats:
             dest = folder / f"{stem}.hardening.{fmt}"
-            atomic_write_text(dest, render(fmt, result, gate, title=stem, root=folder))
+            atomic_write_text(dest, render(fmt, result, gate, title=stem, root=root or folder))
             written.append(dest)
     return written

@@ -79,9 +79,13 @@ def in_scope(report: FileReport, scope: str) -> bool:
 def _matches(waiver: Waiver, report: FileReport, requirement: str, check: str) -> bool:
     if waiver.checks and requirement not in waiver.checks and check not in waiver.checks:
         return False
-    member = report.path.split("!", 1)[1] if "!" in report.path else report.path
-    names = (report.path, member, member.rsplit("/", 1)[-1])
-    return any(fnmatch.fnmatchcase(n, waiver.path) for n in names)
+    # The glob matches the whole path, or its tail from any folder down: "psutil/*.so"
+    # matches ".deps/psutil-7.0.0-....whl/psutil/_psutil_linux.abi3.so" in a pex.
+    parts = report.path.replace("!", "/").split("/")
+    tails = ("/".join(parts[i:]) for i in range(len(parts)))
+    return fnmatch.fnmatchcase(report.path, waiver.path) or any(
+        fnmatch.fnmatchcase(t, waiver.path) for t in tails
+    )
 
 
 def evaluate(

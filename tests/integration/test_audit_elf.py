@@ -119,38 +119,3 @@ def test_gcc_builds_told_apart(tmp_path: Path, flags: list[str], expect: dict[st
     subprocess.run(["gcc", *flags, str(src), "-o", str(out)], check=True, capture_output=True)
     report = elf.audit(out.read_bytes(), str(out))
     assert {name: report.check(name).state for name in expect} == expect, report
-
-
-def test_audit_command_reads_zipapp_members(sample_dist: Path, tmp_path: Path) -> None:
-    import zipfile
-
-    from tests.integration.conftest import buildkit
-
-    arts = sorted(sample_dist.glob("hostmetrics-1.0.0-*"))
-    doc = json.loads(buildkit("audit", *arts, "--json").stdout)
-    by_target = {}
-    for entry in doc["files"]:
-        archive, member = entry["path"].split("!")
-        assert member.endswith("/_psutil_linux.abi3.so")
-        by_target[Path(archive).name] = entry
-    assert len(by_target) == 6  # pex and pyz for the three Linux targets
-    musl = by_target["hostmetrics-1.0.0-alpine-arm64.pyz"]
-    assert (musl["libc"], musl["arch"], musl["checks"]["fortify"]["state"]) == (
-        "musl",
-        "aarch64",
-        "n/a",
-    )
-    assert {n["path"].split("!")[0].rsplit("/", 1)[-1] for n in doc["not_audited"]} == {
-        "hostmetrics-1.0.0-darwin-arm64.pex",
-        "hostmetrics-1.0.0-darwin-arm64.pyz",
-    }
-    # the member as read from the archive agrees with checksec run on the extracted file
-    entry = by_target["hostmetrics-1.0.0-linux-amd64.pex"]
-    archive, member = entry["path"].split("!")
-    with zipfile.ZipFile(archive) as zf:
-        extracted = tmp_path / "member.so"
-        extracted.write_bytes(zf.read(member))
-    want = checksec_dir([extracted])[str(extracted)]
-    assert entry["checks"]["relro"]["evidence"].split(":")[0] == want["relro"]
-    assert (entry["checks"]["canary"]["state"] == "pass") == (want["canary"] == "yes")
-    assert entry["kind"] == "python-extension" and entry["checks"]["pie"]["state"] == "n/a"
