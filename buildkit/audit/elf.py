@@ -4,14 +4,18 @@ CET (x86-64: IBT, SHSTK) / BTI (aarch64: BTI, PAC) from the GNU property note.""
 
 from __future__ import annotations
 
+import os
 import re
+import warnings
 from importlib.resources import files
 
 import lief
 
-from .findings import Check, FileReport, State, unparseable
+from .findings import ELF_CHECKS, Check, FileReport, State, unparseable
 
 lief.logging.disable()
+# Hostile files carry values LIEF's enums do not know; the checks treat them as unknown.
+warnings.filterwarnings("ignore", message=r".* is not a valid ", category=RuntimeWarning)
 
 _TAG = lief.ELF.DynamicEntry.TAG
 _DF_BIND_NOW = 0x8
@@ -25,25 +29,62 @@ FORTIFIABLE = frozenset(
     for line in files("buildkit").joinpath("data/fortifiable.txt").read_text().split("\n")
     if line and not line.startswith("#")
 )
+_CONFIG = lief.ELF.ParserConfig()
+_CONFIG.parse_relocations = False  # nothing here reads them; they are most of the time
+_CONFIG.parse_symbol_versions = False
+_CONFIG.parse_overlay = False
+_WITH_SYMTAB = lief.ELF.ParserConfig()
+_WITH_SYMTAB.parse_relocations = False
+_CONFIG.parse_symtab_symbols = False  # counted from the section header; see _symtab_count
 ARCH = {"X86_64": "x86-64", "AARCH64": "aarch64", "I386": "x86", "ARM": "arm"}
 
 
-def audit(data: bytes, path: str) -> FileReport:
-    """Every ELF check of one file, read from its bytes."""
-    binary = lief.ELF.parse(data)
+def audit(data: bytes | str, path: str) -> FileReport:
+    """Every ELF check of one file, read from its bytes or (faster) from a file name."""
+    binary = lief.ELF.parse(data, _CONFIG)
+    size = os.path.getsize(data) if isinstance(data, str) else len(data)
     if binary is None:
         return unparseable(path, "LIEF could not parse this file as ELF", fmt="elf")
+    file_type = _enum_name(binary.header.file_type)
+    if file_type not in ("EXEC", "DYN", "REL"):
+        return unparseable(
+            path, f"ELF type {file_type} is not a program, library or object", fmt="elf"
+        )
+    if file_type == "REL":
+        machine = _enum_name(binary.header.machine_type)
+        return FileReport(
+            path=path,
+            format="elf",
+            kind="relocatable",
+            arch=ARCH.get(machine, machine.lower()),
+            libc="none",
+            checks=tuple(
+                Check(
+                    name=name,
+                    state=State.NOT_APPLICABLE,
+                    evidence="relocatable object (.o): judged in the file it is linked into",
+                )
+                for name in ELF_CHECKS
+            ),
+        )
     if not binary.segments:
         return unparseable(
             path, "no program headers: truncated, or not a loadable ELF file", fmt="elf"
         )
     end = max((s.file_offset + s.physical_size for s in binary.segments), default=0)
-    if end > len(data):
+    if end > size:
         return unparseable(
-            path, f"truncated: segments end at byte {end}, the file has {len(data)}", fmt="elf"
+            path, f"truncated: segments end at byte {end}, the file has {size}", fmt="elf"
         )
-    imports = {_text(s.name) for s in binary.dynamic_symbols if s.name}
-    names = imports | {_text(s.name) for s in binary.symtab_symbols if s.name}
+    # Lookups by name run in LIEF; only the (few) imports are turned into Python strings.
+    imports = {_text(s.name) for s in binary.imported_symbols if s.name}
+    canaries = {n for n in _CANARY if binary.has_dynamic_symbol(n)}
+    symtab = _symtab_count(binary)
+    if not canaries and symtab and not len(binary.dynamic_symbols):
+        # A static binary: only its symbol table can tell (parsed only when needed).
+        full = lief.ELF.parse(data, _WITH_SYMTAB)
+        if full is not None:
+            canaries = {n for n in _CANARY if full.has_symtab_symbol(n)}
     libc = _libc(binary)
     kind = _kind(binary, path)
     machine = _enum_name(binary.header.machine_type)
@@ -51,12 +92,12 @@ def audit(data: bytes, path: str) -> FileReport:
     features = _features(binary)
     checks = (
         _relro(binary),
-        _canary(names, imports),
+        _canary(canaries, has_dynamic=len(binary.dynamic_symbols) > 0),
         _nx(binary),
         _pie(binary, kind),
         _fortify(imports, libc),
         _rpath(binary),
-        _stripped(binary),
+        _stripped(symtab),
         _cet(arch, features),
         _bti(arch, features),
     )
@@ -95,10 +136,9 @@ def _kind(binary: lief.ELF.Binary, path: str) -> str:
         return "pie-executable"
     if _flag(binary, _TAG.FLAGS_1, _DF_1_PIE):
         return "static-pie"
-    inits = [n for s in binary.exported_symbols if (n := _text(s.name)).startswith("PyInit_")]
     module = path.rsplit("!", 1)[-1].rsplit("/", 1)[-1].split(".", 1)[0]
-    # An extension module exports its own PyInit_; libpython exports dozens.
-    extension = f"PyInit_{module}" in inits or len(inits) == 1
+    # An extension module exports PyInit_<its file name> (libpython exports dozens).
+    extension = binary.has_dynamic_symbol(f"PyInit_{module}")
     return "python-extension" if extension else "shared-library"
 
 
@@ -116,11 +156,10 @@ def _relro(binary: lief.ELF.Binary) -> Check:
     return Check(name="relro", state=State.FAIL, evidence="none: no PT_GNU_RELRO segment")
 
 
-def _canary(names: set[str], imports: set[str]) -> Check:
-    found = sorted(names & _CANARY)
+def _canary(found: set[str], *, has_dynamic: bool) -> Check:
     if found:
-        return Check(name="canary", state=State.PASS, evidence=", ".join(found))
-    if not imports:
+        return Check(name="canary", state=State.PASS, evidence=", ".join(sorted(found)))
+    if not has_dynamic:
         return Check(name="canary", state=State.UNKNOWN, evidence="no dynamic symbols to tell from")
     return Check(name="canary", state=State.FAIL, evidence="no __stack_chk_* symbol")
 
@@ -176,8 +215,15 @@ def _rpath(binary: lief.ELF.Binary) -> Check:
     )
 
 
-def _stripped(binary: lief.ELF.Binary) -> Check:
-    count = len(binary.symtab_symbols)
+def _symtab_count(binary: lief.ELF.Binary) -> int:
+    """Entries of the .symtab section, from its header (its symbols are not parsed)."""
+    for section in binary.sections:
+        if section.type == lief.ELF.Section.TYPE.SYMTAB:
+            return section.size // (section.entry_size or 24)
+    return 0
+
+
+def _stripped(count: int) -> Check:
     if count == 0:
         return Check(name="stripped", state=State.PASS, evidence="no .symtab")
     return Check(name="stripped", state=State.FAIL, evidence=f"{count} .symtab symbols")

@@ -42,7 +42,7 @@ class FileReport:
     path: str  # as shown to people: a file, or "archive!member" (nested: "a!b!c")
     format: str  # elf | mach-o | unparseable
     # executable | pie-executable | static | static-pie | shared-library | python-extension
-    # | bundle | unknown
+    # | bundle | relocatable | unknown
     kind: str
     arch: str
     libc: str  # glibc | musl | libSystem | none | unknown

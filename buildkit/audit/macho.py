@@ -10,12 +10,14 @@ directory's flags; ``__PAGEZERO`` for executables.
 from __future__ import annotations
 
 import struct
+import warnings
 
 import lief
 
 from .findings import Check, FileReport, State, unparseable
 
 lief.logging.disable()
+warnings.filterwarnings("ignore", message=r".* is not a valid ", category=RuntimeWarning)
 
 MH_PIE = 0x200000
 MH_ALLOW_STACK_EXECUTION = 0x20000
@@ -37,8 +39,13 @@ def _name(value: object) -> str:
     return str(value).rsplit(".", 1)[-1]
 
 
-def audit(data: bytes, path: str) -> list[FileReport]:
+def audit(source: bytes | str, path: str) -> list[FileReport]:
     """One report per slice; a universal binary's slices are shown as ``path[arch]``."""
+    if isinstance(source, str):
+        with open(source, "rb") as f:
+            data = f.read()
+    else:
+        data = source
     fat = lief.MachO.parse(data) if data else None
     if fat is None or fat.size == 0:
         return [unparseable(path, "LIEF could not parse this file as Mach-O", fmt="mach-o")]

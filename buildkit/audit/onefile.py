@@ -10,6 +10,7 @@ compressed payload is reported, not guessed at.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from ..buildinfo import MEMBER
 from .components import Context, _load, from_info
 
 _MAX_CANDIDATES = 64
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,34 +33,24 @@ class Payload:
     entries: tuple[Entry, ...]
 
 
-def read_payload(data: bytes) -> Payload | str | None:
+def read_payload(data: bytes | mmap.mmap) -> Payload | str | None:
     """The payload's files; an explanation when it is there but unreadable; None when the
     file is not a onefile binary."""
-    compressed = False
-    start = data.find(b"KA")
-    tried = 0
-    while start >= 0 and tried < _MAX_CANDIDATES:
-        flag = data[start + 2 : start + 3]
-        if flag == b"Y" and _plausible_name(data, start + 3):
-            compressed = True
-        elif flag == b"X":
-            tried += 1
-            for crc in (True, False):
-                entries = _parse(data, start + 3, crc)
-                if entries is not None:
-                    return Payload(entries=entries)
-        start = data.find(b"KA", start + 1)
-    if compressed:
+    start = data.find(b"KAX")
+    for _ in range(_MAX_CANDIDATES):
+        if start < 0:
+            break
+        for crc in (True, False):
+            entries = _parse(data, start + 3, crc)
+            if entries is not None:
+                return Payload(entries=entries)
+        start = data.find(b"KAX", start + 1)
+    if data.find(b"KAY" + _ZSTD_MAGIC) >= 0:
         return "a compressed onefile payload: its native files are not audited"
     return None
 
 
-def _plausible_name(data: bytes, at: int) -> bool:
-    end = data.find(b"\0", at, at + 4096)
-    return end > at and data[at:end].isascii() and data[at:end].decode().isprintable()
-
-
-def _parse(data: bytes, at: int, crc: bool) -> tuple[Entry, ...] | None:
+def _parse(data: bytes | mmap.mmap, at: int, crc: bool) -> tuple[Entry, ...] | None:
     start = at - 3
     entries = []
     while True:
@@ -96,7 +88,7 @@ def _parse(data: bytes, at: int, crc: bool) -> tuple[Entry, ...] | None:
     return tuple(entries)
 
 
-def context(payload: Payload, data: bytes) -> Context:
+def context(payload: Payload, data: bytes | mmap.mmap) -> Context:
     """The first payload file is the program Nuitka compiled: ours, like the bootstrap."""
     info = None
     for entry in payload.entries:

@@ -6,9 +6,8 @@ ones given."""
 from __future__ import annotations
 
 from collections import Counter
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-import lief
 
 from .. import __version__
 from .findings import ALL_CHECKS, State
@@ -16,7 +15,14 @@ from .policy import GateResult, Outcome
 from .run import AuditResult
 
 SCHEMA = "buildkit-hardening/1"
-_LIEF = str(getattr(lief, "__version__", "unknown"))
+
+
+def _lief_version() -> str:
+    try:
+        return version("lief")
+    except PackageNotFoundError:
+        return "unknown"
+
 
 CHECKS: dict[str, str] = {
     "relro": "RELRO: relocations read-only after start (full: with bind-now)",
@@ -59,7 +65,7 @@ def document(result: AuditResult, gate: GateResult | None) -> dict[str, Any]:
     artifacts = Counter(r.artifact for r in result.files)
     return {
         "_schema": SCHEMA,
-        "tool": {"name": "buildkit", "version": __version__, "lief": _LIEF},
+        "tool": {"name": "buildkit", "version": __version__, "lief": _lief_version()},
         "checks": {name: CHECKS[name] for name in (*ALL_CHECKS, "parse")},
         "artifacts": [{"path": a, "native_files": n} for a, n in sorted(artifacts.items())],
         "files": files,

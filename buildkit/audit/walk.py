@@ -9,11 +9,13 @@ be read are reported as problems (never skipped silently), names are shown, not 
 
 from __future__ import annotations
 
+import mmap
 import os
+import struct
 import tarfile
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import onefile
@@ -36,12 +38,25 @@ MAX_RATIO = 200  # a zip member this much larger than its compressed size is a b
 
 @dataclass(frozen=True, kw_only=True)
 class Native:
+    """One native file: its bytes (archive members), or where on disk to read them (plain
+    files and onefile payload entries, read by the worker that parses them)."""
+
     path: str  # shown to people: "file" or "archive!member"
     member: str  # path inside the artifact ("" for a plain file)
-    data: bytes
     format: str  # elf | mach-o
     artifact: str
     context: Context = field(default_factory=Context)
+    data: bytes = b""
+    source: str = ""  # a file to read ``size`` bytes from, at ``offset``
+    offset: int = 0
+    size: int = 0
+
+    def read(self) -> bytes:
+        if not self.source:
+            return self.data
+        with open(self.source, "rb") as f:
+            f.seek(self.offset)
+            return f.read(self.size)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,14 +136,20 @@ def _file(path: Path, artifact: str) -> Iterator[Item]:
                 path=artifact, reason=f"{size} bytes: over the {MAX_FILE} limit", artifact=artifact
             )
             return
-        data = path.read_bytes()
-        payload = onefile.read_payload(data) if fmt == "elf" else None
-        if isinstance(payload, Payload):
-            yield from _onefile(artifact, data, payload)
-        else:
-            yield Native(path=artifact, member="", data=data, format=fmt, artifact=artifact)
-            if isinstance(payload, str):
-                yield Problem(path=artifact, reason=payload, artifact=artifact)
+        whole = Native(
+            path=artifact, member="", format=fmt, artifact=artifact, source=str(path), size=size
+        )
+        if fmt != "elf" or not _has_interpreter(path):  # onefile bootstraps are dynamic
+            yield whole
+            return
+        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            payload = onefile.read_payload(data)
+            if isinstance(payload, Payload):
+                yield from _onefile(whole, data, payload)
+                return
+        yield whole
+        if isinstance(payload, str):
+            yield Problem(path=artifact, reason=payload, artifact=artifact)
         return
     if zipfile.is_zipfile(path):
         yield from _zip(path, artifact)
@@ -140,6 +161,36 @@ def _file(path: Path, artifact: str) -> Iterator[Item]:
             reason="not a readable zip archive (truncated or corrupted?)",
             artifact=artifact,
         )
+
+
+def _has_interpreter(path: Path) -> bool:
+    """Whether an ELF file has a PT_INTERP program header (read with struct, no parser)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+            if len(head) < 64 or head[4] not in (1, 2) or head[5] not in (1, 2):
+                return False
+            wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
+            if wide:
+                phoff, phentsize, phnum = (
+                    struct.unpack_from(order + "Q", head, 32)[0],
+                    *struct.unpack_from(order + "HH", head, 54),
+                )
+            else:
+                phoff, phentsize, phnum = (
+                    struct.unpack_from(order + "I", head, 28)[0],
+                    *struct.unpack_from(order + "HH", head, 42),
+                )
+            if phentsize < 4 or phnum > 4096:
+                return False
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+    except OSError:
+        return False
+    return any(
+        struct.unpack_from(order + "I", table, i * phentsize)[0] == 3  # PT_INTERP
+        for i in range(len(table) // phentsize)
+    )
 
 
 def _zip(path: Path, artifact: str) -> Iterator[Item]:
@@ -223,20 +274,19 @@ def _tar(path: Path, artifact: str) -> Iterator[Item]:
                 )
 
 
-def _onefile(artifact: str, data: bytes, payload: Payload) -> Iterator[Item]:
+def _onefile(whole: Native, data: mmap.mmap, payload: Payload) -> Iterator[Item]:
     """The bootstrap (the file itself) and every native file of its payload."""
     context = onefile.context(payload, data)
-    yield Native(
-        path=artifact, member="", data=data, format="elf", artifact=artifact, context=context
-    )
+    yield replace(whole, context=context)
     for entry in payload.entries:
         fmt = native_format(data[entry.offset : entry.offset + 8])
         if fmt is not None:
-            yield Native(
-                path=f"{artifact}!{show(entry.name)}",
+            yield replace(
+                whole,
+                path=f"{whole.artifact}!{show(entry.name)}",
                 member=entry.name,
-                data=data[entry.offset : entry.offset + entry.size],
                 format=fmt,
-                artifact=artifact,
                 context=context,
+                offset=entry.offset,
+                size=entry.size,
             )

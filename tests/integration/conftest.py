@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +80,27 @@ def ports() -> Iterator[tuple[int, int]]:
         s.bind(("127.0.0.1", 0))
         s.listen()
         yield s.getsockname()[1], closed_port
+
+
+@pytest.fixture(scope="session")
+def nuitka_build(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, Any]:
+    """portcheck and hostmetrics as onefile binaries for this host, into one dist/."""
+    dist = tmp_path_factory.mktemp("nuitka-dist")
+    results: dict[str, Any] = {"dist": dist}
+    for recipe in ("portcheck", "hostmetrics"):
+        proc = buildkit(
+            "build",
+            RECIPES / recipe,
+            "--format",
+            "nuitka",
+            "--target",
+            "linux-amd64",
+            "--out",
+            dist,
+            "--cache-dir",
+            cache_dir,
+            "--json",
+        )
+        (artifact,) = json.loads(proc.stdout)["artifacts"]
+        results[recipe] = artifact
+    return results

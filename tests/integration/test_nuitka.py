@@ -17,30 +17,6 @@ from tests.integration.test_build import HOST, check_hostmetrics, check_portchec
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="session")
-def nuitka_build(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, Any]:
-    """portcheck and hostmetrics as onefile binaries for this host, into one dist/."""
-    dist = tmp_path_factory.mktemp("nuitka-dist")
-    results: dict[str, Any] = {"dist": dist}
-    for recipe in ("portcheck", "hostmetrics"):
-        proc = buildkit(
-            "build",
-            RECIPES / recipe,
-            "--format",
-            "nuitka",
-            "--target",
-            HOST,
-            "--out",
-            dist,
-            "--cache-dir",
-            cache_dir,
-            "--json",
-        )
-        (artifact,) = json.loads(proc.stdout)["artifacts"]
-        results[recipe] = artifact
-    return results
-
-
 def build_copy(
     recipe: Path, out: Path, cache: Path, seed_from: Path | None = None
 ) -> dict[str, Any]:
@@ -273,3 +249,58 @@ def test_unchanged_rebuild_runs_no_compiler(nuitka_build: dict[str, Any], cache_
     assert artifact["sha256"] == nuitka_build["portcheck"]["sha256"]
     assert "-m nuitka" not in proc.stderr  # -v logs every command run
     assert Path(artifact["payload"]).is_dir()
+
+
+def test_hardening_gate_fails_the_build_and_waivers_expire(
+    recipe_copy, tmp_path: Path, cache_dir: Path
+) -> None:
+    """A required check our own binary misses (CET: Debian's C runtime objects carry no
+    IBT/SHSTK mark, so the linked binary has none) fails the build with exit code 1 and
+    publishes nothing; a waiver with a future expiry lets it pass and is shown in the
+    report; an expired one does not."""
+    recipe = recipe_copy("portcheck")
+    toml = recipe / "recipe.toml"
+    base = toml.read_text() + (
+        '\n[hardening]\nrequire = ["relro-full", "canary", "nx", "pie", "fortify", "cet"]\n'
+    )
+    toml.write_text(base)
+    out = tmp_path / "dist"
+    cache = tmp_path / "cache"
+    if (cache_dir / "tools" / "ccache").is_dir():  # only the compiler cache is shared
+        shutil.copytree(cache_dir / "tools" / "ccache", cache / "tools" / "ccache")
+    args = ("build", recipe, "--format", "nuitka", "--target", HOST, "--out", out)
+    failed = buildkit(*args, "--cache-dir", cache, cwd=recipe.parents[1], check=False)
+    binary = f"portcheck-1.0.0-{HOST}"
+    assert failed.returncode == 1, failed.stderr
+    assert f"{binary}: cet (GNU property note marks none; missing IBT, SHSTK)" in failed.stderr
+    assert "nothing was published" in failed.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"portcheck-1.0.0.rejected.hardening.{ext}" for ext in ("html", "json", "md", "sarif")
+    ]
+
+    waiver = (
+        '[[hardening.waivers]]\npath = "portcheck-1.0.0-*"\nchecks = ["cet"]\n'
+        'reason = "Debian crt objects are not CET-marked"\nexpires = 2099-12-31\n'
+    )
+    toml.write_text(base + waiver)
+    passed = buildkit(*args, "--cache-dir", cache, "--json", cwd=recipe.parents[1])
+    doc = json.loads(passed.stdout)
+    assert doc["artifacts"][0]["reused"]  # the gate runs on the cached build: no recompile
+    gate = doc["hardening"]["gate"]
+    waived = [v for v in gate["verdicts"] if v["outcome"] == "waived"]
+    assert {(v["path"], v["requirement"]) for v in waived} == {
+        (binary, "cet"),
+        (f"{binary}!{binary}.bin", "cet"),
+    }
+    report = json.loads((out / "portcheck-1.0.0.hardening.json").read_text())
+    assert report["policy"]["passed"] and "Debian crt objects" in waived[0]["waiver"]
+    assert "### Waived" in (out / "portcheck-1.0.0.hardening.md").read_text()
+    assert not list(out.glob("*.rejected.*"))
+    listed = (out / "SHA256SUMS").read_text()
+    assert "  portcheck-1.0.0.hardening.html\n" in listed and f"  {binary}\n" in listed
+
+    toml.write_text(base + waiver.replace("2099-12-31", "2020-01-01"))
+    expired = buildkit(*args, "--cache-dir", cache, cwd=recipe.parents[1], check=False)
+    assert expired.returncode == 1
+    assert "expired on 2020-01-01" in (out / "portcheck-1.0.0.rejected.hardening.md").read_text()
+    assert (out / binary).is_file()  # the earlier release is left as it was

@@ -1,0 +1,101 @@
+"""Hostile input: mutated and truncated real binaries never crash the audit and each
+gives a report (a finding when it cannot be read); a file that hangs or kills its parser
+costs one bounded wait and becomes a finding."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from buildkit.audit import elf
+from buildkit.audit.findings import State
+from buildkit.audit.run import audit_paths
+
+SEEDS = [Path("/usr/bin/ls").read_bytes(), Path("/usr/bin/true").read_bytes()]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 8))):
+        # most damage where the parser looks first: headers and their tables
+        limit = draw(st.sampled_from([64, 4096, len(data)]))
+        at = draw(st.integers(0, min(limit, len(data)) - 1))
+        kind = draw(st.sampled_from(["flip", "zero", "ones", "cut"]))
+        if kind == "flip":
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "zero":
+            data[at : at + 8] = bytes(len(data[at : at + 8]))
+        elif kind == "ones":
+            data[at : at + 8] = b"\xff" * len(data[at : at + 8])
+        else:
+            del data[max(at, 4) :]
+    return bytes(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_binaries_give_a_report_never_an_exception(data: bytes) -> None:
+    report = elf.audit(data, "mutant")
+    assert report.checks
+    for check in report.checks:
+        assert check.evidence
+    if report.check("parse") is not None:
+        assert [c.state for c in report.checks] == [State.FAIL]
+
+
+def test_a_folder_of_mutants_is_audited_to_the_end(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(20261128)
+    folder = tmp_path / "mutants"
+    folder.mkdir()
+    for i in range(40):
+        data = bytearray(SEEDS[i % 2])
+        for _ in range(rng.randint(1, 20)):
+            data[rng.randrange(0, 4096)] = rng.randrange(256)
+        if i % 3 == 0:
+            del data[rng.randrange(64, len(data)) :]
+        (folder / f"m{i:02d}").write_bytes(bytes(data))
+    before = sorted(os.listdir(tmp_path))
+    result = audit_paths([folder])
+    assert {f.path for f in result.files} | {p.path for p in result.problems} >= {
+        str(p) for p in folder.iterdir() if p.read_bytes()[:4] == b"\x7fELF"
+    }
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def _slow_or_fatal(data: bytes | str, path: str):  # type: ignore[no-untyped-def]
+    if path.endswith("hang"):
+        time.sleep(60)
+    if path.endswith("crash"):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return _real_audit(data, path)
+
+
+_real_audit = elf.audit
+
+
+def test_hanging_and_crashing_parsers_become_findings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The workers are forked from this process, so they see the patched parser.
+    monkeypatch.setattr(elf, "audit", _slow_or_fatal)
+    for name in ("a-ok", "b-hang", "c-crash", "d-ok"):
+        (tmp_path / name).write_bytes(SEEDS[0])
+    started = time.monotonic()
+    result = audit_paths([tmp_path], jobs=2, time_limit=2.0)
+    assert time.monotonic() - started < 20
+    by_name = {Path(f.path).name: f for f in result.files}
+    assert set(by_name) == {"a-ok", "b-hang", "c-crash", "d-ok"}
+    for name in ("b-hang", "c-crash"):
+        parse = by_name[name].check("parse")
+        assert parse is not None and "did not finish within 2 s" in parse.evidence
+    for name in ("a-ok", "d-ok"):
+        assert by_name[name].check("parse") is None
