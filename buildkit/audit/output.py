@@ -18,7 +18,8 @@ def render(
     fmt: str, result: AuditResult, gate: GateResult | None, *, title: str, root: Path | None
 ) -> str:
     if fmt == "json":
-        return json.dumps(report.document(result, gate), indent=2, sort_keys=True) + "\n"
+        # compact: the C encoder is ten times faster than the indenting one on big audits
+        return json.dumps(report.document(result, gate), sort_keys=True) + "\n"
     if fmt == "sarif":
         return json.dumps(sarif.document(result, gate, root=root), indent=2) + "\n"
     if fmt == "md":

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from .components import classify
 from .findings import FileReport, unparseable
-from .walk import Native, NotAudited, Problem, walk
+from .walk import Native, NotAudited, Problem, onefile_members, walk
 
 log = logging.getLogger(__name__)
 
+_Result = tuple[list[FileReport], list[Native], str | None]
 TIME_LIMIT = 30.0  # seconds per native file
 MEMORY_LIMIT = 4 << 30  # bytes of address space per worker
 
@@ -58,6 +59,18 @@ def audit_native(item: Native) -> list[FileReport]:
     return [r.placed(component=component, origin=origin, artifact=item.artifact) for r in reports]
 
 
+def _work(item: Native) -> tuple[list[FileReport], list[Native], str | None]:
+    """In a worker: a onefile binary's payload members first found, then the checks."""
+    extra: list[Native] = []
+    problem = None
+    if item.scan:
+        try:
+            item, extra, problem = onefile_members(item)
+        except (OSError, ValueError) as exc:
+            problem = f"cannot read: {exc}"
+    return audit_native(item), extra, problem
+
+
 def _worker_start(limit: int) -> None:
     """Cap the worker's memory, then load the parsers while the parent walks the tree."""
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -79,37 +92,44 @@ class _Workers:
         context = multiprocessing.get_context("fork")
         return context.Pool(self.jobs, initializer=_worker_start, initargs=(self.memory_limit,))
 
-    def run(self, items: Iterator[Native]) -> Iterator[list[FileReport]]:
-        """Reports for each item, in order."""
-        pending: deque[tuple[Native, AsyncResult[list[FileReport]], float]] = deque()
+    def run(self, items: Iterator[Native]) -> Iterator[tuple[list[FileReport], Native, str | None]]:
+        """Reports for each item (and the items a onefile payload adds, right after it),
+        with the item and why part of it could not be read."""
+        # Keep the workers fed (a window of queued files); the oldest file's clock starts
+        # when it reaches the head of the queue, so waiting behind others does not count.
+        pending: deque[tuple[Native, AsyncResult[_Result]]] = deque()
+        found: deque[Native] = deque()  # payload members, audited before further items
         source = iter(items)
         exhausted = False
-        while pending or not exhausted:
-            while not exhausted and len(pending) < 2 * self.jobs:
-                item = next(source, None)
+        head_since = time.monotonic()
+        while pending or found or not exhausted:
+            while len(pending) < 16 * self.jobs and (found or not exhausted):
+                item = found.popleft() if found else next(source, None)
                 if item is None:
                     exhausted = True
                     break
-                pending.append((item, self._submit(item), time.monotonic()))
+                pending.append((item, self._submit(item)))
             if not pending:
-                break
-            item, result, started = pending[0]
-            wait = max(0.0, started + self.time_limit - time.monotonic())
+                continue
+            item, result = pending[0]
+            wait = max(0.0, head_since + self.time_limit - time.monotonic())
             try:
-                reports = result.get(timeout=wait)
+                reports, extra, problem = result.get(timeout=wait)
             except multiprocessing.TimeoutError:
-                yield [self._overran(item)]
+                yield [self._overran(item)], item, None
                 pending.popleft()
                 self.pool.terminate()
                 self.pool = self._start()
-                now = time.monotonic()
-                pending = deque((i, self._submit(i), now) for i, _, _ in pending)
+                pending = deque((i, self._submit(i)) for i, _ in pending)
+                head_since = time.monotonic()
                 continue
             pending.popleft()
-            yield reports
+            head_since = time.monotonic()
+            found.extendleft(reversed(extra))
+            yield reports, item, problem
 
-    def _submit(self, item: Native) -> AsyncResult[list[FileReport]]:
-        return self.pool.apply_async(audit_native, (item,))
+    def _submit(self, item: Native) -> AsyncResult[_Result]:
+        return self.pool.apply_async(_work, (item,))
 
     def _overran(self, item: Native) -> FileReport:
         log.warning("%s: no result within %.0f s", item.path, self.time_limit)
@@ -150,8 +170,14 @@ def audit_paths(
 
     workers = _Workers(jobs or min(os.cpu_count() or 1, 4), time_limit, memory_limit)
     try:
-        for found in workers.run(natives()):
+        for found, item, problem in workers.run(natives()):
             reports += found
+            if problem is not None:
+                problems.append(Problem(path=item.path, reason=problem, artifact=item.artifact))
     finally:
         workers.close()
+    # Workers finish in any order and payload members join late: report by artifact, in
+    # the order the artifacts were given, each file's own path first.
+    first = {a: i for i, a in reversed(list(enumerate(r.artifact for r in reports)))}
+    reports.sort(key=lambda r: (first[r.artifact], r.path != r.artifact, r.path))
     return AuditResult(files=tuple(reports), problems=tuple(problems), not_audited=tuple(skipped))

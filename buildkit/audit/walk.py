@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import BinaryIO
 
 from . import onefile
 from .components import Context, tar_context, zip_context
@@ -50,6 +51,7 @@ class Native:
     source: str = ""  # a file to read ``size`` bytes from, at ``offset``
     offset: int = 0
     size: int = 0
+    scan: bool = False  # an ELF executable on disk: look for a onefile payload
 
     def read(self) -> bytes:
         if not self.source:
@@ -123,35 +125,30 @@ def _folder(root: Path) -> Iterator[Item]:
 
 def _file(path: Path, artifact: str) -> Iterator[Item]:
     try:
-        size = path.stat().st_size
         with path.open("rb") as f:
-            head = f.read(8)
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(64)
+            fmt = native_format(head)
+            scan = fmt == "elf" and _has_interpreter(f, head)  # onefile bootstraps are dynamic
     except OSError as e:
         yield Problem(path=artifact, reason=f"cannot read: {e.strerror}", artifact=artifact)
         return
-    fmt = native_format(head)
     if fmt is not None:
         if size > MAX_FILE:
             yield Problem(
                 path=artifact, reason=f"{size} bytes: over the {MAX_FILE} limit", artifact=artifact
             )
             return
-        whole = Native(
-            path=artifact, member="", format=fmt, artifact=artifact, source=str(path), size=size
+        yield Native(
+            path=artifact,
+            member="",
+            format=fmt,
+            artifact=artifact,
+            source=str(path),
+            size=size,
+            scan=scan,
         )
-        if fmt != "elf" or not _has_interpreter(path):  # onefile bootstraps are dynamic
-            yield whole
-            return
-        with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            payload = onefile.read_payload(data)
-            if isinstance(payload, Payload):
-                yield from _onefile(whole, data, payload)
-                return
-        yield whole
-        if isinstance(payload, str):
-            yield Problem(path=artifact, reason=payload, artifact=artifact)
-        return
-    if zipfile.is_zipfile(path):
+    elif zipfile.is_zipfile(path):
         yield from _zip(path, artifact)
     elif artifact.endswith((".tar.gz", ".tgz", ".tar")):
         yield from _tar(path, artifact)
@@ -163,30 +160,46 @@ def _file(path: Path, artifact: str) -> Iterator[Item]:
         )
 
 
-def _has_interpreter(path: Path) -> bool:
+def onefile_members(item: Native) -> tuple[Native, list[Native], str | None]:
+    """A plain ELF executable that may be a onefile binary: itself (with what its payload
+    says about its members) and the native files of its payload; or itself, none, and why
+    its payload cannot be read. Run by the audit's workers (it reads the whole file)."""
+    with open(item.source, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        payload = onefile.read_payload(data)
+        if not isinstance(payload, Payload):
+            return replace(item, scan=False), [], payload
+        context = onefile.context(payload, data)
+        whole = replace(item, context=context, scan=False)
+        members = [
+            replace(
+                whole,
+                path=f"{whole.artifact}!{show(entry.name)}",
+                member=entry.name,
+                format=fmt,
+                offset=entry.offset,
+                size=entry.size,
+            )
+            for entry in payload.entries
+            if (fmt := native_format(data[entry.offset : entry.offset + 8])) is not None
+        ]
+    return whole, members, None
+
+
+def _has_interpreter(f: BinaryIO, head: bytes) -> bool:
     """Whether an ELF file has a PT_INTERP program header (read with struct, no parser)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(64)
-            if len(head) < 64 or head[4] not in (1, 2) or head[5] not in (1, 2):
-                return False
-            wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
-            if wide:
-                phoff, phentsize, phnum = (
-                    struct.unpack_from(order + "Q", head, 32)[0],
-                    *struct.unpack_from(order + "HH", head, 54),
-                )
-            else:
-                phoff, phentsize, phnum = (
-                    struct.unpack_from(order + "I", head, 28)[0],
-                    *struct.unpack_from(order + "HH", head, 42),
-                )
-            if phentsize < 4 or phnum > 4096:
-                return False
-            f.seek(phoff)
-            table = f.read(phentsize * phnum)
-    except OSError:
+    if len(head) < 64 or head[4] not in (1, 2) or head[5] not in (1, 2):
         return False
+    wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
+    if wide:
+        (phoff,) = struct.unpack_from(order + "Q", head, 32)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 54)
+    else:
+        (phoff,) = struct.unpack_from(order + "I", head, 28)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 42)
+    if phentsize < 4 or phnum > 4096:
+        return False
+    f.seek(phoff)
+    table = f.read(phentsize * phnum)
     return any(
         struct.unpack_from(order + "I", table, i * phentsize)[0] == 3  # PT_INTERP
         for i in range(len(table) // phentsize)
@@ -272,21 +285,3 @@ def _tar(path: Path, artifact: str) -> Iterator[Item]:
                     artifact=artifact,
                     context=context,
                 )
-
-
-def _onefile(whole: Native, data: mmap.mmap, payload: Payload) -> Iterator[Item]:
-    """The bootstrap (the file itself) and every native file of its payload."""
-    context = onefile.context(payload, data)
-    yield replace(whole, context=context)
-    for entry in payload.entries:
-        fmt = native_format(data[entry.offset : entry.offset + 8])
-        if fmt is not None:
-            yield replace(
-                whole,
-                path=f"{whole.artifact}!{show(entry.name)}",
-                member=entry.name,
-                format=fmt,
-                context=context,
-                offset=entry.offset,
-                size=entry.size,
-            )
