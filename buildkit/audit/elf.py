@@ -80,8 +80,8 @@ def audit(data: bytes | str, path: str) -> FileReport:
     imports = {_text(s.name) for s in binary.imported_symbols if s.name}
     canaries = {n for n in _CANARY if binary.has_dynamic_symbol(n)}
     symtab = _symtab_count(binary)
-    if not canaries and symtab and not len(binary.dynamic_symbols):
-        # A static binary: only its symbol table can tell (parsed only when needed).
+    if not canaries and symtab and not imports:
+        # Static (or static-PIE): only its symbol table can tell (parsed only when needed).
         full = lief.ELF.parse(data, _WITH_SYMTAB)
         if full is not None:
             canaries = {n for n in _CANARY if full.has_symtab_symbol(n)}
@@ -92,7 +92,7 @@ def audit(data: bytes | str, path: str) -> FileReport:
     features = _features(binary)
     checks = (
         _relro(binary),
-        _canary(canaries, has_dynamic=len(binary.dynamic_symbols) > 0),
+        _canary(canaries, has_dynamic=len(binary.dynamic_symbols) > 0 or symtab > 0),
         _nx(binary),
         _pie(binary, kind),
         _fortify(imports, libc),

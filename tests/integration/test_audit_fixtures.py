@@ -316,3 +316,25 @@ def universal(slices: list[tuple[int, int, bytes]]) -> bytes:
         header += struct.pack(">iiIII", cpu, sub, offset + len(body), len(data), align)
         body += data + bytes(-len(data) % (1 << align))
     return header + bytes(offset - len(header)) + body
+
+
+@pytest.mark.parametrize(
+    ("flags", "kind", "rpath"),
+    [
+        (["-Wl,-rpath,/opt/vendor/lib"], "pie-executable", State.FAIL),
+        (["-Wl,-rpath,$ORIGIN/../lib", "-Wl,--enable-new-dtags"], "pie-executable", State.PASS),
+        (["-static"], "static", State.PASS),
+        (["-static-pie"], "static-pie", State.PASS),
+    ],
+    ids=["rpath outside", "runpath $ORIGIN", "static", "static-pie"],
+)
+def test_rpath_and_static_kinds(tmp_path: Path, flags: list[str], kind: str, rpath: State) -> None:
+    binary = compile_c(tmp_path, ["gcc"], ["-O2", "-fstack-protector-strong", *flags])
+    report = elf.audit(binary.read_bytes(), str(binary))
+    assert report.kind == kind
+    assert report.check("rpath").state is rpath
+    if kind.startswith("static"):
+        assert report.libc == "none"
+        assert report.check("pie").state is (State.PASS if kind == "static-pie" else State.FAIL)
+        # no dynamic symbols: the canary is found in the symbol table
+        assert report.check("canary").state is State.PASS

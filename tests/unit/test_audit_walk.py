@@ -156,3 +156,13 @@ def test_native_magic() -> None:
     assert native_format(b"\xca\xfe\xba\xbe\x00\x00\x00\x02") == "mach-o"  # universal, 2 slices
     assert native_format(b"\xca\xfe\xba\xbe\x00\x00\x00\x41") is None  # a Java class file
     assert native_format(b"PK\x03\x04") is None
+
+
+def test_huge_files_are_reported_not_read(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.so"
+    with huge.open("wb") as f:
+        f.write(ELF_BYTES[:64])
+        f.truncate(600 << 20)  # sparse: no disk used
+    result = audit_paths([huge])
+    assert result.files == ()
+    assert [p.reason for p in result.problems] == [f"{600 << 20} bytes: over the {512 << 20} limit"]
