@@ -35,19 +35,49 @@ class Payload:
 
 def read_payload(data: bytes | mmap.mmap) -> Payload | str | None:
     """The payload's files; an explanation when it is there but unreadable; None when the
-    file is not a onefile binary."""
-    start = data.find(b"KAX")
-    for _ in range(_MAX_CANDIDATES):
-        if start < 0:
-            break
-        for crc in (True, False):
-            entries = _parse(data, start + 3, crc)
-            if entries is not None:
-                return Payload(entries=entries)
-        start = data.find(b"KAX", start + 1)
-    if data.find(b"KAY" + _ZSTD_MAGIC) >= 0:
-        return "a compressed onefile payload: its native files are not audited"
+    file is not a onefile binary. Only read-only data sections and anything after the
+    last section are searched (Nuitka links the payload into .rodata; older versions
+    appended it)."""
+    for low, high in _search_ranges(data):
+        start = data.find(b"KAX", low, high)
+        for _ in range(_MAX_CANDIDATES):
+            if start < 0:
+                break
+            for crc in (True, False):
+                entries = _parse(data, start + 3, crc)
+                if entries is not None:
+                    return Payload(entries=entries)
+            start = data.find(b"KAX", start + 1, high)
+        if data.find(b"KAY" + _ZSTD_MAGIC, low, high) >= 0:
+            return "a compressed onefile payload: its native files are not audited"
     return None
+
+
+def _search_ranges(data: bytes | mmap.mmap) -> list[tuple[int, int]]:
+    """``.rodata`` and the bytes after the last section, from the ELF section headers
+    (read with struct); the whole file when they cannot be read."""
+    whole = [(0, len(data))]
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return whole  # 64-bit little-endian only: the hosts Nuitka builds for
+    (shoff,) = struct.unpack_from("<Q", data, 40)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 58)
+    if shentsize != 64 or not 0 < shnum < 4096 or shstrndx >= shnum:
+        return whole
+    if shoff + shnum * 64 > len(data):
+        return whole
+    headers = [struct.unpack_from("<IIQQQQ", data, shoff + i * 64) for i in range(shnum)]
+    names_at = headers[shstrndx][4]
+    ranges, end = [], 0
+    for name, kind, _flags, _addr, offset, size in headers:
+        if kind != 8:  # SHT_NOBITS takes no room in the file
+            end = max(end, offset + size)
+        label = data[names_at + name : names_at + name + 8]
+        if label.startswith(b".rodata\0") and offset + size <= len(data):
+            ranges.append((offset, offset + size))
+    end = max(end, shoff + shnum * 64)
+    if end < len(data):
+        ranges.append((end, len(data)))
+    return ranges or whole
 
 
 def _parse(data: bytes | mmap.mmap, at: int, crc: bool) -> tuple[Entry, ...] | None:

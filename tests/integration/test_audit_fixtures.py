@@ -338,3 +338,36 @@ def test_rpath_and_static_kinds(tmp_path: Path, flags: list[str], kind: str, rpa
         assert report.check("pie").state is (State.PASS if kind == "static-pie" else State.FAIL)
         # no dynamic symbols: the canary is found in the symbol table
         assert report.check("canary").state is State.PASS
+
+
+# Each hardening flag on its own: dropping it (or using its opposite) changes exactly the
+# check it is for, and nothing else.
+ONE_FLAG = {
+    "canary": (["-fstack-protector-strong"], ["-fno-stack-protector"]),
+    "fortify": (["-D_FORTIFY_SOURCE=2"], ["-U_FORTIFY_SOURCE"]),
+    "pie": (["-fPIE", "-pie"], ["-fno-PIE", "-no-pie"]),
+    "relro": (["-Wl,-z,relro,-z,now"], ["-Wl,-z,relro,-z,lazy"]),
+    "nx": (["-Wl,-z,noexecstack"], ["-Wl,-z,execstack"]),
+}
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "aarch64-linux-gnu-gcc"])
+@pytest.mark.parametrize("check", list(ONE_FLAG))
+def test_each_flag_moves_only_its_check(tmp_path: Path, compiler: str, check: str) -> None:
+    def build(flags_for: dict[str, list[str]]) -> FileReport:
+        flags = ["-O2"] + [f for group in flags_for.values() for f in group]
+        binary = compile_c(tmp_path, [compiler], flags)
+        return elf.audit(binary.read_bytes(), str(binary))
+
+    good = {name: on for name, (on, _) in ONE_FLAG.items()}
+    with_flag = build(good)
+    without = build({**good, check: ONE_FLAG[check][1]})
+    changed = {
+        c.name
+        for c in with_flag.checks
+        if c.state is not without.check(c.name).state  # type: ignore[union-attr]
+    }
+    assert with_flag.check(check).state is State.PASS  # type: ignore[union-attr]
+    assert changed == {check}, (with_flag, without)
+    if check == "relro":
+        assert without.check("relro").evidence.startswith("partial")  # type: ignore[union-attr]
