@@ -41,7 +41,11 @@ def test_sha256sum_check_passes(sample_dist: Path) -> None:
         text=True,
         check=True,
     )
-    assert proc.stdout.count(": OK") == 3 * 8 + 1  # every artifact and manifest.json
+    # every artifact, manifest.json and each recipe's four hardening reports
+    assert proc.stdout.count(": OK") == 3 * 8 + 1 + 3 * 4
+    for recipe in SAMPLES:
+        for ext in ("json", "sarif", "md", "html"):
+            assert f"{recipe}-1.0.0.hardening.{ext}: OK" in proc.stdout
 
 
 def test_manifest_describes_each_artifact(sample_dist: Path) -> None:
