@@ -168,6 +168,8 @@ def audit_paths(
             else:
                 skipped.append(item)
 
+    from . import elf, macho  # noqa: F401  loaded once, before the workers fork
+
     workers = _Workers(jobs or min(os.cpu_count() or 1, 4), time_limit, memory_limit)
     try:
         for found, item, problem in workers.run(natives()):

@@ -107,20 +107,27 @@ def walk(paths: list[Path], names: dict[Path, str] | None = None) -> Iterator[It
             yield from _file(root, (names or {}).get(root, str(root)))
 
 
-def _folder(root: Path) -> Iterator[Item]:
-    top = root.resolve()
-    for folder, dirs, names in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(names + [d for d in dirs if os.path.islink(os.path.join(folder, d))]):
-            path = Path(folder) / name
-            if path.is_symlink():
-                target = path.resolve()
-                where = "inside" if target.is_relative_to(top) else "outside"
-                yield NotAudited(
-                    path=str(path), reason=f"symlink to {target} ({where} the tree), not followed"
-                )
-            elif path.is_file():
-                yield from _file(path, str(path))
+def _folder(root: Path, top: Path | None = None) -> Iterator[Item]:
+    """Every regular file under ``root`` in name order; symlinks are listed, not followed
+    (the entry types come from the directory listing: no extra stat per file)."""
+    top = top or root.resolve()
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as e:
+        yield Problem(path=str(root), reason=f"cannot list: {e.strerror}", artifact=str(root))
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_symlink():
+            target = path.resolve()
+            where = "inside" if target.is_relative_to(top) else "outside"
+            yield NotAudited(
+                path=entry.path, reason=f"symlink to {target} ({where} the tree), not followed"
+            )
+        elif entry.is_dir(follow_symlinks=False):
+            yield from _folder(path, top)
+        elif entry.is_file(follow_symlinks=False):
+            yield from _file(path, entry.path)
 
 
 def _file(path: Path, artifact: str) -> Iterator[Item]:
