@@ -139,7 +139,7 @@ def main() -> int:
         print(f"{'met' if met else 'MISSED':<7}{goal}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "audit_vs_checksec.json").write_text(json.dumps({
+    (out / f"audit_vs_checksec-{args.corpus}.json").write_text(json.dumps({
         "files": count, "checksec_s": theirs_s, "buildkit_s": ours_s, "ratio": ratio,
         "checksec_start_s": theirs_fixed, "buildkit_start_s": ours_fixed,
         "compared": compared, "agreed": agreed, "explained": explained,
