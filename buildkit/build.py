@@ -95,7 +95,9 @@ def policy_of(recipe: Recipe) -> Hardening:
     return recipe.hardening or Hardening(require=hardening.DEFAULT_REQUIRE, scope="own", waivers=())
 
 
-def _gate(recipe: Recipe, out: Path, built: list[tuple[Path, ArtifactRecord]]) -> GateResult:
+def _gate(
+    recipe: Recipe, out: Path, built: list[tuple[Path, ArtifactRecord]]
+) -> tuple[GateResult, AuditResult]:
     """Audit what was just built (before publishing) and apply the recipe's policy."""
     names = {source: record.name for source, record in built}
     log.info("auditing %d artifact(s)", len(built), extra={"step": "audit"})
@@ -104,7 +106,7 @@ def _gate(recipe: Recipe, out: Path, built: list[tuple[Path, ArtifactRecord]]) -
     stem = f"{recipe.name}-{recipe.version}"
     if gate.passed and not result.problems and not result.unparseable:
         log.info(gate_line(gate), extra={"step": "audit"})
-        return gate
+        return gate, result
     reports = output.write_reports(out, f"{stem}.rejected", result, gate)
     unreadable = [p.path for p in result.problems] + [f.path for f in result.unparseable]
     message = gate_line(gate) if not gate.passed else f"unreadable: {', '.join(unreadable)}"
@@ -115,14 +117,29 @@ def _gate(recipe: Recipe, out: Path, built: list[tuple[Path, ArtifactRecord]]) -
     )
 
 
-def _release_reports(recipe: Recipe, out: Path, entries: dict[str, dict[str, Any]]) -> list[Path]:
-    """The audit of every artifact of this recipe version in the release folder."""
+def _release_reports(
+    recipe: Recipe, out: Path, entries: dict[str, dict[str, Any]], fresh: AuditResult
+) -> list[Path]:
+    """The audit of every artifact of this recipe version in the release folder: the ones
+    just built were audited by the gate; only earlier ones are read again."""
     names = sorted(
         n
         for n, e in entries.items()
         if e.get("recipe") == recipe.name and e.get("version") == recipe.version
     )
-    result: AuditResult = audit_paths([out / n for n in names], {out / n: n for n in names})
+    done = {r.artifact for r in fresh.files} | {p.artifact for p in fresh.problems}
+    older = [n for n in names if n not in done]
+    earlier = audit_paths([out / n for n in older], {out / n: n for n in older})
+    result = AuditResult(
+        files=tuple(
+            sorted(
+                fresh.files + earlier.files,
+                key=lambda r: (r.artifact, r.path != r.artifact, r.path),
+            )
+        ),
+        problems=fresh.problems + earlier.problems,
+        not_audited=fresh.not_audited + earlier.not_audited,
+    )
     gate = evaluate(result.files, policy_of(recipe))
     stem = f"{recipe.name}-{recipe.version}"
     for stale in out.glob(f"{stem}.rejected.hardening.*"):
@@ -391,11 +408,11 @@ def build(
                 result.seconds,
                 extra={"progress": (index, total), "step": "build"},
             )
-        gate = _gate(recipe, out, built)
+        gate, audited = _gate(recipe, out, built)
         reports: list[Path] = []
 
         def write_reports(entries: dict[str, dict[str, Any]]) -> list[Path]:
-            reports.extend(_release_reports(recipe, out, entries))
+            reports.extend(_release_reports(recipe, out, entries, audited))
             return reports
 
         sums, manifest_path = publish(out, built, extra=write_reports)

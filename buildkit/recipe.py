@@ -201,29 +201,27 @@ def load(arg: Path, *, formats: FormatOptions, targets: Iterable[str]) -> Recipe
     ``targets`` are the known target names.
     """
     path = recipe_file(arg)
+    text, doc = _read_toml(path)
+    return parse(path, text, doc, formats=formats, targets=tuple(targets))
+
+
+def _read_toml(path: Path) -> tuple[str, dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
     try:
-        doc = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = re.search(r"line (\d+)", str(exc))
         where = f"{path}:{line.group(1)}" if line else str(path)
         raise RecipeError(
             f"{where}: malformed TOML: {exc}", hint="fix the TOML syntax at that line"
         ) from None
-    return parse(path, text, doc, formats=formats, targets=tuple(targets))
 
 
 def load_policy(path: Path) -> Hardening:
     """A hardening policy file: a TOML file with a ``[hardening]`` table, or a recipe."""
     if not path.is_file():
         raise RecipeError(f"{path}: no such policy file")
-    text = path.read_text(encoding="utf-8")
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        where = f"{path}:{line.group(1)}" if line else str(path)
-        raise RecipeError(f"{where}: malformed TOML: {exc}") from None
+    text, doc = _read_toml(path)
     c = _Checker(path, text)
     if "hardening" not in doc:
         raise c.fail(
