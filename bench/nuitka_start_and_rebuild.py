@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -80,7 +81,13 @@ def build(recipe: Path, out: Path, cache: Path) -> tuple[float, dict[str, object
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=21, help="timed runs per command (>= 10)")
-    runs = max(10, parser.parse_args().runs)
+    parser.add_argument(
+        "--without-exclude",
+        action="store_true",
+        help="build the sample without its [formats] nuitka exclude list, for comparison",
+    )
+    opts = parser.parse_args()
+    runs = max(10, opts.runs)
     with tempfile.TemporaryDirectory(prefix="buildkit-bench-nuitka-") as tmp_name:
         tmp = Path(tmp_name)
         project = tmp / "project"
@@ -88,6 +95,12 @@ def main() -> int:
                         ignore=shutil.ignore_patterns("tests", "__pycache__"))  # fmt: skip
         shutil.copytree(ROOT / "lockfiles" / "portcheck", project / "lockfiles" / "portcheck")
         recipe = project / "recipes" / "portcheck"
+        if opts.without_exclude:
+            toml = recipe / "recipe.toml"
+            text, n = re.subn(r"nuitka = \{ exclude = \[.*?\] \}", "nuitka = {}",
+                              toml.read_text(), flags=re.S)  # fmt: skip
+            assert n == 1, "the sample's nuitka exclude list was not found"
+            toml.write_text(text)
         cache = tmp / "cache"
         cold_s, artifact = build(recipe, tmp / "dist", cache)
         binary = Path(str(artifact["path"]))
@@ -124,7 +137,8 @@ def main() -> int:
         assert rebuilt["reused"] is False and rebuilt["sha256"] != artifact["sha256"]
 
     base_t, base_rss = got["python3 -I"]
-    print(f"portcheck onefile ({size_mb:.1f} MB) against python3 -I, "
+    variant = " without its exclude list" if opts.without_exclude else ""
+    print(f"portcheck onefile{variant} ({size_mb:.1f} MB) against python3 -I, "
           f"median of {runs} runs")  # fmt: skip
     for name, (t, r) in got.items():
         print(
@@ -145,7 +159,9 @@ def main() -> int:
         print(f"{'met' if met else 'MISSED':<7}{goal}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "nuitka_start_and_rebuild.json").write_text(json.dumps({
+    name = "nuitka_start_and_rebuild" + ("-without-exclude" if opts.without_exclude else "")
+    (out / f"{name}.json").write_text(json.dumps({
+        "onefile_mb": size_mb,
         "start": {k: {"seconds": t, "rss_kib": r} for k, (t, r) in got.items()},
         "cold_first_start_s": cold_first, "cold_build_s": cold_s, "rebuild_s": rebuild_s,
         "goals": goals}, indent=2) + "\n")  # fmt: skip

@@ -191,7 +191,11 @@ def _type(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+# Each format's option keys and their allowed values; MODULES marks an option that takes a
+# list of Python module names (kept as one comma-separated string).
 FormatOptions = Mapping[str, Mapping[str, tuple[str, ...]]]
+MODULES: tuple[str, ...] = ()
+MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 def load(arg: Path, *, formats: FormatOptions, targets: Iterable[str]) -> Recipe:
@@ -364,6 +368,9 @@ def _formats(
         c.known(opts, tuple(allowed), f"[formats].{name}.")
         chosen = []
         for key in opts:
+            if allowed[key] == MODULES:
+                chosen.append((key, _modules(c, opts, key, f"[formats].{name}.")))
+                continue
             val = c.string(opts, key, f"[formats].{name}.", required=True)
             if val not in allowed[key]:
                 raise c.fail(
@@ -374,6 +381,18 @@ def _formats(
             chosen.append((key, val))
         options.append((name, tuple(chosen)))
     return tuple(table), tuple(options)
+
+
+def _modules(c: _Checker, opts: Mapping[str, Any], key: str, where: str) -> str:
+    names = c.strings(opts, key, where)
+    for i, module in enumerate(names):
+        if not MODULE_RE.match(module):
+            raise c.fail(
+                f"{where}{key}[{i}]",
+                f"{module!r} is not a Python module name",
+                hint='write dotted module names such as "xml" or "concurrent.futures.process"',
+            )
+    return ",".join(dict.fromkeys(names))
 
 
 def _hardening(c: _Checker, value: Any) -> Hardening:

@@ -5,6 +5,13 @@ host's platform. Hardening flags from the recipe's policy go in through CFLAGS/L
 (Nuitka reads them for the program and the onefile bootstrap). Onefile binaries extract
 once into a per-user cache folder named by the build info's digest, so a warm start costs
 about what the standalone program costs and a new build never reuses an old extraction.
+
+What makes the onefile start fast: Nuitka's bootstrap checks every extracted file against
+its CRC-32 at each start, so its cost grows with the payload. Two settings keep that small:
+the interpreter's static libpython is linked into the program when it can go into a PIE
+(no 6 MB shared libpython to check and relocate), and the recipe's ``exclude`` option lists
+modules the program never imports, which Nuitka would otherwise pack (with their native
+libraries, such as OpenSSL for ``ssl``).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import os
 import platform
 import shutil
 import sys
+import sysconfig
 import tarfile
 from collections.abc import Mapping
 from functools import cache
@@ -21,7 +29,7 @@ from pathlib import Path
 
 from .. import hardening, tools
 from ..buildinfo import MEMBER
-from ..recipe import Hardening
+from ..recipe import MODULES, Hardening
 from ..targets import Target, host_target
 from . import BuildJob, Output, wheel_dir
 
@@ -34,7 +42,7 @@ def host_python() -> str:
 
 class NuitkaBackend:
     name = "nuitka"
-    options: Mapping[str, tuple[str, ...]] = {"mode": MODES}
+    options: Mapping[str, tuple[str, ...]] = {"mode": MODES, "exclude": MODULES}
 
     def suffix(self, options: Mapping[str, str]) -> str:
         return ".tar.gz" if options.get("mode") == "standalone" else ""
@@ -64,6 +72,8 @@ class NuitkaBackend:
         return {
             "mode": options.get("mode", "onefile"),
             "interpreter": f"CPython {platform.python_version()}",
+            "libpython": "static" if static_libpython() else "auto",
+            "exclude": options.get("exclude", ""),
             "cflags": " ".join(flags.cflags),
             "ldflags": " ".join(flags.ldflags),
         }
@@ -96,7 +106,10 @@ class NuitkaBackend:
             "--python-flag=no_site", "--python-flag=isolated",
             "--reproducible=yes", "--lto=no", "--no-progressbar", "--quiet",
             f"--user-plugin={Path(__file__).with_name('nuitka_strip.py')}",
+            f"--static-libpython={'yes' if job.settings['libpython'] == 'static' else 'auto'}",
         ]  # fmt: skip
+        if job.settings["exclude"]:
+            cmd.append(f"--nofollow-import-to={job.settings['exclude']}")
         if mode == "onefile":
             cmd += [
                 f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.info_digest[:20]}",
@@ -125,6 +138,23 @@ class NuitkaBackend:
         archive = work / job.name
         reproducible_tar(payload, archive, job.name.removesuffix(".tar.gz"))
         return Output(artifact=archive, payload=payload)
+
+
+@cache
+def static_libpython() -> bool:
+    """Whether this interpreter's static libpython can be linked into a PIE program.
+
+    Nuitka's own choice depends on the environment (it recognises pyenv by PYENV_ROOT),
+    which buildkit does not pass on; so decide here, from the interpreter's build
+    configuration: Linux, a libpython.a installed, compiled as position-independent code.
+    Elsewhere Nuitka decides ("auto").
+    """
+    if sys.platform != "linux":
+        return False
+    libdir, library = sysconfig.get_config_var("LIBPL"), sysconfig.get_config_var("LIBRARY")
+    if not libdir or not library or not (Path(libdir) / library).is_file():
+        return False
+    return "-fPIC" in (sysconfig.get_config_var("PY_CORE_CFLAGS") or "").split()
 
 
 @cache

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from buildkit.backends.nuitka import static_libpython
 from tests.conftest import RECIPES
 from tests.integration.conftest import buildkit
 from tests.integration.test_build import HOST, check_hostmetrics, check_portcheck
@@ -175,6 +176,11 @@ def test_inspect_checksums_manifest(nuitka_build: dict[str, Any]) -> None:
     assert entry["inputs"]["settings"]["mode"] == "onefile"
     assert f"{binary.name}.bin" in entry["payload"]
     assert any(name.startswith("psutil/") and name.endswith(".so") for name in entry["payload"])
+    # the interpreter is linked in (no libpython in the payload) when it can be
+    static = static_libpython()
+    assert entry["inputs"]["settings"]["libpython"] == ("static" if static else "auto")
+    if static:
+        assert not any(name.startswith("libpython") for name in entry["payload"])
 
 
 def test_onefile_extracts_once_per_user_and_repairs_changes(
@@ -214,7 +220,9 @@ def test_standalone_mode_ships_a_folder(
 
     recipe = recipe_copy("portcheck")
     toml = recipe / "recipe.toml"
-    toml.write_text(toml.read_text().replace("nuitka = {}", 'nuitka = { mode = "standalone" }'))
+    text = toml.read_text()
+    assert "nuitka = { exclude" in text
+    toml.write_text(text.replace("nuitka = { exclude", 'nuitka = { mode = "standalone", exclude'))
     artifact = build_copy(recipe, tmp_path / "d", cache_dir)
     archive = Path(artifact["path"])
     assert archive.name == f"portcheck-1.0.0-{HOST}.tar.gz"

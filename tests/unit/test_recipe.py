@@ -59,6 +59,12 @@ def test_good_recipe_and_overrides(tmp_path: Path) -> None:
     assert r.requirements == ("urllib3>=2",)
 
 
+def test_module_list_option(tmp_path: Path) -> None:
+    text = GOOD.replace("pex = {}", 'nuitka = { exclude = ["ssl", "xml.dom", "ssl"] }')
+    r = load(write(tmp_path, text))
+    assert r.options("nuitka") == {"exclude": "ssl,xml.dom"}
+
+
 def test_defaults_every_target_and_format(tmp_path: Path) -> None:
     text = GOOD.split("[targets]", maxsplit=1)[0].replace('python = "3.11"\n', "")
     r = load(write(tmp_path, text))
@@ -105,6 +111,21 @@ BAD = [
         'alpine-arm64 = { python = "3.12" }',
         'alpine-arm64 = { pyton = "3.12" }',
         ["[targets].alpine-arm64.pyton", "did you mean 'python'"],
+    ),
+    (
+        "pex = {}",
+        'nuitka = { mode = "folder" }',
+        ["[formats].nuitka.mode", "'folder' is not one of onefile, standalone"],
+    ),
+    (
+        "pex = {}",
+        'nuitka = { exclude = "ssl" }',
+        ["[formats].nuitka.exclude", ":14", "must be a list of strings, not a string"],
+    ),
+    (
+        "pex = {}",
+        'nuitka = { exclude = ["ssl", "../evil; rm -rf /"] }',
+        ["[formats].nuitka.exclude[1]", "is not a Python module name"],
     ),
 ]
 

@@ -58,7 +58,10 @@ def test_schema_keys_match_model() -> None:
         schema_opts = formats[name].get("properties", {})
         assert set(schema_opts) == set(options)
         for key, values in options.items():
-            assert schema_opts[key]["enum"] == list(values)
+            if values == recipe_mod.MODULES:
+                assert schema_opts[key]["items"]["pattern"] == recipe_mod.MODULE_RE.pattern
+            else:
+                assert schema_opts[key]["enum"] == list(values)
     assert set(props["hardening"]["properties"]["require"]["items"]["enum"]) == set(
         recipe_mod.HARDENING_CHECKS
     )
