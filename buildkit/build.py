@@ -5,7 +5,9 @@ recipe's ``[hardening]`` policy (default: relro-full, canary, nx, pie, fortify o
 compiled code) decides. A failed gate publishes nothing, writes the audit as
 ``<recipe>-<version>.rejected.hardening.*`` into the output folder and exits 1. A passed
 gate publishes, then writes ``<recipe>-<version>.hardening.{json,sarif,md,html}`` covering
-every artifact of that recipe version in the release folder, listed in SHA256SUMS.
+every artifact of that recipe version in the release folder, the SBOM
+(``.cdx.json``) and provenance (``.intoto.jsonl``), all listed in SHA256SUMS, and with a
+signing key signs SHA256SUMS.
 
 Refusals: a (target, format) this host cannot build fails the whole build before any
 work when both its target and its format were asked for explicitly (``--target`` and
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import platform
 import shutil
 import time
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ from .cache import Cache
 from .errors import CheckFailed, InputError, RecipeError
 from .fsutil import sha256_file
 from .recipe import Hardening, Recipe, TargetSpec, did_you_mean
+from .release import checksums, documents, sign
 from .release.manifest import ArtifactRecord
 from .release.publish import publish
 
@@ -89,6 +93,7 @@ class BuildResult:
     manifest: Path
     gate: GateResult
     reports: tuple[Path, ...]
+    signature: Path | None  # SHA256SUMS.sig, when signed
 
 
 def policy_of(recipe: Recipe) -> Hardening:
@@ -343,6 +348,8 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
             "tools": dict(info.tools),
             "settings": settings,
             "toolkit": __version__,
+            "build_python": platform.python_version(),
+            "recipe_digest": "sha256:" + sha256_file(recipe.path),
         },
         payload=payload_listing(payload),
     )
@@ -369,7 +376,10 @@ def build(
     cache: Cache,
     offline: bool = False,
     lockfiles: Path | None = None,
+    sign_key: Path | None = None,
 ) -> BuildResult:
+    if sign_key is not None:
+        sign.check_key(sign_key)
     plans, skipped = plan(recipe, want_targets, want_formats)
     lock_paths = check_locks(recipe, plans, lockfiles)
     work_root = cache.tmp_dir()
@@ -411,11 +421,15 @@ def build(
         gate, audited = _gate(recipe, out, built)
         reports: list[Path] = []
 
-        def write_reports(entries: dict[str, dict[str, Any]]) -> list[Path]:
+        def write_documents(entries: dict[str, dict[str, Any]]) -> list[Path]:
+            """The hardening reports of this recipe version, then the SBOM and provenance
+            of every recipe version in the release folder."""
             reports.extend(_release_reports(recipe, out, entries, audited))
-            return reports
+            return reports + documents.write(out, entries)
 
-        sums, manifest_path = publish(out, built, extra=write_reports)
+        before = _read_or_none(out / checksums.FILENAME)
+        sums, manifest_path = publish(out, built, extra=write_documents)
+        signature = _sign_or_drop(out, before, sign_key)
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     return BuildResult(
@@ -426,4 +440,29 @@ def build(
         manifest=manifest_path,
         gate=gate,
         reports=tuple(reports),
+        signature=signature,
     )
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _sign_or_drop(out: Path, before: bytes | None, key: Path | None) -> Path | None:
+    """Sign the new SHA256SUMS with ``key``; without a key, an old signature stays only
+    while SHA256SUMS is unchanged (a stale one would fail every check)."""
+    sig = out / sign.FILENAME
+    if key is not None:
+        return sign.sign(out, key)
+    if sig.exists() and _read_or_none(out / checksums.FILENAME) != before:
+        sig.unlink()
+        log.warning(
+            "SHA256SUMS changed: removed its old signature %s; sign it again with "
+            "`buildkit release sign %s --key KEY` or build with --sign-key",
+            sig,
+            out,
+        )
+    return sig if sig.exists() else None

@@ -26,6 +26,9 @@ from .cache import Cache, default_root
 from .errors import BuildkitError, CheckFailed, InputError
 from .recipe import Recipe, load_policy
 from .recipe import load as load_recipe
+from .release.assemble import assemble
+from .release.sign import sign as sign_release
+from .release.verify import verify
 from .ui import print_error, setup_logging
 
 EPILOG = "Exit codes: 0 ok, 1 check failed, 2 bad input or usage, 3 a tool failed."
@@ -39,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="buildkit",
         description="Compile Python ops scripts into reproducible single-file artifacts "
-        "(pex and shiv zipapps) for every target, from hash-pinned lockfiles.",
+        "(Nuitka native binaries, pex and shiv zipapps) for every target, from hash-pinned "
+        "lockfiles, with their hardening audited.",
         epilog=EPILOG,
     )
     p.add_argument("--version", action="version", version=f"buildkit {__version__}")
@@ -90,8 +94,10 @@ def _parser() -> argparse.ArgumentParser:
         "manifest.json and SHA256SUMS into the output folder. Every artifact is audited "
         "before it is published: when the recipe's [hardening] gate fails nothing is "
         "published, the audit is written as NAME-VERSION.rejected.hardening.* and the exit "
-        "code is 1; otherwise NAME-VERSION.hardening.{json,sarif,md,html} are written too. "
-        "Unchanged builds are reused from the cache.",
+        "code is 1; otherwise NAME-VERSION.hardening.{json,sarif,md,html} are written too, "
+        "with the CycloneDX SBOM (NAME-VERSION.cdx.json) and the SLSA provenance "
+        "(NAME-VERSION.intoto.jsonl); --sign-key signs SHA256SUMS. Unchanged builds are "
+        "reused from the cache.",
         epilog=EPILOG,
     )
     bd.add_argument(
@@ -109,6 +115,70 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="default: $BUILDKIT_CACHE_DIR or ~/.cache/buildkit",
     )
+    bd.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="KEY",
+        help="OpenSSH private key: sign SHA256SUMS into SHA256SUMS.sig (ssh-keygen -Y sign)",
+    )
+
+    ver = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check a release folder: checksums, signature, manifest, SBOM, provenance, gate",
+        description="Check a release folder: every file SHA256SUMS lists is present and "
+        "matches, no file is present that it does not list, SHA256SUMS.sig is a good "
+        "signature (against --allowed-signers and --identity when given), every manifest "
+        "entry matches its artifact, the SBOM and the provenance name exactly the manifest's "
+        "artifacts with their digests, and the hardening reports record a passed gate. One "
+        "line per check, then a summary; exit 0 when all pass, 1 otherwise.",
+        epilog=EPILOG,
+    )
+    ver.add_argument("folder", type=Path, metavar="DIR")
+    ver.add_argument(
+        "--allowed-signers",
+        type=Path,
+        metavar="FILE",
+        help="OpenSSH allowed signers file: check who signed (needs --identity)",
+    )
+    ver.add_argument("--identity", metavar="ID", help="the signer's identity in that file")
+    ver.add_argument(
+        "--require-signature", action="store_true", help="fail when SHA256SUMS.sig is missing"
+    )
+
+    rel = sub.add_parser(
+        "release",
+        help="assemble or sign release folders",
+        description="Work on release folders: join per-target folders into one, sign one.",
+        epilog=EPILOG,
+    )
+    rsub = rel.add_subparsers(dest="release_command", required=True, metavar="STEP")
+    asm = rsub.add_parser(
+        "assemble",
+        parents=[common],
+        help="join per-target release folders from CI jobs into one release",
+        description="Join release folders built by separate jobs (one per target) into one "
+        "release in OUT (a new or empty folder): each input must verify; artifacts are "
+        "merged by name and the same name with different bytes is refused; one manifest, "
+        "SHA256SUMS, SBOM, provenance and hardening reports (every artifact audited again "
+        "and gated with the policy the inputs recorded) are written. The result does not "
+        "depend on the order of the inputs; on any error nothing is written.",
+        epilog=EPILOG,
+    )
+    asm.add_argument("out", type=Path, metavar="OUT")
+    asm.add_argument("inputs", type=Path, nargs="+", metavar="DIR")
+    asm.add_argument("--sign-key", type=Path, metavar="KEY", help="sign the merged SHA256SUMS")
+    sgn = rsub.add_parser(
+        "sign",
+        parents=[common],
+        help="sign a release folder's SHA256SUMS",
+        description="Sign DIR/SHA256SUMS with an OpenSSH key (ssh-keygen -Y sign -n file), "
+        "writing DIR/SHA256SUMS.sig. Check with: ssh-keygen -Y verify -f allowed_signers "
+        "-I ID -n file -s SHA256SUMS.sig < SHA256SUMS",
+        epilog=EPILOG,
+    )
+    sgn.add_argument("folder", type=Path, metavar="DIR")
+    sgn.add_argument("--key", type=Path, required=True, metavar="KEY")
 
     aud = sub.add_parser(
         "audit",
@@ -200,6 +270,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         cache=Cache(root=args.cache_dir or default_root()),
         offline=args.offline,
         lockfiles=args.lockfiles,
+        sign_key=args.sign_key,
     )
     if args.json:
         _emit_json(_result_json(result))
@@ -212,6 +283,7 @@ def _result_json(result: BuildResult) -> dict[str, Any]:
     return {
         "out": str(result.out),
         "checksums": str(result.checksums),
+        "signature": str(result.signature) if result.signature else None,
         "manifest": str(result.manifest),
         "hardening": {
             "reports": [str(p) for p in result.reports],
@@ -248,11 +320,16 @@ def _print_result(result: BuildResult) -> None:
         print(f"skipped {r}")
     print(f"\nartifacts:  {result.out}/")
     print(f"checksums:  {result.checksums}")
+    if result.signature:
+        print(f"signature:  {result.signature}")
     print(f"manifest:   {result.manifest}")
     for path in result.reports:
         print(f"hardening:  {path}")
     print(gate_line(result.gate))
-    print(f"check with: (cd {result.out} && sha256sum -c SHA256SUMS)")
+    print(
+        f"check with: buildkit verify {result.out}  "
+        f"(or: cd {result.out} && sha256sum -c SHA256SUMS)"
+    )
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -343,7 +420,62 @@ def _print_audit(result: AuditResult, gate: GateResult | None) -> None:
             print(f"  unused waiver: {w}")
 
 
-COMMANDS = {"lock": cmd_lock, "build": cmd_build, "audit": cmd_audit, "inspect": cmd_inspect}
+def cmd_verify(args: argparse.Namespace) -> int:
+    result = verify(
+        args.folder,
+        allowed_signers=args.allowed_signers,
+        identity=args.identity,
+        require_signature=args.require_signature,
+    )
+    if args.json:
+        _emit_json(result.to_json())
+    else:
+        for item in result.items:
+            print(item.line())
+        print(result.summary())
+    if not result.ok:
+        raise CheckFailed(
+            f"verification failed: {result.headline()}",
+            hint="do not use this release; fetch it again from the team's release page",
+        )
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    if args.release_command == "sign":
+        sig = sign_release(args.folder, args.key)
+        if args.json:
+            _emit_json({"signature": str(sig)})
+        else:
+            print(f"signed: {sig}")
+        return 0
+    done = assemble(args.out, args.inputs, sign_key=args.sign_key)
+    if args.json:
+        _emit_json(
+            {
+                "out": str(done.out),
+                "inputs": [str(p) for p in done.inputs],
+                "artifacts": list(done.artifacts),
+                "files": [str(p) for p in done.files],
+            }
+        )
+    else:
+        for name in done.artifacts:
+            print(f"artifact  {name}")
+        for path in done.files:
+            print(f"wrote     {path}")
+        print(f"assembled {len(done.artifacts)} artifact(s) from {len(done.inputs)} folder(s)")
+    return 0
+
+
+COMMANDS = {
+    "lock": cmd_lock,
+    "build": cmd_build,
+    "audit": cmd_audit,
+    "inspect": cmd_inspect,
+    "verify": cmd_verify,
+    "release": cmd_release,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

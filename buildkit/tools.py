@@ -90,29 +90,35 @@ def run(
     cwd: Path | None = None,
     hint: str | None = None,
     timeout: float | None = None,
+    stdin: Path | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` hermetically; raise :class:`ToolError` naming ``what`` on failure."""
+    """Run ``cmd`` hermetically; raise :class:`ToolError` naming ``what`` on failure.
+
+    ``stdin``: a file fed to the program's standard input. ``check=False``: a non-zero exit
+    is returned to the caller (a verification that says no), not raised."""
     argv = [str(c) for c in cmd]
     log.debug("$ %s", shlex.join(argv))
     try:
-        proc = subprocess.run(
-            argv,
-            env=clean_env(env),
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            umask=0o022,
-            timeout=timeout,
-            check=False,
-        )
+        with stdin.open("rb") if stdin else open(os.devnull, "rb") as feed:
+            proc = subprocess.run(
+                argv,
+                env=clean_env(env),
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                stdin=feed,
+                umask=0o022,
+                timeout=timeout,
+                check=False,
+            )
     except FileNotFoundError as exc:
         raise ToolError(
             f"{what}: {argv[0]} not found", hint=hint or "run ci/setup to install the toolkit"
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"{what}: {argv[0]} did not finish within {timeout:.0f} s") from exc
-    if proc.returncode != 0:
+    if proc.returncode != 0 and check:
         raise ToolError(
             f"{what} failed (exit {proc.returncode}): {shlex.join(argv)}\n{_tail(proc)}",
             hint=hint or "re-run with --verbose to see every command",

@@ -52,6 +52,7 @@ class GateResult:
     scope: str
     verdicts: tuple[Verdict, ...]
     unused_waivers: tuple[str, ...]
+    waivers: tuple[Waiver, ...] = ()  # the policy's, so a report can be re-gated later
 
     @property
     def failures(self) -> tuple[Verdict, ...]:
@@ -157,6 +158,7 @@ def evaluate(
         scope=policy.scope,
         verdicts=tuple(verdicts),
         unused_waivers=unused,
+        waivers=policy.waivers,
     )
 
 

@@ -5,11 +5,13 @@ ones given."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .. import __version__
+from ..recipe import Hardening, Waiver
 from .findings import ALL_CHECKS, State
 from .policy import GateResult, Outcome
 from .run import AuditResult
@@ -93,7 +95,33 @@ def policy_document(gate: GateResult) -> dict[str, Any]:
             for v in gate.verdicts
         ],
         "unused_waivers": list(gate.unused_waivers),
+        "waivers": [
+            {
+                "path": w.path,
+                "checks": list(w.checks),
+                "reason": w.reason,
+                "expires": w.expires.isoformat(),
+            }
+            for w in gate.waivers
+        ],
     }
+
+
+def policy_from_document(doc: dict[str, Any]) -> Hardening:
+    """The policy a report was gated with (its ``policy`` section), to gate again."""
+    return Hardening(
+        require=tuple(doc["require"]),
+        scope=str(doc["scope"]),
+        waivers=tuple(
+            Waiver(
+                path=w["path"],
+                checks=tuple(w["checks"]),
+                reason=w["reason"],
+                expires=dt.date.fromisoformat(w["expires"]),
+            )
+            for w in doc.get("waivers", [])
+        ),
+    )
 
 
 def _cell(text: str) -> str:

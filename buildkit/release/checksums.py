@@ -13,9 +13,14 @@ FILENAME = "SHA256SUMS"
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
+def is_plain_name(name: str) -> bool:
+    """A name that stays inside its folder: no separators, not ``.`` or ``..``."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\n\0")
+
+
 def render(digests: Mapping[str, str]) -> str:
     for name in digests:
-        if "/" in name or "\n" in name or "\\" in name:
+        if not is_plain_name(name):
             raise ValueError(f"release file name {name!r} cannot go into {FILENAME}")
     return "".join(f"{digests[name]}  {name}\n" for name in sorted(digests))
 
@@ -26,6 +31,8 @@ def parse(text: str, path: Path) -> dict[str, str]:
         m = _LINE.match(line)
         if not m:
             raise CheckFailed(f"{path}:{number}: not a '<sha256>  <name>' line: {line!r}")
+        if not is_plain_name(m.group(2)):
+            raise CheckFailed(f"{path}:{number}: {m.group(2)!r} is not a file of this folder")
         out[m.group(2)] = m.group(1)
     return out
 

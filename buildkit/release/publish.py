@@ -4,8 +4,8 @@ Every file is written under a temporary name in the same folder and renamed when
 complete, so a failed or interrupted build never leaves a partial file under a final
 name. Entries of earlier builds stay listed while their files are still there and still
 match; the others are dropped from the listing with a warning. Other release files
-(hardening reports) are written by ``extra`` once the artifacts are in place, and listed
-too; earlier ones stay listed while they still match.
+(hardening reports, SBOM, provenance) are written by ``extra`` once the artifacts are in
+place, and listed too; earlier ones stay listed while they still match.
 """
 
 from __future__ import annotations

@@ -41,11 +41,15 @@ def test_sha256sum_check_passes(sample_dist: Path) -> None:
         text=True,
         check=True,
     )
-    # every artifact, manifest.json and each recipe's four hardening reports
-    assert proc.stdout.count(": OK") == 3 * 8 + 1 + 3 * 4
+    # every artifact, manifest.json and each recipe's four hardening reports, SBOM and
+    # provenance
+    assert proc.stdout.count(": OK") == 3 * 8 + 1 + 3 * 6
     for recipe in SAMPLES:
         for ext in ("json", "sarif", "md", "html"):
             assert f"{recipe}-1.0.0.hardening.{ext}: OK" in proc.stdout
+        for name in (f"{recipe}-1.0.0.cdx.json", f"{recipe}-1.0.0.intoto.jsonl"):
+            assert f"{name}: OK" in proc.stdout
+    assert buildkit("verify", sample_dist).returncode == 0
 
 
 def test_manifest_describes_each_artifact(sample_dist: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -181,6 +182,12 @@ def test_inspect_checksums_manifest(nuitka_build: dict[str, Any]) -> None:
     assert entry["inputs"]["settings"]["libpython"] == ("static" if static else "auto")
     if static:
         assert not any(name.startswith("libpython") for name in entry["payload"])
+    # the SBOM names what is compiled into the binary; the whole release verifies
+    sbom = json.loads((dist / "hostmetrics-1.0.0.cdx.json").read_text())
+    refs = {c["bom-ref"]: c for c in sbom["components"]}
+    assert refs[f"interpreter:cpython@{platform.python_version()}"]["type"] == "application"
+    assert f"runtime:nuitka@{entry['inputs']['tools']['nuitka']}" in refs
+    assert buildkit("verify", dist).returncode == 0
 
 
 def test_onefile_extracts_once_per_user_and_repairs_changes(

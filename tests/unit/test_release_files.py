@@ -13,10 +13,11 @@ from buildkit import buildinfo
 from buildkit.buildinfo import BuildInfo
 from buildkit.cache import Cache
 from buildkit.errors import CheckFailed, InputError
-from buildkit.fsutil import atomic_path, atomic_write_text
-from buildkit.release import checksums
+from buildkit.fsutil import atomic_path, atomic_write_text, sha256_file
+from buildkit.release import checksums, manifest
 from buildkit.release.manifest import ArtifactRecord
 from buildkit.release.publish import publish
+from buildkit.release.verify import verify
 
 
 def sha(data: bytes) -> str:
@@ -154,3 +155,35 @@ def test_inspect_reads_zip_member(tmp_path: Path) -> None:
     doc = buildinfo.read(binary)
     assert doc["format"] == "nuitka" and doc["settings"] == {"mode": "onefile"}
     assert doc["_schema"] == "buildkit-info/1"
+
+
+@pytest.mark.parametrize("name", ["../outside", "sub/file", "..", ".", "a\\b"])
+def test_sha256sums_names_stay_in_the_folder(tmp_path: Path, name: str) -> None:
+    with pytest.raises(CheckFailed, match="not a file of this folder"):
+        checksums.parse(f"{'0' * 64}  {name}\n", tmp_path / "SHA256SUMS")
+
+
+def test_verify_flags_a_manifest_name_outside_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "outside").write_bytes(b"x")
+    release = tmp_path / "dist"
+    release.mkdir()
+    entry = {
+        "name": "../outside",
+        "sha256": sha256_file(tmp_path / "outside"),
+        "size": 1,
+        "recipe": "probe",
+        "version": "1.0",
+        "target": "linux-amd64",
+        "format": "pex",
+    }
+    manifest.write(release, {"../outside": entry, "bad": {"name": "bad"}})
+    checksums.write(release, {"manifest.json": sha256_file(release / "manifest.json")})
+    result = verify(release)
+    assert not result.ok
+    assert any(
+        i.kind == "manifest" and i.name == "../outside" and "not a file of this folder" in i.detail
+        for i in result.failures
+    )
+    assert any(
+        i.kind == "manifest" and i.name == "bad" and "lacks" in i.detail for i in result.failures
+    )

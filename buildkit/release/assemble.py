@@ -1,0 +1,169 @@
+"""`buildkit release assemble OUT DIR…`: one release out of the folders per-target CI jobs
+produced.
+
+Each input must verify on its own first (checksums, manifest, SBOM, provenance, gate).
+Artifacts are merged by name: the same name with different bytes is a conflict and
+nothing is written. The merged release gets one manifest, and its SBOM, provenance and
+hardening reports are made again from the merged manifest and artifacts: every artifact is
+audited again and gated with the policy the inputs recorded (they must agree). The result
+is assembled in a temporary sibling folder and renamed into place, and does not depend on
+the order of the inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..audit import output
+from ..audit.policy import evaluate
+from ..audit.report import gate_line, policy_from_document
+from ..audit.run import audit_paths
+from ..errors import CheckFailed, InputError
+from ..fsutil import atomic_copy, output_errors, sha256_file
+from ..recipe import Hardening
+from . import checksums, documents, manifest
+from .sign import sign as sign_release
+from .verify import is_document, verify
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assembled:
+    out: Path
+    artifacts: tuple[str, ...]
+    inputs: tuple[Path, ...]
+    files: tuple[Path, ...]  # every file written, SHA256SUMS last but one, then its signature
+
+
+def _canonical(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True)
+
+
+def assemble(out: Path, inputs: Sequence[Path], *, sign_key: Path | None = None) -> Assembled:
+    if not inputs:
+        raise InputError("release assemble needs at least one release folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(
+            f"{out} already exists and is not an empty folder",
+            hint="assemble into a new folder; nothing was written",
+        )
+    folders = sorted({p.resolve() for p in inputs}, key=str)
+    if out.resolve() in folders:
+        raise InputError(f"{out} is also an input", hint="assemble into a new folder")
+    artifacts: dict[str, tuple[str, Path]] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    policies: dict[str, tuple[str, Path]] = {}
+    for folder in folders:
+        _take(folder, artifacts, entries, policies)
+    missing = sorted(set(entries) - set(artifacts))
+    if missing:
+        raise CheckFailed(f"manifest entries without their file: {', '.join(missing)}")
+    tmp = out.parent / f".{out.name}.assembling-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with output_errors(out.parent):
+            tmp.mkdir(parents=True)
+            written = _write(tmp, artifacts, entries, policies, sign_key)
+            if out.exists():
+                out.rmdir()
+            tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("assembled %d artifact(s) into %s", len(artifacts), out, extra={"step": "release"})
+    return Assembled(
+        out=out,
+        artifacts=tuple(sorted(artifacts)),
+        inputs=tuple(folders),
+        files=tuple(out / p.name for p in written),
+    )
+
+
+def _take(
+    folder: Path,
+    artifacts: dict[str, tuple[str, Path]],
+    entries: dict[str, dict[str, Any]],
+    policies: dict[str, tuple[str, Path]],
+) -> None:
+    """Check one input and merge what it holds; refuse conflicts with what came before."""
+    checked = verify(folder)
+    if not checked.ok:
+        raise CheckFailed(
+            f"{folder} does not verify: {checked.headline()}",
+            hint=f"run `buildkit verify {folder}`; nothing was written",
+        )
+    listed = checksums.parse((folder / checksums.FILENAME).read_text("utf-8"), folder)
+    for name, digest in listed.items():
+        if is_document(name):
+            continue
+        if name in artifacts and artifacts[name][0] != digest:
+            other = artifacts[name][1].parent
+            raise InputError(
+                f"conflict: {name} differs between {other} and {folder} "
+                f"(sha256 {artifacts[name][0][:16]}… vs {digest[:16]}…)",
+                hint="the same artifact must come from one job only, or build reproducibly; "
+                "nothing was written",
+            )
+        artifacts.setdefault(name, (digest, folder / name))
+    mine = manifest.read(folder)
+    for name, entry in mine.items():
+        if name in entries and _canonical(entries[name]) != _canonical(entry):
+            log.warning("%s: manifest entries differ between inputs; keeping one", name)
+        entries[name] = min(entries.get(name, entry), entry, key=_canonical)
+    for recipe, version in documents.by_release(mine):
+        stem = f"{recipe}-{version}"
+        doc = json.loads((folder / f"{stem}.hardening.json").read_text("utf-8"))
+        policy = json.dumps(
+            {k: doc["policy"].get(k) for k in ("require", "scope", "waivers")}, sort_keys=True
+        )
+        if stem in policies and policies[stem][0] != policy:
+            raise InputError(
+                f"conflict: the hardening policy of {stem} differs between "
+                f"{policies[stem][1]} and {folder}",
+                hint="build every target from the same recipe; nothing was written",
+            )
+        policies.setdefault(stem, (policy, folder))
+
+
+def _policy(text: str) -> Hardening:
+    return policy_from_document(json.loads(text))
+
+
+def _write(
+    tmp: Path,
+    artifacts: dict[str, tuple[str, Path]],
+    entries: dict[str, dict[str, Any]],
+    policies: dict[str, tuple[str, Path]],
+    sign_key: Path | None,
+) -> list[Path]:
+    digests: dict[str, str] = {}
+    for name, (digest, source) in sorted(artifacts.items()):
+        atomic_copy(source, tmp / name, mode=0o755 if os.access(source, os.X_OK) else 0o644)
+        if sha256_file(tmp / name) != digest:
+            raise CheckFailed(f"{source} changed while it was being assembled")
+        digests[name] = digest
+    written = [manifest.write(tmp, entries)]
+    for (recipe, version), group in documents.by_release(entries).items():
+        stem = f"{recipe}-{version}"
+        names = sorted(str(e["name"]) for e in group)
+        result = audit_paths([tmp / n for n in names], {tmp / n: n for n in names})
+        gate = evaluate(result.files, _policy(policies[stem][0]))
+        if not gate.passed or result.problems:
+            raise CheckFailed(
+                f"{stem}: the merged release fails its hardening gate: {gate_line(gate)}",
+                hint="a waiver may have expired since the inputs were built; nothing was written",
+            )
+        written += output.write_reports(tmp, stem, result, gate)
+    written += documents.write(tmp, entries)
+    digests.update({p.name: sha256_file(p) for p in written})
+    written.append(checksums.write(tmp, digests))
+    if sign_key is not None:
+        written.append(sign_release(tmp, sign_key))
+    return written

@@ -1,0 +1,36 @@
+"""The per-recipe-version documents of a release folder derived from its manifest: the
+CycloneDX SBOM and the SLSA provenance statement. Written by ``build`` and again, for the
+merged manifest, by ``release assemble``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..fsutil import atomic_write_text
+from . import provenance, sbom
+
+
+def by_release(entries: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], list[Any]]:
+    """Manifest entries grouped by (recipe, version)."""
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for entry in entries.values():
+        groups[(str(entry["recipe"]), str(entry["version"]))].append(entry)
+    return dict(sorted(groups.items()))
+
+
+def write(out: Path, entries: Mapping[str, Mapping[str, Any]]) -> list[Path]:
+    """Write ``<recipe>-<version>.cdx.json`` and ``.intoto.jsonl`` for every release in
+    ``entries``; returns their paths."""
+    written = []
+    for (recipe, version), group in by_release(entries).items():
+        stem = f"{recipe}-{version}"
+        for path, text in (
+            (out / sbom.filename(stem), sbom.render(recipe, version, group)),
+            (out / provenance.filename(stem), provenance.render(recipe, version, group)),
+        ):
+            atomic_write_text(path, text)
+            written.append(path)
+    return written

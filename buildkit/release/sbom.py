@@ -1,0 +1,155 @@
+"""The release's SBOM: a CycloneDX 1.6 JSON document per recipe version, written with
+cyclonedx-python-lib from the manifest entries of that version.
+
+Components: every artifact (its sha256, target, format), the recipe's own sources, every
+wheel each artifact was built from (purl ``pkg:pypi/<name>@<version>`` and the sha256 of
+the file actually used), and for Nuitka binaries the Python interpreter and the Nuitka
+runtime compiled into them. Dependencies: the release needs its artifacts; each artifact
+needs the sources, its wheels and (Nuitka) the interpreter and runtime.
+
+Deterministic: the serial number is a UUID derived from the entries, the timestamp is
+SOURCE_DATE_EPOCH; the same entries always give the same bytes. Everything is read from
+the manifest, so ``release assemble`` rebuilds the SBOM of a merged release the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from cyclonedx.model import HashAlgorithm, HashType, Property
+from cyclonedx.model.bom import Bom, BomMetaData
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.output.json import JsonV1Dot6
+from packageurl import PackageURL
+
+from .. import tools
+from .wheels import interpreter_version, wheel_files
+
+SUFFIX = ".cdx.json"
+_NAMESPACE = uuid.UUID("6f1e1d1c-5b2a-4c3e-9f80-0b5d2a7c9e41")
+
+
+def filename(stem: str) -> str:
+    return stem + SUFFIX
+
+
+def _sha256(hex_digest: str) -> list[HashType]:
+    return [HashType(alg=HashAlgorithm.SHA_256, content=hex_digest.removeprefix("sha256:"))]
+
+
+def _props(**values: str) -> list[Property]:
+    return [Property(name=f"buildkit:{k.replace('_', '-')}", value=v) for k, v in values.items()]
+
+
+def render(recipe: str, version: str, entries: Sequence[Mapping[str, Any]]) -> str:
+    """The SBOM of ``recipe`` ``version`` from its manifest entries (any order)."""
+    entries = sorted(entries, key=lambda e: str(e["name"]))
+    canonical = json.dumps([recipe, version, entries], sort_keys=True).encode()
+    serial = uuid.uuid5(_NAMESPACE, hashlib.sha256(canonical).hexdigest())
+    release = Component(
+        type=ComponentType.APPLICATION,
+        name=recipe,
+        version=version,
+        bom_ref=f"release:{recipe}@{version}",
+    )
+    bom = Bom(
+        serial_number=serial,
+        metadata=BomMetaData(
+            component=release,
+            timestamp=datetime.fromtimestamp(int(tools.SOURCE_DATE_EPOCH), UTC),
+        ),
+    )
+    once = _Once(bom)
+    artifacts = []
+    for entry in entries:
+        inputs = entry.get("inputs", {})
+        artifact = Component(
+            type=ComponentType.APPLICATION,
+            name=str(entry["name"]),
+            version=version,
+            bom_ref=f"artifact:{entry['name']}",
+            hashes=_sha256(str(entry["sha256"])),
+            properties=_props(
+                target=str(entry["target"]), format=str(entry["format"]), python=entry["python"]
+            ),
+        )
+        bom.components.add(artifact)
+        artifacts.append(artifact)
+        needs = [
+            once(
+                Component(
+                    type=ComponentType.APPLICATION,
+                    name=f"{recipe} sources",
+                    version=version,
+                    bom_ref=f"sources:{inputs.get('sources_digest', '')}",
+                    hashes=_sha256(str(inputs.get("sources_digest", ""))),
+                    description="the recipe's own code (sha256 over its sorted file list)",
+                )
+            )
+        ]
+        for wheel in wheel_files(entry):
+            needs.append(
+                once(
+                    Component(
+                        type=ComponentType.LIBRARY,
+                        name=wheel.name,
+                        version=wheel.version,
+                        bom_ref=f"wheel:{wheel.filename}",
+                        purl=PackageURL(type="pypi", name=wheel.name, version=wheel.version),
+                        hashes=_sha256(wheel.sha256),
+                        properties=_props(file=wheel.filename),
+                    )
+                )
+            )
+        if entry["format"] == "nuitka":
+            needs += _nuitka_runtime(entry, once)
+        bom.register_dependency(artifact, needs)
+    bom.register_dependency(release, artifacts)
+    return JsonV1Dot6(bom).output_as_string(indent=2) + "\n"
+
+
+class _Once:
+    """Adds a component shared by several artifacts to the BOM once, by its bom-ref."""
+
+    def __init__(self, bom: Bom) -> None:
+        self.bom = bom
+        self.seen: dict[str, Component] = {}
+
+    def __call__(self, component: Component) -> Component:
+        ref = str(component.bom_ref)
+        if ref not in self.seen:
+            self.seen[ref] = component
+            self.bom.components.add(component)
+        return self.seen[ref]
+
+
+def _nuitka_runtime(entry: Mapping[str, Any], once: _Once) -> list[Component]:
+    """The interpreter and the Nuitka runtime compiled into a Nuitka binary."""
+    inputs = entry.get("inputs", {})
+    libpython = str(inputs.get("settings", {}).get("libpython", ""))
+    parts = [
+        ("interpreter", ComponentType.APPLICATION, "generic", "cpython",
+         interpreter_version(entry), "the Python interpreter compiled into the binary"),
+        ("runtime", ComponentType.LIBRARY, "pypi", "nuitka",
+         str(inputs.get("tools", {}).get("nuitka", "")), "the Nuitka runtime compiled in"),
+    ]  # fmt: skip
+    return [
+        once(
+            Component(
+                type=kind,
+                name=name,
+                version=version,
+                bom_ref=f"{role}:{name}@{version}",
+                purl=PackageURL(type=purl_type, name=name, version=version),
+                description=description,
+                properties=_props(libpython=libpython) if role == "interpreter" else [],
+            )
+        )
+        for role, kind, purl_type, name, version, description in parts
+        if version
+    ]

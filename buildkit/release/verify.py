@@ -1,0 +1,322 @@
+"""`buildkit verify DIR`: check a release folder the way a careful ops engineer would.
+
+Items, each ok or failed with the file named:
+
+* checksum: every file SHA256SUMS lists is present and has that sha256;
+* unlisted: every other file in the folder (a stray or injected artifact) is a failure;
+* signature: ``SHA256SUMS.sig`` checked with ``ssh-keygen -Y verify`` against an allowed
+  signers file and identity when given; otherwise, when present (or required), checked
+  to be a well-formed signature over SHA256SUMS (``-Y check-novalidate``);
+* manifest: every artifact entry matches its file (sha256, size); every listed file that
+  is not a release document is an artifact of the manifest;
+* sbom / provenance: for each recipe version, the artifacts the SBOM and the provenance
+  statement name, with their digests, are exactly the manifest's;
+* hardening: each recipe version's ``.hardening.json`` records a passed gate.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckFailed, InputError
+from ..fsutil import sha256_file
+from . import checksums, manifest, provenance, sbom, sign
+from .documents import by_release
+
+HARDENING_SUFFIXES = tuple(f".hardening.{ext}" for ext in ("json", "sarif", "md", "html"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Item:
+    ok: bool
+    kind: str  # checksum, unlisted, signature, manifest, sbom, provenance, hardening
+    name: str  # the file (or release) it is about
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.kind:<10}  {self.name}: {self.detail}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verification:
+    folder: Path
+    items: tuple[Item, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(i.ok for i in self.items)
+
+    @property
+    def failures(self) -> tuple[Item, ...]:
+        return tuple(i for i in self.items if not i.ok)
+
+    def headline(self) -> str:
+        """The first failure, and how many more there are."""
+        first, more = self.failures[0], len(self.failures) - 1
+        return f"{first.kind} {first.name}: {first.detail}" + (
+            f" (and {more} more)" if more else ""
+        )
+
+    def summary(self) -> str:
+        failed = len(self.failures)
+        return f"{self.folder}: {len(self.items)} checks, " + (
+            f"{failed} failed" if failed else "all passed"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder),
+            "ok": self.ok,
+            "summary": self.summary(),
+            "items": [
+                {"ok": i.ok, "kind": i.kind, "name": i.name, "detail": i.detail} for i in self.items
+            ],
+        }
+
+
+def is_document(name: str) -> bool:
+    """Release files that describe artifacts rather than being one."""
+    return (
+        name in (manifest.FILENAME, checksums.FILENAME, sign.FILENAME)
+        or name.endswith((sbom.SUFFIX, provenance.SUFFIX))
+        or name.endswith(HARDENING_SUFFIXES)
+    )
+
+
+def verify(
+    folder: Path,
+    *,
+    allowed_signers: Path | None = None,
+    identity: str | None = None,
+    require_signature: bool = False,
+) -> Verification:
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder", hint="give a release folder (dist/)")
+    items: list[Item] = []
+    sums_path = folder / checksums.FILENAME
+    try:
+        listed = checksums.parse(sums_path.read_text("utf-8"), sums_path)
+    except FileNotFoundError:
+        listed = {}
+        items.append(Item(ok=False, kind="checksum", name=checksums.FILENAME, detail="missing"))
+    except (CheckFailed, UnicodeDecodeError) as exc:
+        listed = {}
+        items.append(Item(ok=False, kind="checksum", name=checksums.FILENAME, detail=str(exc)))
+    items += _checksums(folder, listed)
+    items += _unlisted(folder, listed)
+    items += _signature(folder, allowed_signers, identity, require_signature)
+    entries = _manifest_entries(folder, items)
+    if entries is not None:
+        items += _manifest(folder, listed, entries)
+        for (recipe, version), group in by_release(entries).items():
+            stem = f"{recipe}-{version}"
+            want = {str(e["name"]): str(e["sha256"]) for e in group}
+            items.append(_sbom(folder / sbom.filename(stem), want))
+            items.append(_provenance(folder / provenance.filename(stem), want))
+            items.append(_hardening(folder / f"{stem}.hardening.json", want))
+    return Verification(folder=folder, items=tuple(items))
+
+
+def _checksums(folder: Path, listed: dict[str, str]) -> list[Item]:
+    items = []
+    for name, digest in sorted(listed.items()):
+        path = folder / name
+        if not path.is_file():
+            items.append(Item(ok=False, kind="checksum", name=name, detail="listed but missing"))
+            continue
+        actual = sha256_file(path)
+        if actual == digest:
+            items.append(Item(ok=True, kind="checksum", name=name, detail="sha256 matches"))
+        else:
+            items.append(
+                Item(
+                    ok=False,
+                    kind="checksum",
+                    name=name,
+                    detail=f"sha256 {actual[:16]}… differs from SHA256SUMS {digest[:16]}…",
+                )
+            )
+    return items
+
+
+def _unlisted(folder: Path, listed: dict[str, str]) -> list[Item]:
+    items = []
+    for path in sorted(folder.iterdir()):
+        if path.name in listed or path.name in (checksums.FILENAME, sign.FILENAME):
+            continue
+        what = "folder" if path.is_dir() else "file"
+        items.append(
+            Item(
+                ok=False,
+                kind="unlisted",
+                name=path.name,
+                detail=f"{what} present but not in SHA256SUMS",
+            )
+        )
+    return items
+
+
+def _signature(
+    folder: Path, allowed_signers: Path | None, identity: str | None, required: bool
+) -> list[Item]:
+    present = (folder / sign.FILENAME).is_file()
+    if not (present or required or allowed_signers):
+        return []
+    if not (folder / checksums.FILENAME).is_file():
+        return [Item(ok=False, kind="signature", name=sign.FILENAME, detail="no SHA256SUMS")]
+    result = sign.check(folder, allowed_signers, identity)
+    if result.ok and allowed_signers is None:
+        detail = "well formed over SHA256SUMS; signer not checked (give --allowed-signers)"
+    else:
+        detail = result.detail
+    return [Item(ok=result.ok, kind="signature", name=sign.FILENAME, detail=detail)]
+
+
+_ENTRY_KEYS = ("name", "recipe", "version", "target", "format", "sha256", "size")
+
+
+def _manifest_entries(folder: Path, items: list[Item]) -> dict[str, dict[str, Any]] | None:
+    """The manifest's artifact entries that are well formed; a failure item for the rest."""
+    path = folder / manifest.FILENAME
+    try:
+        artifacts = json.loads(path.read_text(encoding="utf-8"))["artifacts"]
+        if not isinstance(artifacts, list):
+            raise TypeError("'artifacts' is not a list")
+    except FileNotFoundError:
+        items.append(Item(ok=False, kind="manifest", name=manifest.FILENAME, detail="missing"))
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        items.append(
+            Item(ok=False, kind="manifest", name=manifest.FILENAME, detail=f"unreadable: {exc}")
+        )
+        return None
+    entries = {}
+    for number, entry in enumerate(artifacts, 1):
+        name = str(entry.get("name", f"entry {number}")) if isinstance(entry, dict) else ""
+        lacking = [k for k in _ENTRY_KEYS if not isinstance(entry, dict) or k not in entry]
+        if lacking:
+            detail = f"manifest.json entry {number} lacks {', '.join(lacking)}"
+        elif not checksums.is_plain_name(name):
+            detail = "not a file of this folder"
+        else:
+            entries[name] = entry
+            continue
+        items.append(Item(ok=False, kind="manifest", name=name or f"entry {number}", detail=detail))
+    return entries
+
+
+def _manifest(folder: Path, listed: dict[str, str], entries: dict[str, Any]) -> list[Item]:
+    items = []
+    for name, entry in sorted(entries.items()):
+        path = folder / name
+        if not path.is_file():
+            detail, ok = "in manifest.json but missing", False
+        elif sha256_file(path) != entry.get("sha256"):
+            detail, ok = "sha256 differs from manifest.json", False
+        elif path.stat().st_size != entry.get("size"):
+            detail, ok = "size differs from manifest.json", False
+        else:
+            detail, ok = f"{entry.get('format')} for {entry.get('target')} matches", True
+        items.append(Item(ok=ok, kind="manifest", name=name, detail=detail))
+    for name in sorted(listed):
+        if name not in entries and not is_document(name):
+            items.append(
+                Item(
+                    ok=False,
+                    kind="manifest",
+                    name=name,
+                    detail="listed in SHA256SUMS but not an artifact of manifest.json",
+                )
+            )
+    return items
+
+
+def _compare(kind: str, path: Path, named: dict[str, str], want: dict[str, str]) -> Item:
+    missing = sorted(set(want) - set(named))
+    extra = sorted(set(named) - set(want))
+    wrong = sorted(n for n in set(want) & set(named) if named[n] != want[n])
+    problems = (
+        [f"does not name {', '.join(missing)}"] * bool(missing)
+        + [f"names {', '.join(extra)}, not in manifest.json"] * bool(extra)
+        + [f"wrong sha256 for {', '.join(wrong)}"] * bool(wrong)
+    )
+    if problems:
+        return Item(ok=False, kind=kind, name=path.name, detail="; ".join(problems))
+    return Item(ok=True, kind=kind, name=path.name, detail=f"{len(want)} artifact(s) match")
+
+
+def _load(kind: str, path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.name.endswith(provenance.SUFFIX):
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return json.loads(text)
+    except FileNotFoundError:
+        return Item(ok=False, kind=kind, name=path.name, detail="missing")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Item(ok=False, kind=kind, name=path.name, detail=f"unreadable: {exc}")
+
+
+def _sbom(path: Path, want: dict[str, str]) -> Item:
+    doc = _load("sbom", path)
+    if isinstance(doc, Item):
+        return doc
+    if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
+        return Item(ok=False, kind="sbom", name=path.name, detail="not a CycloneDX document")
+    named = {}
+    for c in doc.get("components", []):
+        ref = str(c.get("bom-ref", ""))
+        if ref.startswith("artifact:"):
+            sha = [h.get("content") for h in c.get("hashes", []) if h.get("alg") == "SHA-256"]
+            named[ref.removeprefix("artifact:")] = str(sha[0]) if sha else ""
+    return _compare("sbom", path, named, want)
+
+
+def _provenance(path: Path, want: dict[str, str]) -> Item:
+    lines = _load("provenance", path)
+    if isinstance(lines, Item):
+        return lines
+    named: dict[str, str] = {}
+    for st in lines:
+        if not isinstance(st, dict) or (st.get("_type"), st.get("predicateType")) != (
+            provenance.STATEMENT_TYPE,
+            provenance.PREDICATE_TYPE,
+        ):
+            return Item(
+                ok=False,
+                kind="provenance",
+                name=path.name,
+                detail="not an in-toto v1 statement with an SLSA v1 predicate",
+            )
+        for subject in st.get("subject", []):
+            named[str(subject.get("name"))] = str(subject.get("digest", {}).get("sha256"))
+    return _compare("provenance", path, named, want)
+
+
+def _hardening(path: Path, want: dict[str, str]) -> Item:
+    doc = _load("hardening", path)
+    if isinstance(doc, Item):
+        return doc
+    policy = doc.get("policy") if isinstance(doc, dict) else None
+    if not isinstance(policy, dict):
+        return Item(ok=False, kind="hardening", name=path.name, detail="records no gate")
+    audited = {str(a.get("path")) for a in doc.get("artifacts", [])}
+    stray = sorted(audited - set(want))
+    if stray:
+        return Item(
+            ok=False,
+            kind="hardening",
+            name=path.name,
+            detail=f"audits {', '.join(stray)}, not in manifest.json",
+        )
+    verdict = "passed" if policy.get("passed") else "FAILED"
+    return Item(
+        ok=bool(policy.get("passed")),
+        kind="hardening",
+        name=path.name,
+        detail=f"gate {verdict} ({policy.get('summary', '')}), "
+        f"{len(audited)} artifact(s) with native files",
+    )
