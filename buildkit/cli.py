@@ -29,6 +29,8 @@ from .recipe import load as load_recipe
 from .release.assemble import assemble
 from .release.sign import sign as sign_release
 from .release.verify import verify
+from .repro import check as repro_check
+from .repro import repro
 from .ui import print_error, setup_logging
 
 EPILOG = "Exit codes: 0 ok, 1 check failed, 2 bad input or usage, 3 a tool failed."
@@ -120,6 +122,50 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="KEY",
         help="OpenSSH private key: sign SHA256SUMS into SHA256SUMS.sig (ssh-keygen -Y sign)",
+    )
+
+    rp = sub.add_parser(
+        "repro",
+        parents=[common, recipe_args],
+        help="build twice under varied conditions and compare every file byte for byte",
+        description="Build the recipe twice (or --runs N times), each build in a fresh "
+        "folder with its own copy of the recipe, output folder and cache (only downloaded "
+        "wheels are shared, verified by hash), the later builds under varied conditions: "
+        "recipe and output paths, working directory, TZ, umask, locale, HOME, unrelated "
+        "environment variables, file creation order, number of CPUs (taskset) and host "
+        "name (unshare -u, where permitted). Then compare every release file by sha256. "
+        "Exit 0 when all are identical; otherwise run diffoscope on each differing pair, "
+        "save its text report in the output folder beside repro.json, and exit 1 naming "
+        "the files.",
+        epilog=EPILOG,
+    )
+    rp.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        metavar="F",
+        help="repeatable; one of: " + ", ".join(registry()) + " (default: the recipe's)",
+    )
+    rp.add_argument("--runs", type=int, default=2, metavar="N", help="builds (default: 2)")
+    rp.add_argument(
+        "--out",
+        type=Path,
+        default=Path("repro"),
+        metavar="DIR",
+        help="where repro.json and diffoscope reports go (default: repro)",
+    )
+    rp.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="whose wheels (and, for the first build, tool caches) are used "
+        "(default: $BUILDKIT_CACHE_DIR or ~/.cache/buildkit)",
+    )
+    rp.add_argument(
+        "--perturb",
+        metavar="FILE",
+        help="append a comment to FILE (relative to the recipe folder) in the later builds: "
+        "shows what repro reports when something differs",
     )
 
     ver = sub.add_parser(
@@ -441,6 +487,39 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repro(args: argparse.Namespace) -> int:
+    recipe = _recipe(args.recipe)
+    result = repro(
+        recipe,
+        targets=args.target,
+        formats=args.format,
+        out=args.out,
+        cache=Cache(root=args.cache_dir or default_root()),
+        runs=args.runs,
+        lockfiles=args.lockfiles,
+        perturb=args.perturb,
+    )
+    if args.json:
+        _emit_json(result.to_json())
+    else:
+        for c in result.conditions:
+            note = f"  ({c.note})" if c.note else ""
+            print(f"varied  {c.name}: {' | '.join(c.values)}{note}")
+        for f in result.files:
+            if f.same:
+                print(f"same    {f.name}  sha256:{str(f.digests[0])[:16]}…")
+            else:
+                shown = " vs ".join(str(d)[:16] if d else "missing" for d in f.digests)
+                report = f"  → {f.report}" if f.report else ""
+                print(f"DIFFERS {f.name}  {shown}{report}")
+        for s in result.skipped:
+            print(f"skipped {s}")
+        same = sum(f.same for f in result.files)
+        print(f"{same} of {len(result.files)} files identical across {args.runs} builds")
+    repro_check(result)
+    return 0
+
+
 def cmd_release(args: argparse.Namespace) -> int:
     if args.release_command == "sign":
         sig = sign_release(args.folder, args.key)
@@ -474,6 +553,7 @@ COMMANDS = {
     "audit": cmd_audit,
     "inspect": cmd_inspect,
     "verify": cmd_verify,
+    "repro": cmd_repro,
     "release": cmd_release,
 }
 

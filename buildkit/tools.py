@@ -92,23 +92,27 @@ def run(
     timeout: float | None = None,
     stdin: Path | None = None,
     check: bool = True,
+    exact_env: Mapping[str, str] | None = None,
+    umask: int = 0o022,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` hermetically; raise :class:`ToolError` naming ``what`` on failure.
 
     ``stdin``: a file fed to the program's standard input. ``check=False``: a non-zero exit
-    is returned to the caller (a verification that says no), not raised."""
+    is returned to the caller (a verification that says no), not raised. ``exact_env`` and
+    ``umask``: run under exactly these instead of the scrubbed ones (``repro`` varies them
+    on purpose)."""
     argv = [str(c) for c in cmd]
     log.debug("$ %s", shlex.join(argv))
     try:
         with stdin.open("rb") if stdin else open(os.devnull, "rb") as feed:
             proc = subprocess.run(
                 argv,
-                env=clean_env(env),
+                env=dict(exact_env) if exact_env is not None else clean_env(env),
                 cwd=cwd,
                 capture_output=True,
                 text=True,
                 stdin=feed,
-                umask=0o022,
+                umask=umask,
                 timeout=timeout,
                 check=False,
             )

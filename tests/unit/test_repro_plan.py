@@ -1,0 +1,69 @@
+"""What `buildkit repro` varies and how it reports, without building anything."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from buildkit import repro
+from buildkit.cache import Cache
+from buildkit.errors import CheckFailed
+
+
+def test_every_condition_is_varied_and_recorded(tmp_path: Path) -> None:
+    runs, conditions = repro._plan_runs(tmp_path, 3, Cache(root=tmp_path / "cache"))
+    assert [r.index for r in runs] == [1, 2, 3]
+    first, second, third = runs
+    assert len({r.recipe for r in runs}) == len({r.out for r in runs}) == 3
+    assert " " in str(second.recipe)  # a path with a space in it
+    assert first.umask == 0o022 and second.umask == third.umask == 0o002
+    for key in ("TZ", "LC_ALL", "HOME", "PYTHONHASHSEED"):
+        assert first.env[key] != second.env[key], key
+    assert second.env["PYTHONHASHSEED"] != third.env["PYTHONHASHSEED"]
+    assert "CFLAGS" in second.env and "CFLAGS" not in first.env
+    assert second.reverse_order and not first.reverse_order
+    names = {c.name for c in conditions}
+    assert {
+        "recipe path", "output path", "working directory", "TZ", "umask",
+        "locale (LC_ALL)", "HOME", "environment noise", "file creation order", "CPUs",
+        "hostname", "tool caches",
+    } <= names  # fmt: skip
+    for c in conditions:
+        assert len(c.values) == 3
+        unvaried = len(set(c.values)) == 1
+        assert not unvaried or c.note, f"{c.name} not varied and no note says why"
+    if len(os.sched_getaffinity(0)) > 1:
+        assert second.prefix[:2] == ("taskset", "-c")
+
+
+def test_copy_order_is_reversed_for_later_builds(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    for name in ("a.py", "b.py", "c.py"):
+        (src / "pkg" / name).write_text(name)
+    (src / "__pycache__").mkdir()
+    repro._copy_tree(src, tmp_path / "one", reverse=False)
+    repro._copy_tree(src, tmp_path / "two", reverse=True)
+    for dest in ("one", "two"):
+        assert sorted(p.name for p in (tmp_path / dest / "pkg").iterdir()) == [
+            "a.py", "b.py", "c.py"
+        ]  # fmt: skip
+        assert not (tmp_path / dest / "__pycache__").exists()
+
+
+def test_check_names_the_differing_files(tmp_path: Path) -> None:
+    same = repro.FileResult(name="SHA256SUMS", digests=("a", "a"))
+    differs = repro.FileResult(
+        name="x.pex", digests=("a", "b"), report=tmp_path / "x.pex.diffoscope.txt"
+    )
+    missing = repro.FileResult(name="y.pyz", digests=("a", None))
+    ok = repro.ReproResult(recipe="r", out=tmp_path, conditions=(), files=(same,))
+    repro.check(ok)
+    bad = repro.ReproResult(recipe="r", out=tmp_path, conditions=(), files=(same, differs, missing))
+    with pytest.raises(CheckFailed) as exc:
+        repro.check(bad)
+    assert "2 file(s) differ" in str(exc.value) and "x.pex, y.pyz" in str(exc.value)
+    assert "x.pex.diffoscope.txt" in (exc.value.hint or "")
+    assert not bad.identical and ok.identical
