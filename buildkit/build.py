@@ -380,6 +380,14 @@ def build(
 ) -> BuildResult:
     if sign_key is not None:
         sign.check_key(sign_key)
+    if recipe.native:
+        raise InputError(
+            f"{recipe.path}: [recipe].native: building native packages "
+            f"({', '.join(recipe.native)}) is not supported yet; nothing was built",
+            hint="`buildkit cibuildwheel-config` writes their cibuildwheel configuration; "
+            "buildkit build will compile them (host target) or take their wheels from "
+            "--wheelhouse (other targets) in a coming version",
+        )
     plans, skipped = plan(recipe, want_targets, want_formats)
     lock_paths = check_locks(recipe, plans, lockfiles)
     work_root = cache.tmp_dir()

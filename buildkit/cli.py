@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import __version__, buildinfo, lock, targets
+from . import __version__, buildinfo, cibw, lock, targets
 from .audit import output
 from .audit.findings import ALL_CHECKS
 from .audit.policy import GateResult, evaluate
@@ -24,6 +24,7 @@ from .backends import format_options, registry
 from .build import BuildResult, build
 from .cache import Cache, default_root
 from .errors import BuildkitError, CheckFailed, InputError
+from .fsutil import atomic_write_text, output_errors
 from .recipe import Recipe, load_policy
 from .recipe import load as load_recipe
 from .release.assemble import assemble
@@ -167,6 +168,21 @@ def _parser() -> argparse.ArgumentParser:
         help="append a comment to FILE (relative to the recipe folder) in the later builds: "
         "shows what repro reports when something differs",
     )
+
+    cw = sub.add_parser(
+        "cibuildwheel-config",
+        parents=[common],
+        help="cibuildwheel configuration for a recipe's native packages",
+        description="Write the cibuildwheel configuration (a [tool.cibuildwheel] table for "
+        "--config-file) that builds the wheels of the recipe's native packages for each of "
+        "its targets: exactly the build identifiers the targets need (e.g. "
+        "cp312-musllinux_aarch64), their architectures, and for each the recipe's hardening "
+        "flags (CFLAGS, LDFLAGS) and SOURCE_DATE_EPOCH. Give buildkit build the wheels with "
+        "--wheelhouse DIR.",
+        epilog=EPILOG,
+    )
+    cw.add_argument("recipe", type=Path, metavar="RECIPE", help="recipe folder or recipe.toml")
+    cw.add_argument("--out", type=Path, metavar="FILE", help="write here (default: stdout)")
 
     ver = sub.add_parser(
         "verify",
@@ -520,6 +536,20 @@ def cmd_repro(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cibuildwheel_config(args: argparse.Namespace) -> int:
+    recipe = _recipe(args.recipe)
+    text = cibw.config(recipe)
+    if args.json:
+        _emit_json({"builds": [asdict(b) for b in cibw.builds(recipe)], "config": text})
+    elif args.out is None:
+        sys.stdout.write(text)
+    else:
+        with output_errors(args.out.parent):
+            atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_release(args: argparse.Namespace) -> int:
     if args.release_command == "sign":
         sig = sign_release(args.folder, args.key)
@@ -554,6 +584,7 @@ COMMANDS = {
     "inspect": cmd_inspect,
     "verify": cmd_verify,
     "repro": cmd_repro,
+    "cibuildwheel-config": cmd_cibuildwheel_config,
     "release": cmd_release,
 }
 

@@ -33,13 +33,18 @@ def required(policy: Hardening | None) -> tuple[str, ...]:
     return policy.require if policy is not None else DEFAULT_REQUIRE
 
 
-def flags_for(policy: Hardening | None, arch: str) -> Flags:
-    """The flags for every required check on ``arch``, in policy order, without repeats."""
+def flags_for(
+    policy: Hardening | None, arch: str, os: str = "linux", *, shared: bool = False
+) -> Flags:
+    """The flags for every required check on ``os``/``arch``, in policy order, without
+    repeats; ``shared``: for a shared object (an extension module), which is PIC, not PIE."""
     cflags: list[str] = []
     ldflags: list[str] = []
     for check in required(policy):
+        if shared and check == "pie":
+            continue
         rows = _table().get(check, {})
-        for row in (rows.get("any", {}), rows.get(arch, {})):
+        for row in (rows.get("any", {}), rows.get(os, {}), rows.get(arch, {})):
             cflags += [f for f in row.get("cflags", []) if f not in cflags]
             ldflags += [f for f in row.get("ldflags", []) if f not in ldflags]
     return Flags(cflags=tuple(cflags), ldflags=tuple(ldflags))

@@ -39,7 +39,7 @@ HARDENING_CHECKS = (
     "hardened-runtime",
 )
 
-RECIPE_KEYS = ("name", "version", "entry", "sources", "requirements", "python")
+RECIPE_KEYS = ("name", "version", "entry", "sources", "native", "requirements", "python")
 TOP_KEYS = ("recipe", "targets", "formats", "hardening")
 TARGET_KEYS = ("python",)
 HARDENING_KEYS = ("require", "scope", "waivers")
@@ -85,6 +85,7 @@ class Recipe:
     formats: tuple[str, ...]
     hardening: Hardening | None
     format_options: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    native: tuple[str, ...] = ()  # local packages with C extensions, built into wheels
 
     def options(self, fmt: str) -> dict[str, str]:
         """The ``[formats.<fmt>]`` options given in the recipe."""
@@ -276,6 +277,17 @@ def parse(
             raise c.fail("[recipe].sources", f"{src!r} points outside the recipe folder")
         if not resolved.is_dir():
             raise c.fail("[recipe].sources", f"{src!r} is not a folder in {path.parent}")
+    native = c.strings(rec, "native", "[recipe].")
+    for pkg in native:
+        resolved = (path.parent / pkg).resolve()
+        if not resolved.is_relative_to(path.parent.resolve()):
+            raise c.fail("[recipe].native", f"{pkg!r} points outside the recipe folder")
+        if not (resolved / "pyproject.toml").is_file():
+            raise c.fail(
+                "[recipe].native",
+                f"{pkg!r} is not a package folder (no pyproject.toml in {resolved})",
+                hint="each entry is a folder holding a Python package with a C extension",
+            )
     requirements = c.strings(rec, "requirements", "[recipe].")
     for req in requirements:
         try:
@@ -302,6 +314,7 @@ def parse(
         formats=format_names,
         hardening=hardening,
         format_options=format_options,
+        native=native,
     )
 
 

@@ -31,6 +31,8 @@ class Target:
     platform_tags: tuple[str, ...]
     markers: tuple[tuple[str, str], ...]
     native_builder: str
+    cibw_platform_tag: str
+    cibw_arch: str
     uv_env: tuple[tuple[str, str], ...] = field(default=())
 
     def wheel_tags(self, python: str) -> list[tags.Tag]:
@@ -93,6 +95,8 @@ def _load(doc: dict[str, Any]) -> dict[str, Target]:
             platform_tags=tuple(row["platform_tags"]),
             markers=tuple(sorted(row["markers"].items())),
             native_builder=row["native_builder"],
+            cibw_platform_tag=row["cibw_platform_tag"],
+            cibw_arch=row["cibw_arch"],
             uv_env=tuple(sorted(row.get("uv_env", {}).items())),
         )
     return out

@@ -68,7 +68,7 @@ class NuitkaBackend:
     def settings(
         self, target: Target, options: Mapping[str, str], policy: Hardening | None
     ) -> dict[str, str]:
-        flags = hardening.flags_for(policy, target.arch)
+        flags = hardening.flags_for(policy, target.arch, target.os)
         return {
             "mode": options.get("mode", "onefile"),
             "interpreter": f"CPython {platform.python_version()}",

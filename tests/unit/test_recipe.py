@@ -113,6 +113,16 @@ BAD = [
         ["[targets].alpine-arm64.pyton", "did you mean 'python'"],
     ),
     (
+        'sources = ["src"]',
+        'sources = ["src"]\nnative = ["src"]',
+        ["[recipe].native", "is not a package folder (no pyproject.toml"],
+    ),
+    (
+        'sources = ["src"]',
+        'sources = ["src"]\nnative = ["../pkg"]',
+        ["[recipe].native", "points outside the recipe folder"],
+    ),
+    (
         "pex = {}",
         'nuitka = { mode = "folder" }',
         ["[formats].nuitka.mode", "'folder' is not one of onefile, standalone"],

@@ -1,0 +1,1 @@
+"""logwatch: alert when a log holds too many lines matching a pattern."""
