@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import __version__, hardening, lock, targets, wheelhouse
+from . import __version__, hardening, lock, native, targets, wheelhouse
 from .audit import output
 from .audit.policy import GateResult, evaluate
 from .audit.report import gate_line
@@ -153,7 +153,11 @@ def _release_reports(
 
 
 def plan(
-    recipe: Recipe, want_targets: list[str], want_formats: list[str]
+    recipe: Recipe,
+    want_targets: list[str],
+    want_formats: list[str],
+    *,
+    wheelhouse: Path | None = None,
 ) -> tuple[list[Plan], list[Refusal]]:
     """The (target x format) builds asked for, and the ones this host skips."""
     backends = registry()
@@ -171,7 +175,9 @@ def plan(
     for spec in specs:
         for fmt in want_formats or list(recipe.formats):
             target, backend = targets.get(spec.name), backends[fmt]
-            why = backend.refusal(target, spec.python)
+            why = backend.refusal(target, spec.python) or native.unavailable(
+                recipe, target, spec.python, wheelhouse
+            )
             if why is None:
                 plans.append(
                     Plan(
@@ -281,7 +287,18 @@ class _Context:
     cache: Cache
     lock_paths: dict[str, Path]
     wheels: dict[str, tuple[wheelhouse.Wheel, ...]]
+    native: dict[str, tuple[wheelhouse.Wheel, ...]]  # the recipe's own native packages
     out: Path
+
+
+def _requirements(lock_path: Path, own: tuple[wheelhouse.Wheel, ...], work: Path) -> Path:
+    """The lock, plus each native package pinned to the wheel built or found for it."""
+    if not own:
+        return lock_path
+    path = work / "requirements.txt"
+    pins = "".join(f"{w.name}=={w.version} --hash=sha256:{w.sha256}\n" for w in own)
+    path.write_text(lock_path.read_text(encoding="utf-8") + "\n" + pins, encoding="utf-8")
+    return path
 
 
 def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord, BuiltArtifact]:
@@ -292,6 +309,9 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
     app.mkdir(parents=True)
     sources_digest = stage_sources(recipe, app)
     lock_path = ctx.lock_paths[p.target.name]
+    own = ctx.native[p.target.name]
+    wheels = ctx.wheels[p.target.name] + own
+    requirements = _requirements(lock_path, own, work)
     settings = p.backend.settings(p.target, p.options, recipe.hardening)
     info = BuildInfo(
         recipe=recipe.name,
@@ -302,7 +322,8 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
         entry=recipe.entry,
         lock_digest=lock.file_digest(lock_path),
         sources_digest=sources_digest,
-        wheels=tuple(f"{w.filename} sha256:{w.sha256}" for w in ctx.wheels[p.target.name]),
+        wheels=tuple(f"{w.filename} sha256:{w.sha256}" for w in wheels),
+        native=tuple(w.name for w in own),
         toolkit=__version__,
         tools=tuple(sorted(p.backend.tool_versions().items())),
         settings=tuple(sorted(settings.items())),
@@ -318,8 +339,8 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
                 entry=recipe.entry,
                 target=p.target,
                 python=p.python,
-                lockfile=lock_path,
-                wheels=ctx.wheels[p.target.name],
+                lockfile=requirements,
+                wheels=wheels,
                 app_dir=app,
                 settings=settings,
                 info_digest=hashlib.sha256(info.to_json().encode()).hexdigest(),
@@ -345,6 +366,7 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
         inputs={
             "sources_digest": sources_digest,
             "wheels": list(info.wheels),
+            "native": list(info.native),
             "tools": dict(info.tools),
             "settings": settings,
             "toolkit": __version__,
@@ -377,18 +399,11 @@ def build(
     offline: bool = False,
     lockfiles: Path | None = None,
     sign_key: Path | None = None,
+    wheelhouse_dir: Path | None = None,
 ) -> BuildResult:
     if sign_key is not None:
         sign.check_key(sign_key)
-    if recipe.native:
-        raise InputError(
-            f"{recipe.path}: [recipe].native: building native packages "
-            f"({', '.join(recipe.native)}) is not supported yet; nothing was built",
-            hint="`buildkit cibuildwheel-config` writes their cibuildwheel configuration; "
-            "buildkit build will compile them (host target) or take their wheels from "
-            "--wheelhouse (other targets) in a coming version",
-        )
-    plans, skipped = plan(recipe, want_targets, want_formats)
+    plans, skipped = plan(recipe, want_targets, want_formats, wheelhouse=wheelhouse_dir)
     lock_paths = check_locks(recipe, plans, lockfiles)
     work_root = cache.tmp_dir()
     try:
@@ -410,7 +425,19 @@ def build(
                 len(wheels[name]),
                 extra={"progress": (done, total), "step": "fetch"},
             )
-        ctx = _Context(recipe=recipe, cache=cache, lock_paths=lock_paths, wheels=wheels, out=out)
+        own = {
+            name: native.wheels(
+                recipe,
+                p.target,
+                p.python,
+                work_root / f"native-{name}",
+                wheelhouse_dir,
+            )
+            for name, p in {p.target.name: p for p in plans}.items()
+        }
+        ctx = _Context(
+            recipe=recipe, cache=cache, lock_paths=lock_paths, wheels=wheels, native=own, out=out
+        )
         built: list[tuple[Path, ArtifactRecord]] = []
         results: list[BuiltArtifact] = []
         total = len(plans)

@@ -37,12 +37,17 @@ class BuildInfo:
     toolkit: str
     tools: tuple[tuple[str, str], ...]
     settings: tuple[tuple[str, str], ...] = ()  # backend settings (mode, compiler flags)
+    native: tuple[str, ...] = ()  # wheels of the recipe's own native packages (by name)
 
     def to_json(self) -> str:
         doc = asdict(self)
         doc["tools"] = dict(self.tools)
         doc["wheels"] = list(self.wheels)
         doc["settings"] = dict(self.settings)
+        if self.native:
+            doc["native"] = list(self.native)
+        else:
+            del doc["native"]
         # The schema key first: inspect finds it in binaries that are not archives.
         return json.dumps({SCHEMA_KEY: SCHEMA, **dict(sorted(doc.items()))}, indent=2) + "\n"
 

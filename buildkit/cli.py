@@ -119,12 +119,73 @@ def _parser() -> argparse.ArgumentParser:
         help="default: $BUILDKIT_CACHE_DIR or ~/.cache/buildkit",
     )
     bd.add_argument(
+        "--wheelhouse",
+        type=Path,
+        metavar="DIR",
+        help="wheels of the recipe's native packages for targets this host cannot compile "
+        "them for (cibuildwheel's output; see cibuildwheel-config)",
+    )
+    bd.add_argument(
         "--sign-key",
         type=Path,
         metavar="KEY",
         help="OpenSSH private key: sign SHA256SUMS into SHA256SUMS.sig (ssh-keygen -Y sign)",
     )
 
+    _release_parsers(sub, common, recipe_args)
+
+    aud = sub.add_parser(
+        "audit",
+        parents=[common],
+        help="hardening audit of native files, folders and artifacts",
+        description="Audit every native file (ELF and Mach-O, every slice) in the given "
+        "files, folders, zipapps (.pex/.pyz members, read without extracting), nuitka "
+        ".tar.gz archives and onefile binaries (the native files of their payload): RELRO, "
+        "stack canary, NX, PIE, FORTIFY, RPATH/RUNPATH, stripped, CET/BTI; Mach-O PIE, "
+        "canary, NX stack and heap, code signature, hardened runtime, __PAGEZERO. Each check "
+        "is pass / fail / n/a / unknown with the evidence seen, and each file names its "
+        "component (own, interpreter, wheel with version, system). With --policy, the "
+        "hardening gate decides the exit code: 0 every required check passes (or is "
+        "waived), 1 the gate failed, 2 bad input or an unreadable file.",
+        epilog=EPILOG,
+    )
+    aud.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    aud.add_argument(
+        "--format",
+        default="table",
+        metavar="LIST",
+        help="comma-separated: table, json, sarif, md, html (default: table); without "
+        "--out, one format is printed on stdout",
+    )
+    aud.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="a TOML file with a [hardening] table (require, scope, waivers), or a recipe",
+    )
+    aud.add_argument(
+        "--out", type=Path, metavar="DIR", help="write NAME.hardening.<format> files here"
+    )
+    aud.add_argument(
+        "--name", default="audit", metavar="NAME", help="report file stem (default: audit)"
+    )
+
+    ins = sub.add_parser(
+        "inspect",
+        parents=[common],
+        help="print the build info embedded in an artifact",
+        description="Print the build info embedded in an artifact (recipe, version, target, "
+        "format, lock digest, wheels, tool versions), read from its bytes without running it.",
+        epilog=EPILOG,
+    )
+    ins.add_argument("artifact", type=Path, metavar="ARTIFACT")
+    return p
+
+
+def _release_parsers(
+    sub: Any, common: argparse.ArgumentParser, recipe_args: argparse.ArgumentParser
+) -> None:
+    """repro, cibuildwheel-config, verify and release (assemble, sign)."""
     rp = sub.add_parser(
         "repro",
         parents=[common, recipe_args],
@@ -242,53 +303,6 @@ def _parser() -> argparse.ArgumentParser:
     sgn.add_argument("folder", type=Path, metavar="DIR")
     sgn.add_argument("--key", type=Path, required=True, metavar="KEY")
 
-    aud = sub.add_parser(
-        "audit",
-        parents=[common],
-        help="hardening audit of native files, folders and artifacts",
-        description="Audit every native file (ELF and Mach-O, every slice) in the given "
-        "files, folders, zipapps (.pex/.pyz members, read without extracting), nuitka "
-        ".tar.gz archives and onefile binaries (the native files of their payload): RELRO, "
-        "stack canary, NX, PIE, FORTIFY, RPATH/RUNPATH, stripped, CET/BTI; Mach-O PIE, "
-        "canary, NX stack and heap, code signature, hardened runtime, __PAGEZERO. Each check "
-        "is pass / fail / n/a / unknown with the evidence seen, and each file names its "
-        "component (own, interpreter, wheel with version, system). With --policy, the "
-        "hardening gate decides the exit code: 0 every required check passes (or is "
-        "waived), 1 the gate failed, 2 bad input or an unreadable file.",
-        epilog=EPILOG,
-    )
-    aud.add_argument("paths", type=Path, nargs="+", metavar="PATH")
-    aud.add_argument(
-        "--format",
-        default="table",
-        metavar="LIST",
-        help="comma-separated: table, json, sarif, md, html (default: table); without "
-        "--out, one format is printed on stdout",
-    )
-    aud.add_argument(
-        "--policy",
-        type=Path,
-        metavar="FILE",
-        help="a TOML file with a [hardening] table (require, scope, waivers), or a recipe",
-    )
-    aud.add_argument(
-        "--out", type=Path, metavar="DIR", help="write NAME.hardening.<format> files here"
-    )
-    aud.add_argument(
-        "--name", default="audit", metavar="NAME", help="report file stem (default: audit)"
-    )
-
-    ins = sub.add_parser(
-        "inspect",
-        parents=[common],
-        help="print the build info embedded in an artifact",
-        description="Print the build info embedded in an artifact (recipe, version, target, "
-        "format, lock digest, wheels, tool versions), read from its bytes without running it.",
-        epilog=EPILOG,
-    )
-    ins.add_argument("artifact", type=Path, metavar="ARTIFACT")
-    return p
-
 
 def _recipe(path: Path) -> Recipe:
     return load_recipe(path, formats=format_options(), targets=targets.all_targets())
@@ -333,6 +347,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         offline=args.offline,
         lockfiles=args.lockfiles,
         sign_key=args.sign_key,
+        wheelhouse_dir=args.wheelhouse,
     )
     if args.json:
         _emit_json(_result_json(result))

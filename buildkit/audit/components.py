@@ -50,6 +50,13 @@ class Context:
     own: frozenset[str] = frozenset()  # members buildkit compiled
     owners: dict[str, str] = field(default_factory=dict)  # member -> "name version"
     wheels: dict[str, str] = field(default_factory=dict)  # top-level name -> "name version"
+    native: frozenset[str] = frozenset()  # the recipe's own native packages (normalised)
+
+
+def native_of(info: dict[str, Any] | None) -> frozenset[str]:
+    """The recipe's own native packages named in a build info (normalised)."""
+    names = info.get("native", []) if isinstance(info, dict) else []
+    return frozenset(normalize(str(n)) for n in names) if isinstance(names, list) else frozenset()
 
 
 def from_info(info: dict[str, Any] | None) -> tuple[str, str, dict[str, str]]:
@@ -96,7 +103,12 @@ def zip_context(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Context:
                 owners[f"{prefix}/{name}" if prefix else name] = owner
     recipe, python, wheels = from_info(info)
     return Context(
-        kind="zipapp", recipe=recipe, python=python, owners=owners, wheels={**dists, **wheels}
+        kind="zipapp",
+        recipe=recipe,
+        python=python,
+        owners=owners,
+        wheels={**dists, **wheels},
+        native=native_of(info),
     )
 
 
@@ -113,8 +125,21 @@ def tar_context(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> Context
             own.add(entry.name)
     recipe, python, wheels = from_info(info)
     return Context(
-        kind="standalone", recipe=recipe, python=python, own=frozenset(own), wheels=wheels
+        kind="standalone",
+        recipe=recipe,
+        python=python,
+        own=frozenset(own),
+        wheels=wheels,
+        native=native_of(info),
     )
+
+
+def _wheel(owner: str, context: Context) -> tuple[Component, str]:
+    """A file of a wheel: our own code when the wheel is one of the recipe's native
+    packages, else a third party's."""
+    if normalize(owner.split(" ", 1)[0]) in context.native:
+        return Component.OWN, f"{context.recipe or 'recipe'} native package {owner}"
+    return Component.WHEEL, owner
 
 
 def classify(member: str, artifact: str, context: Context) -> tuple[Component, str]:
@@ -124,10 +149,10 @@ def classify(member: str, artifact: str, context: Context) -> tuple[Component, s
     if member in context.own or (context.kind == "onefile" and member == ""):
         return Component.OWN, context.recipe or "buildkit build"
     if member in context.owners:
-        return Component.WHEEL, context.owners[member]
+        return _wheel(context.owners[member], context)
     parts = member.split("/")
     if parts[0] == ".deps" and len(parts) > 2 and (m := _WHEEL_FILE.match(parts[1])):
-        return Component.WHEEL, f"{m['name']} {m['version']}"
+        return _wheel(f"{m['name']} {m['version']}", context)
     if context.kind == "standalone":
         parts = parts[1:]
     if parts and parts[0] == "site-packages":
@@ -139,7 +164,7 @@ def classify(member: str, artifact: str, context: Context) -> tuple[Component, s
     if len(parts) == 1 and name.split(".", 1)[0] in STDLIB:
         return Component.INTERPRETER, python
     if parts and normalize(parts[0]) in context.wheels:
-        return Component.WHEEL, context.wheels[normalize(parts[0])]
+        return _wheel(context.wheels[normalize(parts[0])], context)
     if len(parts) > 1 and parts[0].endswith(".libs"):  # auditwheel's vendored libraries
         owner = context.wheels.get(normalize(parts[0][: -len(".libs")]), parts[0][:-5])
         return Component.WHEEL, owner

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 
 from ..buildinfo import MEMBER
-from .components import Context, _load, from_info
+from .components import Context, _load, from_info, native_of
 
 _MAX_CANDIDATES = 64
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -126,4 +126,11 @@ def context(payload: Payload, data: bytes | mmap.mmap) -> Context:
             info = _load(data[entry.offset : entry.offset + entry.size])
     recipe, python, wheels = from_info(info)
     own = frozenset(e.name for e in payload.entries[:1])
-    return Context(kind="onefile", recipe=recipe, python=python, own=own, wheels=wheels)
+    return Context(
+        kind="onefile",
+        recipe=recipe,
+        python=python,
+        own=own,
+        wheels=wheels,
+        native=native_of(info),
+    )

@@ -97,7 +97,7 @@ def render(
                 "2 " + wheel.filename,
                 {
                     "name": wheel.filename,
-                    "uri": f"pkg:pypi/{wheel.name}@{wheel.version}",
+                    "uri": wheel.purl,
                     "digest": {"sha256": wheel.sha256},
                 },
             )

@@ -100,9 +100,10 @@ def render(recipe: str, version: str, entries: Sequence[Mapping[str, Any]]) -> s
                         name=wheel.name,
                         version=wheel.version,
                         bom_ref=f"wheel:{wheel.filename}",
-                        purl=PackageURL(type="pypi", name=wheel.name, version=wheel.version),
+                        purl=PackageURL.from_string(wheel.purl),
                         hashes=_sha256(wheel.sha256),
-                        properties=_props(file=wheel.filename),
+                        properties=_props(file=wheel.filename)
+                        + (_props(origin="native package of the recipe") if wheel.own else []),
                     )
                 )
             )

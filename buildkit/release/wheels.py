@@ -15,11 +15,17 @@ class WheelFile:
     version: str
     filename: str
     sha256: str  # hex
+    own: bool = False  # one of the recipe's native packages, not from PyPI
+
+    @property
+    def purl(self) -> str:
+        return f"pkg:{'generic' if self.own else 'pypi'}/{self.name}@{self.version}"
 
 
 def wheel_files(entry: Mapping[str, Any]) -> list[WheelFile]:
     """The wheels of a manifest entry (``inputs.wheels``: ``"<file> sha256:<hex>"``)."""
     out = []
+    own = {canonicalize_name(str(n)) for n in entry.get("inputs", {}).get("native", [])}
     for item in entry.get("inputs", {}).get("wheels", []):
         filename, _, digest = str(item).partition(" ")
         try:
@@ -32,6 +38,7 @@ def wheel_files(entry: Mapping[str, Any]) -> list[WheelFile]:
                 version=str(version or ""),
                 filename=filename,
                 sha256=digest.removeprefix("sha256:"),
+                own=canonicalize_name(str(name)) in own,
             )
         )
     return out
