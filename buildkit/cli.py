@@ -555,7 +555,13 @@ def cmd_cibuildwheel_config(args: argparse.Namespace) -> int:
     recipe = _recipe(args.recipe)
     text = cibw.config(recipe)
     if args.json:
-        _emit_json({"builds": [asdict(b) for b in cibw.builds(recipe)], "config": text})
+        _emit_json(
+            {
+                "packages": list(recipe.native),
+                "builds": [asdict(b) for b in cibw.builds(recipe)],
+                "config": text,
+            }
+        )
     elif args.out is None:
         sys.stdout.write(text)
     else:

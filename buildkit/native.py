@@ -4,9 +4,10 @@ For the host's own target (and the Python running buildkit) buildkit compiles ea
 into a wheel itself, with the recipe's hardening flags for shared objects and without
 debug information (which would record the build folder), so the wheel is reproducible; on Linux
 auditwheel names the oldest manylinux policy the extension is consistent with, and the
-wheel is tagged with it (or refused when the target does not accept it). For other
-targets the wheel comes from ``--wheelhouse DIR``, where cibuildwheel put it (see
-:mod:`buildkit.cibw`); without one that target is refused, naming what to do. Either
+wheel is tagged with it (or refused when the target does not accept it). A wheel in
+``--wheelhouse DIR`` (cibuildwheel's output, see :mod:`buildkit.cibw`) is used instead
+when it has one for the target; for targets this host cannot compile for it is the only
+source, and without one the target is refused, naming what to do. Either
 way the wheel is recorded with its sha256 like every other, and the audit counts its
 native files as our own code.
 """
@@ -116,13 +117,13 @@ def wheels(
     """The wheels of the recipe's native packages for ``target`` (built or found)."""
     out = []
     for pkg in packages(recipe):
-        if builds_here(target, python):
-            path = _compile(pkg, target, recipe.hardening, work)
-        else:
-            found = from_wheelhouse(pkg, target, python, wheelhouse)
-            if found is None:  # plan() refused this target already
-                raise InputError(unavailable(recipe, target, python, wheelhouse) or pkg.name)
+        found = from_wheelhouse(pkg, target, python, wheelhouse)
+        if found is not None:  # asked for: cibuildwheel's, built in a manylinux container
             path = found
+        elif builds_here(target, python):
+            path = _compile(pkg, target, recipe.hardening, work)
+        else:  # plan() refused this target already
+            raise InputError(unavailable(recipe, target, python, wheelhouse) or pkg.name)
         out.append(
             Wheel(
                 name=pkg.name,

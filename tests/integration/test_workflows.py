@@ -101,6 +101,17 @@ def test_release_matrix_has_a_native_runner_per_target(tmp_path: Path) -> None:
     assert job["runs-on"] == "${{ matrix.runner }}"
     script = next(s["run"] for s in job["steps"] if s.get("name") == "build")
     assert "docker run --rm --platform linux/arm64" in script
+    # native packages: cibuildwheel with buildkit's configuration, on a runner per
+    # platform and architecture; the build jobs take its wheels
+    wheels = build["jobs"]["wheels"]
+    legs = {(m["platform"], m["arch"]) for m in wheels["strategy"]["matrix"]["include"]}
+    assert legs == {("linux", "x86_64"), ("linux", "aarch64"), ("macos", "arm64")}
+    script = next(s["run"] for s in wheels["steps"] if s.get("name") == "cibuildwheel")
+    assert 'buildkit" cibuildwheel-config' in script and 'cibuildwheel" --config-file' in script
+    assert "wheels" in job["needs"]
+    download = next(s for s in job["steps"] if s.get("name") == "download the native wheels")
+    assert download["with"]["path"] == "wheelhouse"
+    assert "--wheelhouse" in (ROOT / "ci" / "release-build").read_text()
     # the release uses the reusable workflow, then signs, attests and publishes
     release = load("release.yml")
     assert release["jobs"]["build"]["uses"] == "./.github/workflows/build.yml"
