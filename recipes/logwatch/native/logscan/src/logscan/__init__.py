@@ -20,4 +20,4 @@ def count(data: bytes, patterns: list[str]) -> Counts:
     """Lines in ``data``, lines holding any pattern, and lines holding each pattern."""
     encoded = tuple(p.encode() for p in patterns)
     lines, matching, per = _scan(data, encoded)
-    return Counts(lines=lines, matching=matching, per_pattern=dict(zip(patterns, per)))
+    return Counts(lines=lines, matching=matching, per_pattern=dict(zip(patterns, per, strict=True)))
