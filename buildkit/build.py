@@ -173,11 +173,11 @@ def plan(
     skipped: list[Refusal] = []
     fatal: list[Refusal] = []
     for spec in specs:
+        target = targets.get(spec.name)
+        no_native = native.unavailable(recipe, target, spec.python, wheelhouse)
         for fmt in want_formats or list(recipe.formats):
-            target, backend = targets.get(spec.name), backends[fmt]
-            why = backend.refusal(target, spec.python) or native.unavailable(
-                recipe, target, spec.python, wheelhouse
-            )
+            backend = backends[fmt]
+            why = backend.refusal(target, spec.python) or no_native
             if why is None:
                 plans.append(
                     Plan(
