@@ -94,13 +94,15 @@ def run(
     check: bool = True,
     exact_env: Mapping[str, str] | None = None,
     umask: int = 0o022,
+    capture: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` hermetically; raise :class:`ToolError` naming ``what`` on failure.
 
     ``stdin``: a file fed to the program's standard input. ``check=False``: a non-zero exit
     is returned to the caller (a verification that says no), not raised. ``exact_env`` and
     ``umask``: run under exactly these instead of the scrubbed ones (``repro`` varies them
-    on purpose)."""
+    on purpose). ``capture=False``: the program shares this process's stdin, stdout and
+    stderr (a program the user runs, such as ``run-on``'s), and its output is not kept."""
     argv = [str(c) for c in cmd]
     log.debug("$ %s", shlex.join(argv))
     try:
@@ -109,9 +111,9 @@ def run(
                 argv,
                 env=dict(exact_env) if exact_env is not None else clean_env(env),
                 cwd=cwd,
-                capture_output=True,
+                capture_output=capture,
                 text=True,
-                stdin=feed,
+                stdin=feed if capture or stdin else None,
                 umask=umask,
                 timeout=timeout,
                 check=False,
