@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import __version__, buildinfo, cibw, lock, targets
+from . import __version__, buildinfo, cibw, hosts, lock, targets
 from .audit import output
 from .audit.findings import ALL_CHECKS
 from .audit.policy import GateResult, evaluate
@@ -25,9 +25,13 @@ from .build import BuildResult, build
 from .cache import Cache, default_root
 from .errors import BuildkitError, CheckFailed, InputError
 from .fsutil import atomic_write_text, output_errors
+from .hosts import store as host_store
+from .hosts.builder import build_on
+from .hosts.runon import run_on
 from .recipe import Recipe, load_policy
 from .recipe import load as load_recipe
 from .release.assemble import assemble
+from .release.sign import check_key
 from .release.sign import sign as sign_release
 from .release.verify import verify
 from .repro import check as repro_check
@@ -132,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
         help="OpenSSH private key: sign SHA256SUMS into SHA256SUMS.sig (ssh-keygen -Y sign)",
     )
 
+    bd.add_argument(
+        "--builder",
+        metavar="HOST",
+        help="run the build inside this emulated host (see `buildkit host`): native "
+        "binaries for its target, e.g. --builder linux-arm64 --format nuitka",
+    )
+
     _release_parsers(sub, common, recipe_args)
 
     aud = sub.add_parser(
@@ -179,7 +190,87 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     ins.add_argument("artifact", type=Path, metavar="ARTIFACT")
+    _host_parsers(sub, common)
     return p
+
+
+def _host_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """host (create, status, remove) and run-on."""
+    names = ", ".join(hosts.all_hosts())
+    cache_dir = argparse.ArgumentParser(add_help=False)
+    cache_dir.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the roots live, under hosts/ (default: $BUILDKIT_CACHE_DIR or "
+        "~/.cache/buildkit)",
+    )
+    hp = sub.add_parser(
+        "host",
+        help="emulated hosts of foreign targets (QEMU): create, status, remove",
+        description="Emulated hosts are roots of foreign targets (" + names + ") that run "
+        "on this machine under QEMU user emulation (binfmt_misc): run artifacts there with "
+        "run-on, build native binaries there with build --builder. They need root, "
+        "qemu-user-static and (for Debian roots) debootstrap.",
+        epilog=EPILOG,
+    )
+    hsub = hp.add_subparsers(dest="host_command", required=True, metavar="STEP")
+    hc = hsub.add_parser(
+        "create",
+        parents=[common, cache_dir],
+        help="make a host's root (reused when a good one exists)",
+        description="Make the root of an emulated host in the cache (hosts/NAME/): "
+        "linux-arm64 is a Debian bookworm arm64 root made with debootstrap; alpine-arm64 is "
+        "a musl aarch64 root holding a CPython cross-compiled from pinned sources. A good "
+        "existing root is reused; one that fails its check is made again. Mounts "
+        "binfmt_misc and registers QEMU when needed. On any error nothing is kept.",
+        epilog=EPILOG,
+    )
+    hc.add_argument("name", metavar="NAME", help=names)
+    hc.add_argument("--force", action="store_true", help="make it again even if it is good")
+    hc.add_argument(
+        "--mirror", metavar="URL", help="Debian mirror for debootstrap (default: deb.debian.org)"
+    )
+    hs = hsub.add_parser(
+        "status",
+        parents=[common, cache_dir],
+        help="check the hosts' roots",
+        description="Check each host's root (or the ones named): present, made from the "
+        "current spec, and its interpreter runs under emulation. Exit 1 when one is not.",
+        epilog=EPILOG,
+    )
+    hs.add_argument("names", nargs="*", metavar="NAME", help=names)
+    hr = hsub.add_parser(
+        "remove",
+        parents=[common, cache_dir],
+        help="delete a host's root",
+        description="Delete an emulated host's root (and its builder toolkits) from the cache.",
+        epilog=EPILOG,
+    )
+    hr.add_argument("name", metavar="NAME", help=names)
+
+    ro = sub.add_parser(
+        "run-on",
+        parents=[common, cache_dir],
+        help="run an artifact on an emulated host",
+        description="Run ARTIFACT (a onefile binary, .pex or .pyz) with ARGS inside the "
+        "emulated host HOST, on a throw-away overlay of its root (nothing the program "
+        "writes is kept), with /proc, /dev and /sys of this machine and a plain "
+        "environment (PATH, HOME=/root, LANG=C.UTF-8, plus --env). stdin, stdout and "
+        "stderr pass through. An artifact built for another target is refused. The exit "
+        "code is the program's; buildkit's own errors exit 2 or 3 before it starts.",
+        epilog=EPILOG,
+    )
+    ro.add_argument("host", metavar="HOST", help=names)
+    ro.add_argument("artifact", type=Path, metavar="ARTIFACT")
+    ro.add_argument("args", nargs="*", metavar="ARGS", help="after --: the program's arguments")
+    ro.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="repeatable: set a variable for the program",
+    )
 
 
 def _release_parsers(
@@ -338,6 +429,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     recipe = _recipe(args.recipe)
+    if args.builder:
+        return _build_on_host(args, recipe)
     result = build(
         recipe,
         want_targets=args.target,
@@ -353,6 +446,41 @@ def cmd_build(args: argparse.Namespace) -> int:
         _emit_json(_result_json(result))
     else:
         _print_result(result)
+    return 0
+
+
+def _build_on_host(args: argparse.Namespace, recipe: Recipe) -> int:
+    spec = hosts.get(args.builder)
+    if args.sign_key is not None:
+        check_key(args.sign_key)
+    done = build_on(
+        spec,
+        recipe,
+        want_targets=args.target or [spec.target],
+        want_formats=args.format,
+        out=args.out,
+        cache=Cache(root=args.cache_dir or default_root()),
+        offline=args.offline,
+        lockfiles=args.lockfiles,
+        wheelhouse_dir=args.wheelhouse,
+        verbose=args.verbose,
+    )
+    signature = sign_release(done.out, args.sign_key) if args.sign_key is not None else None
+    if args.json:
+        _emit_json(
+            {
+                "out": str(done.out),
+                "builder": spec.name,
+                "written": list(done.artifacts),
+                "signature": str(signature) if signature else None,
+            }
+        )
+    else:
+        for name in done.artifacts:
+            print(f"wrote  {done.out / name}")
+        if signature:
+            print(f"signature:  {signature}")
+        print(f"built on the emulated host {spec.name}; the release folder verifies")
     return 0
 
 
@@ -598,6 +726,47 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_host(args: argparse.Namespace) -> int:
+    cache = Cache(root=args.cache_dir or default_root())
+    if args.host_command == "create":
+        host = host_store.create(hosts.get(args.name), cache, force=args.force, mirror=args.mirror)
+        if args.json:
+            _emit_json({"name": args.name, "root": str(host.root)})
+        else:
+            print(f"host {args.name}: {host.root}")
+        return 0
+    if args.host_command == "remove":
+        removed = host_store.remove(hosts.get(args.name), cache)
+        if not args.json:
+            print(f"removed {removed}" if removed else f"host {args.name}: not created")
+        return 0
+    specs = [hosts.get(n) for n in args.names] if args.names else list(hosts.all_hosts().values())
+    states = [host_store.status(spec, cache) for spec in specs]
+    if args.json:
+        _emit_json([asdict(s) for s in states])
+    else:
+        for st in states:
+            print(f"{'ok' if st.ok else 'NOT OK':<7} {st.name:<14} {st.detail}  ({st.folder})")
+    if not all(st.ok for st in states):
+        raise CheckFailed(
+            "not every host is ready: " + ", ".join(s.name for s in states if not s.ok),
+            hint="make them: buildkit host create NAME",
+        )
+    return 0
+
+
+def cmd_run_on(args: argparse.Namespace) -> int:
+    env = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--env {item!r}: expected NAME=VALUE")
+        env[key] = value
+    return run_on(
+        args.host, args.artifact, args.args, Cache(root=args.cache_dir or default_root()), env=env
+    )
+
+
 COMMANDS = {
     "lock": cmd_lock,
     "build": cmd_build,
@@ -607,11 +776,24 @@ COMMANDS = {
     "repro": cmd_repro,
     "cibuildwheel-config": cmd_cibuildwheel_config,
     "release": cmd_release,
+    "host": cmd_host,
+    "run-on": cmd_run_on,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # run-on passes everything after "--" to the program, options included.
+    head, tail = (
+        (words[: words.index("--")], words[words.index("--") + 1 :])
+        if "--" in words
+        else (words, [])
+    )
+    args = _parser().parse_args(head)
+    if args.command == "run-on":
+        args.args = [*args.args, *tail]
+    elif tail:
+        args = _parser().parse_args(words)
     setup_logging(args.verbose)
     try:
         return COMMANDS[args.command](args)

@@ -1,0 +1,255 @@
+"""`buildkit build --builder HOST`: run the build itself inside an emulated host.
+
+Nuitka cannot cross-compile, so a linux-arm64 binary is built by an aarch64 Python and
+gcc: the ones of the emulated host. The host gets the toolkit once, as a venv installed
+from the pinned ``buildkit/data/toolkit-runtime.txt`` (hash-checked, no build isolation)
+and kept beside the root (``hosts/<name>/toolkit/<digest>/``); buildkit's own code is
+mounted from this installation, so both sides run the same code. The build runs with
+the recipe, lockfiles, output folder and cache mounted at the same paths as here, so it
+writes the release folder (artifact, manifest, SHA256SUMS, hardening reports, SBOM,
+provenance) exactly as a build on a native host would, and shares the cache's verified
+wheels and finished artifacts. This side then verifies the release folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import buildkit
+
+from .. import lock
+from ..cache import Cache
+from ..errors import CheckFailed, InputError, ToolError
+from ..fsutil import output_errors
+from ..recipe import Recipe
+from ..release.verify import verify
+from ..tools import clean_env
+from . import HostSpec
+from .store import Host, locked, run_in, use
+
+log = logging.getLogger(__name__)
+
+TOOLKIT_LOCK = "data/toolkit-runtime.txt"
+VENV = "/opt/buildkit/venv"
+SRC = "/opt/buildkit/src"
+# Build backends installed first, so the sdists of the lock (nuitka) build without isolation.
+_BACKENDS = ("setuptools", "wheel", "flit-core")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delegated:
+    out: Path
+    artifacts: tuple[str, ...]  # names written by the build inside the host
+
+
+def _lock_text() -> str:
+    return files("buildkit").joinpath(TOOLKIT_LOCK).read_text(encoding="utf-8")
+
+
+def toolkit_venv(host: Host) -> Path:
+    """The host's toolkit venv (outside path), installed now unless already there."""
+    text = _lock_text()
+    digest = hashlib.sha256((host.spec.digest() + text).encode()).hexdigest()[:20]
+    final = host.folder / "toolkit" / digest
+    if (final / "bin" / "python").exists():
+        _link_source(final)
+        return final
+    staging = host.folder / "toolkit" / f".{digest}.part"
+    shutil.rmtree(staging, ignore_errors=True)
+    with output_errors(staging.parent):
+        staging.mkdir(parents=True)
+        (staging.parent / f".{digest}.locks").mkdir(exist_ok=True)
+    locks = staging.parent / f".{digest}.locks"
+    try:
+        backends = "".join(
+            block + "\n"
+            for block in _blocks(text)
+            if block.split("==", 1)[0].strip().lower() in _BACKENDS
+        )
+        (locks / "backends.txt").write_text(backends, encoding="utf-8")
+        (locks / "toolkit.txt").write_text(text, encoding="utf-8")
+        log.info(
+            "host %s: installing the pinned toolkit (once; a few minutes under emulation)",
+            host.spec.name,
+            extra={"step": "builder"},
+        )
+        pip = [f"{VENV}/bin/python", "-m", "pip", "install", "--quiet", "--require-hashes",
+               "--no-deps", "--no-build-isolation", "-r"]  # fmt: skip
+        steps: list[tuple[str, list[str]]] = [
+            ("venv", [host.spec.python, "-m", "venv", VENV]),
+            ("build backends", [*pip, "/opt/buildkit/locks/backends.txt"]),
+            ("toolkit", [*pip, "/opt/buildkit/locks/toolkit.txt"]),
+        ]
+        binds = [(staging, VENV, False), (locks, "/opt/buildkit/locks", True), *_trust_binds()]
+        for what, argv in steps:
+            proc = run_in(host, argv, binds=binds, env=_network_env(), capture=True, timeout=3600)
+            if proc.returncode != 0:
+                tail = "\n".join((proc.stderr + proc.stdout).strip().splitlines()[-15:])
+                raise ToolError(
+                    f"installing the toolkit in the host {host.spec.name} failed at the "
+                    f"{what} step (exit {proc.returncode}):\n{tail}",
+                    hint="the host needs PyPI (or PIP_INDEX_URL) to install the toolkit once",
+                )
+        _link_source(staging)
+        os.rename(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(locks, ignore_errors=True)
+    return final
+
+
+def _link_source(venv: Path) -> None:
+    """buildkit itself comes from this installation, mounted at SRC: a .pth file puts it
+    on the venv's path (for every process, Nuitka's plugin loader included)."""
+    for site in venv.glob("lib/python3*/site-packages"):
+        pth = site / "buildkit-source.pth"
+        if not pth.exists():
+            pth.write_text(SRC + "\n", encoding="utf-8")
+
+
+def _blocks(text: str) -> list[str]:
+    """The requirement entries of a hash-pinned requirements file (continuations joined)."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line[0].isspace() and out:
+            out[-1] += "\n" + line
+        else:
+            out.append(line)
+    return [b for b in (b.split("    #")[0].rstrip(" \\\n") for b in out)]
+
+
+_CERT_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_CERT")
+
+
+def _network_env() -> dict[str, str]:
+    """Only what reaches a registry (proxies, an index mirror, certificates this machine
+    trusts) goes into the host."""
+    keep = ("PIP_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_NATIVE_TLS", "http_proxy",
+            "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY")  # fmt: skip
+    env = clean_env()
+    out = {k: env[k] for k in keep if k in env}
+    out.update({k: env[k] for k in _CERT_VARS if k in env and os.path.isabs(env[k])})
+    return out
+
+
+def _trust_binds() -> list[tuple[Path, str, bool]]:
+    """The certificate files and folders named by the environment, at the same paths
+    inside (a registry behind a TLS-inspecting proxy needs its certificate there too)."""
+    paths = {Path(v) for k, v in _network_env().items() if k in _CERT_VARS}
+    outer = [p for p in paths if not any(o != p and p.is_relative_to(o) for o in paths)]
+    return [(p, str(p), True) for p in sorted(outer) if p.exists()]
+
+
+def build_on(
+    spec: HostSpec,
+    recipe: Recipe,
+    *,
+    want_targets: Sequence[str],
+    want_formats: Sequence[str],
+    out: Path,
+    cache: Cache,
+    offline: bool,
+    lockfiles: Path | None,
+    wheelhouse_dir: Path | None,
+    verbose: bool,
+) -> Delegated:
+    if not spec.builder:
+        raise InputError(f"the emulated host {spec.name} does not run builds")
+    others = [t for t in want_targets if t != spec.target]
+    if others:
+        raise InputError(
+            f"--builder {spec.name} builds {spec.target} only, not {', '.join(others)}",
+            hint="build the other targets without --builder (or with their own builder)",
+        )
+    if spec.target not in {t.name for t in recipe.targets}:
+        raise InputError(f"{recipe.path}: [targets] has no {spec.target}")
+    host = use(spec, cache)
+    # One build at a time per host: builds under emulation are heavy, and a second build
+    # of the same inputs then reuses the first one's artifact from the cache.
+    with locked(cache, f"{spec.name}.build"):
+        return _build_locked(
+            host,
+            recipe,
+            want_formats=want_formats,
+            out=out,
+            cache=cache,
+            offline=offline,
+            lockfiles=lockfiles,
+            wheelhouse_dir=wheelhouse_dir,
+            verbose=verbose,
+        )
+
+
+def _build_locked(
+    host: Host,
+    recipe: Recipe,
+    *,
+    want_formats: Sequence[str],
+    out: Path,
+    cache: Cache,
+    offline: bool,
+    lockfiles: Path | None,
+    wheelhouse_dir: Path | None,
+    verbose: bool,
+) -> Delegated:
+    spec = host.spec
+    venv = toolkit_venv(host)
+    lock_folder = lock.lock_dir(recipe, lockfiles).parent.resolve()
+    out = out.resolve()
+    with output_errors(out):
+        out.mkdir(parents=True, exist_ok=True)
+    cache_root = cache.root.resolve()
+    recipe_root = recipe.root.resolve()
+    binds: list[tuple[Path, str, bool]] = [
+        (venv, VENV, True),
+        (Path(buildkit.__file__).resolve().parent, f"{SRC}/buildkit", True),
+        (recipe_root, str(recipe_root), True),
+        (lock_folder, str(lock_folder), True),
+        (out, str(out), False),
+        (cache_root, str(cache_root), False),
+        *_trust_binds(),
+    ]
+    argv = [f"{VENV}/bin/python", "-m", "buildkit", "build", str(recipe_root),
+            "--target", spec.target, "--out", str(out), "--cache-dir", str(cache_root),
+            "--lockfiles", str(lock_folder)]  # fmt: skip
+    for fmt in want_formats:
+        argv += ["--format", fmt]
+    if offline:
+        argv.append("--offline")
+    if verbose:
+        argv.append("--verbose")
+    if wheelhouse_dir is not None:
+        wh = wheelhouse_dir.resolve()
+        binds.append((wh, str(wh), True))
+        argv += ["--wheelhouse", str(wh)]
+    before = {p.name for p in out.iterdir()}
+    log.info(
+        "building %s on the emulated host %s", recipe.name, spec.name, extra={"step": "builder"}
+    )
+    proc = run_in(
+        host,
+        argv,
+        binds=binds,
+        env={**_network_env(), "CI": os.environ.get("CI", "true")},
+        cwd=str(recipe_root),
+    )
+    if proc.returncode != 0:
+        raise CheckFailed(
+            f"the build on the emulated host {spec.name} failed (exit {proc.returncode}); "
+            "its message is above",
+            hint="nothing new was published unless the message says so",
+        )
+    result = verify(out)
+    if not result.ok:
+        raise CheckFailed(f"the release folder the host wrote does not verify: {result.headline()}")
+    written = tuple(sorted(p.name for p in out.iterdir() if p.name not in before))
+    return Delegated(out=out, artifacts=written)

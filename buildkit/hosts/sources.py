@@ -1,0 +1,76 @@
+"""Pinned downloads (source tarballs, Debian packages) kept in the cache by their digest.
+
+``downloads/<aa>/<sha256>/<file name>``: fetched into the cache's ``tmp/``, checked against
+the pinned sha256, then renamed into place; a cached file is checked again before use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..cache import Cache
+from ..errors import IntegrityError, ToolError
+from ..fsutil import output_errors, sha256_file
+from . import Source
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+TIMEOUT = 60.0
+
+
+def fetch(source: Source, cache: Cache) -> Path:
+    """The verified local copy of ``source``."""
+    filename = source.url.rsplit("/", 1)[-1]
+    final = cache.root / "downloads" / source.sha256[:2] / source.sha256 / filename
+    if final.is_file():
+        if sha256_file(final) == source.sha256:
+            return final
+        log.warning("cached %s does not match its pinned sha256; fetching it again", final)
+        shutil.rmtree(final.parent, ignore_errors=True)
+    staging = cache.tmp_dir()
+    try:
+        part = staging / filename
+        _download(source.url, part)
+        got = sha256_file(part)
+        if got != source.sha256:
+            raise IntegrityError(
+                f"{source.url}: sha256 {got}, pinned {source.sha256} ({source.what})",
+                hint="the download is not the pinned file; nothing was kept",
+            )
+        with output_errors(final.parent.parent):
+            final.parent.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # a concurrent fetch may have finished first
+                os.rename(staging, final.parent)
+        if not final.is_file():
+            raise ToolError(f"cannot keep {filename} in {final.parent}", hint="check the cache")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _download(url: str, dest: Path) -> None:
+    log.info("fetching %s", url, extra={"step": "host"})
+    delay = 2.0
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=TIMEOUT) as response, dest.open("wb") as f:
+                shutil.copyfileobj(response, f, 1 << 20)
+            return
+        except (urllib.error.URLError, OSError) as exc:
+            if attempt == ATTEMPTS:
+                raise ToolError(
+                    f"cannot fetch {url}: {exc} ({ATTEMPTS} attempts)",
+                    hint="check the network or a proxy (https_proxy); the file is pinned by "
+                    "sha256, so a mirror serving the same bytes works too",
+                ) from exc
+            log.warning("fetching %s failed (%s); retrying in %.0f s", url, exc, delay)
+            time.sleep(delay)
+            delay *= 2
