@@ -29,3 +29,9 @@ def recipe_copy(tmp_path: Path):
         return project / "recipes" / name
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Emulated-host tests run last: ci/test prepares their hosts in the background while
+    the rest of the suite runs (see ci/emulated-hosts)."""
+    items.sort(key=lambda item: item.get_closest_marker("emulated") is not None)

@@ -1,0 +1,351 @@
+"""Foreign targets verified here: aarch64 artifacts run on emulated hosts (QEMU user mode),
+and native aarch64 binaries built on an emulated builder.
+
+The hosts' roots are kept between runs on one machine ($BUILDKIT_TEST_HOST_CACHE, default
+~/.cache/buildkit-test-hosts): the first run makes them (several minutes), later runs
+check and reuse them. Select these tests with ``-m emulated``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import RECIPES, SAMPLES
+from tests.integration.conftest import buildkit
+
+pytestmark = [pytest.mark.integration, pytest.mark.emulated]
+
+HOST_CACHE = Path(
+    os.environ.get("BUILDKIT_TEST_HOST_CACHE") or Path.home() / ".cache" / "buildkit-test-hosts"
+)
+ARM_HOSTS = ("linux-arm64", "alpine-arm64")
+
+
+@pytest.fixture(scope="session")
+def host_cache() -> Path:
+    HOST_CACHE.mkdir(parents=True, exist_ok=True)
+    return HOST_CACHE
+
+
+@pytest.fixture(scope="session")
+def hosts(host_cache: Path) -> dict[str, Path]:
+    """Both emulated hosts, made (or checked and reused) by the real command."""
+    roots = {}
+    for name in ARM_HOSTS:
+        proc = buildkit("host", "create", name, "--cache-dir", host_cache, "--json")
+        roots[name] = Path(json.loads(proc.stdout)["root"])
+    return roots
+
+
+# --- what each sample is asked, and what of its answer must agree across targets -------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        status = 200 if self.path.startswith("/ok") else 503
+        body = b"status: ok\n" if status == 200 else b"down\n"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def peers() -> Iterator[dict[str, str]]:
+    """A listening port, a closed port and an HTTP server on loopback (the emulated hosts
+    share this machine's network)."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        closed_port = closed.getsockname()[1]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        yield {
+            "open": f"127.0.0.1:{listening.getsockname()[1]}",
+            "closed": f"127.0.0.1:{closed_port}",
+            "http": f"http://127.0.0.1:{server.server_address[1]}",
+        }
+    server.shutdown()
+    server.server_close()
+
+
+def sample_args(recipe: str, peers: dict[str, str]) -> list[str]:
+    return {
+        "portcheck": ["--json", peers["open"], peers["closed"]],
+        "healthcheck": ["--json", f"{peers['http']}/ok", f"{peers['http']}/down"],
+        "hostmetrics": ["--json", "--interval", "0", "--max-disk", "0"],
+    }[recipe]
+
+
+def comparable(recipe: str, stdout: str) -> Any:
+    """The part of a sample's JSON answer that does not depend on timing or load."""
+    doc = json.loads(stdout)
+    if recipe == "hostmetrics":
+        return {
+            "keys": sorted(doc),
+            "cpu_count": doc["cpu_count"],
+            "memory_total": doc["memory_total"],
+            "disks": [d["path"] for d in doc["disks"]],
+            "problems": [p.split()[:2] for p in doc["problems"]],
+        }
+    return [{k: v for k, v in entry.items() if k != "millis"} for entry in doc]
+
+
+def run_native(artifact: Path, args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    proc = subprocess.run([artifact, *args], capture_output=True, text=True, env=env, check=False)
+    return proc.returncode, proc.stdout
+
+
+def run_on(
+    host: str, artifact: Path, args: list[str], cache: Path
+) -> subprocess.CompletedProcess[str]:
+    return buildkit("run-on", host, artifact, "--cache-dir", cache, "--", *args, check=False)
+
+
+# --- the zipapps of every sample, on both arm64 hosts ---------------------------------------
+
+
+@pytest.mark.parametrize("host", ARM_HOSTS)
+@pytest.mark.parametrize("recipe", SAMPLES)
+def test_zipapps_run_on_the_emulated_host_as_on_amd64(
+    host: str,
+    recipe: str,
+    *,
+    hosts: dict[str, Path],
+    host_cache: Path,
+    sample_dist: Path,
+    run_env: dict[str, str],
+    peers: dict[str, str],
+) -> None:
+    args = sample_args(recipe, peers)
+    code, out = run_native(sample_dist / f"{recipe}-1.0.0-linux-amd64.pex", args, run_env)
+    assert code in (0, 1), out
+    want = comparable(recipe, out)
+    for suffix in (".pex", ".pyz"):
+        proc = run_on(host, sample_dist / f"{recipe}-1.0.0-{host}{suffix}", args, host_cache)
+        assert proc.returncode == code, proc.stderr[-3000:]
+        assert comparable(recipe, proc.stdout) == want, proc.stdout
+
+
+def test_the_hosts_are_what_they_stand_for(
+    hosts: dict[str, Path], host_cache: Path, tmp_path: Path
+) -> None:
+    """The interpreter each host runs: aarch64 glibc Python 3.11, aarch64 musl Python 3.12."""
+    probe = tmp_path / "probe"
+    probe.write_text(
+        "#!/usr/bin/env python3\nimport json, platform, sys, sysconfig\n"
+        "print(json.dumps({'machine': platform.machine(), 'version': '%d.%d' % sys.version_info[:2],"
+        " 'libc': platform.libc_ver()[0], 'soabi': sysconfig.get_config_var('SOABI'),"
+        " 'zlib': __import__('zlib').ZLIB_VERSION, 'ctypes': __import__('ctypes').sizeof(__import__('ctypes').c_void_p)}))\n"
+    )
+    probe.chmod(0o755)
+    seen = {}
+    for name in ARM_HOSTS:
+        proc = run_on(name, probe, [], host_cache)
+        assert proc.returncode == 0, proc.stderr
+        seen[name] = json.loads(proc.stdout)
+    assert seen["linux-arm64"]["machine"] == seen["alpine-arm64"]["machine"] == "aarch64"
+    assert seen["linux-arm64"]["version"] == "3.11" and seen["linux-arm64"]["libc"] == "glibc"
+    assert seen["alpine-arm64"]["version"] == "3.12"
+    assert seen["alpine-arm64"]["soabi"] == "cpython-312-aarch64-linux-musl"
+    assert seen["alpine-arm64"]["ctypes"] == 8
+
+
+def test_musl_root_has_no_glibc(hosts: dict[str, Path]) -> None:
+    root = hosts["alpine-arm64"]
+    assert (root / "lib" / "ld-musl-aarch64.so.1").is_file()
+    assert not list(root.glob("lib*/ld-linux*")) and not list(root.glob("usr/lib*/**/libc.so.6"))
+    interp = subprocess.run(
+        ["aarch64-linux-gnu-readelf", "-l", root / "usr" / "bin" / "python3.12"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "/lib/ld-musl-aarch64.so.1" in interp
+
+
+def test_host_create_reuses_a_good_root(hosts: dict[str, Path], host_cache: Path) -> None:
+    proc = buildkit("host", "create", "linux-arm64", "--cache-dir", host_cache)
+    assert "reusing" in proc.stderr
+    status = buildkit("host", "status", "--cache-dir", host_cache, "--json")
+    assert all(h["ok"] for h in json.loads(status.stdout))
+
+
+def test_run_on_refuses_an_artifact_of_another_target(
+    hosts: dict[str, Path], host_cache: Path, sample_dist: Path
+) -> None:
+    proc = run_on(
+        "linux-arm64", sample_dist / "portcheck-1.0.0-linux-amd64.pex", ["--help"], host_cache
+    )
+    assert proc.returncode == 2
+    assert (
+        "was built for linux-amd64; the host linux-arm64 runs linux-arm64 artifacts" in proc.stderr
+    )
+
+
+def test_run_on_leaves_the_root_unchanged(
+    hosts: dict[str, Path], host_cache: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "writer"
+    script.write_text("#!/bin/sh\necho changed > /etc/buildkit-marker\ncat /etc/buildkit-marker\n")
+    script.chmod(0o755)
+    proc = run_on("linux-arm64", script, [], host_cache)
+    assert proc.returncode == 0 and proc.stdout == "changed\n"
+    assert not (hosts["linux-arm64"] / "etc" / "buildkit-marker").exists()
+
+
+# --- clear errors ---------------------------------------------------------------------------
+
+
+def test_not_root_is_refused(host_cache: Path, sample_dist: Path) -> None:
+    """A real non-root user: a user namespace mapping this uid to 1000."""
+    for args in (
+        ["host", "create", "linux-arm64", "--cache-dir", str(host_cache)],
+        ["run-on", "linux-arm64", str(sample_dist / "portcheck-1.0.0-linux-arm64.pex"),
+         "--cache-dir", str(host_cache)],
+    ):  # fmt: skip
+        proc = subprocess.run(
+            ["unshare", "--user", "--map-user=1000", "--map-group=1000",
+             sys.executable, "-m", "buildkit", *args],
+            capture_output=True, text=True, cwd=RECIPES.parent, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert "needs root" in proc.stderr and "running as uid 1000" in proc.stderr
+
+
+def test_missing_binfmt_misc_is_explained(host_cache: Path, sample_dist: Path) -> None:
+    """In a mount namespace whose /proc/sys/fs is an empty read-only tmpfs, binfmt_misc is
+    gone and cannot be mounted (as in an unprivileged container)."""
+    cmd = 'mount -t tmpfs -o ro,size=1k none /proc/sys/fs && exec "$@"'
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", cmd, "sh",
+         sys.executable, "-m", "buildkit", "run-on", "linux-arm64",
+         str(sample_dist / "portcheck-1.0.0-linux-arm64.pex"), "--cache-dir", str(host_cache)],
+        capture_output=True, text=True, cwd=RECIPES.parent, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert "binfmt_misc is not available: /proc/sys/fs/binfmt_misc is not mounted" in proc.stderr
+    assert "hint:" in proc.stderr
+
+
+def test_broken_root_is_refused(hosts: dict[str, Path], tmp_path: Path, sample_dist: Path) -> None:
+    """A copy of the root (hard links) whose interpreter is gone, then one whose interpreter
+    is garbage: run-on refuses both, naming what is wrong and how to make it again."""
+    cache = tmp_path / "cache"
+    folder = cache / "hosts" / "linux-arm64"
+    folder.mkdir(parents=True)
+    subprocess.run(["cp", "-al", hosts["linux-arm64"], folder / "root"], check=True)
+    shutil.copy(hosts["linux-arm64"].parent / "host.json", folder / "host.json")
+    python = folder / "root" / "usr" / "bin" / "python3.11"
+    python.unlink()
+    artifact = sample_dist / "portcheck-1.0.0-linux-arm64.pex"
+    proc = run_on("linux-arm64", artifact, ["--help"], cache)
+    assert proc.returncode == 1, proc.stderr
+    assert f"the emulated host linux-arm64 at {folder} is broken" in proc.stderr
+    assert "buildkit host create linux-arm64 --force" in proc.stderr
+    python.write_bytes(b"\x7fELF garbage")
+    python.chmod(0o755)
+    proc = run_on("linux-arm64", artifact, ["--help"], cache)
+    assert proc.returncode == 1 and "does not" in proc.stderr, proc.stderr
+    (folder / "host.json").unlink()
+    proc = run_on("linux-arm64", artifact, ["--help"], cache)
+    assert "host.json is missing" in proc.stderr
+
+
+def test_failed_debootstrap_keeps_nothing(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    proc = buildkit(
+        "host", "create", "linux-arm64", "--cache-dir", cache,
+        "--mirror", "http://127.0.0.1:9/debian", check=False,
+    )  # fmt: skip
+    assert proc.returncode == 3
+    assert "debootstrap could not make the linux-arm64 root" in proc.stderr
+    assert "127.0.0.1:9" in proc.stderr and "hint:" in proc.stderr
+    assert not (cache / "hosts" / "linux-arm64").exists()
+    assert not any((cache / "tmp").iterdir())
+
+
+# --- a native aarch64 binary from the emulated builder --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def arm_nuitka(
+    hosts: dict[str, Path], host_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("arm-nuitka")
+    buildkit(
+        "build", RECIPES / "portcheck", "--target", "linux-arm64", "--format", "nuitka",
+        "--builder", "linux-arm64", "--out", out, "--cache-dir", host_cache,
+    )  # fmt: skip
+    return out
+
+
+def test_builder_makes_a_verified_linux_arm64_binary(arm_nuitka: Path) -> None:
+    binary = arm_nuitka / "portcheck-1.0.0-linux-arm64"
+    assert binary.is_file()
+    header = binary.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF" and header[18:20] == b"\xb7\x00"  # EM_AARCH64
+    assert buildkit("verify", arm_nuitka).returncode == 0
+    entry = json.loads((arm_nuitka / "manifest.json").read_text())["artifacts"][binary.name]
+    assert entry["target"] == "linux-arm64" and entry["format"] == "nuitka"
+    assert entry["inputs"]["settings"]["libpython"] in ("static", "auto")
+
+
+def test_builder_binary_passes_the_aarch64_hardening_audit(arm_nuitka: Path) -> None:
+    """Our code (the onefile bootstrap and the program inside it): full RELRO, canary, NX,
+    PIE, FORTIFY, audited again here by the real command. BTI/PAC is reported with its
+    evidence: Debian bookworm's arm64 start files carry no GNU property note, so no
+    program linked with them is marked BTI, whatever its own objects were compiled with."""
+    binary = arm_nuitka / "portcheck-1.0.0-linux-arm64"
+    proc = buildkit("audit", binary, "--format", "json")
+    own = [f for f in json.loads(proc.stdout)["files"] if f["component"] == "own"]
+    assert {f["member"] for f in own} == {"", "portcheck-1.0.0-linux-arm64.bin"}
+    for entry in own:
+        assert entry["arch"] == "aarch64"
+        checks = entry["checks"]
+        for name in ("relro", "canary", "nx", "pie", "fortify"):
+            assert checks[name]["state"] == "pass", (entry["member"], name, checks[name])
+        assert checks["relro"]["evidence"].startswith("full")
+        assert checks["bti"]["state"] in ("pass", "fail") and checks["bti"]["evidence"]
+    policy = json.loads((arm_nuitka / "portcheck-1.0.0.hardening.json").read_text())["policy"]
+    assert policy["passed"] is True
+    assert {v["requirement"] for v in policy["verdicts"]} == {
+        "relro-full",
+        "canary",
+        "nx",
+        "pie",
+        "fortify",
+    }
+
+
+def test_builder_binary_runs_on_the_emulated_host(
+    arm_nuitka: Path,
+    host_cache: Path,
+    peers: dict[str, str],
+    sample_dist: Path,
+    run_env: dict[str, str],
+) -> None:
+    args = sample_args("portcheck", peers)
+    code, out = run_native(sample_dist / "portcheck-1.0.0-linux-amd64.pex", args, run_env)
+    proc = run_on("linux-arm64", arm_nuitka / "portcheck-1.0.0-linux-arm64", args, host_cache)
+    assert proc.returncode == code, proc.stderr
+    assert comparable("portcheck", proc.stdout) == comparable("portcheck", out)

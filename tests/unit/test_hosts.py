@@ -1,0 +1,85 @@
+"""Emulated host specs, the pinned toolkit lock the builder installs, Debian package reading."""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from buildkit import hosts, targets
+from buildkit.errors import InputError, ToolError
+from buildkit.hosts.builder import _BACKENDS, _blocks, _lock_text
+from buildkit.hosts.musl import deb_member
+from tests.conftest import ROOT
+
+
+def test_every_host_stands_for_a_target_and_pins_its_sources() -> None:
+    for spec in hosts.all_hosts().values():
+        target = targets.get(spec.target)
+        assert target.arch == "aarch64" and spec.qemu == "aarch64"
+        assert spec.python_version == target.python
+        assert spec.kind in ("debian", "musl-cpython")
+        for source in spec.sources:
+            assert re.fullmatch(r"[0-9a-f]{64}", source.sha256), source
+            assert source.url.startswith("http") and source.what
+    assert hosts.get("linux-arm64").builder and hosts.get("linux-arm64").packages
+    assert {s.name for s in hosts.get("alpine-arm64").sources} == {
+        "cpython", "zlib", "libffi", "musl", "busybox"
+    }  # fmt: skip
+
+
+def test_unknown_host_suggests_one() -> None:
+    with pytest.raises(InputError, match="linux-arm64"):
+        hosts.get("linux-arm46")
+
+
+def test_a_changed_spec_means_a_new_root() -> None:
+    spec = hosts.get("linux-arm64")
+    assert spec.digest() == hosts.get("linux-arm64").digest()
+    assert replace(spec, packages=(*spec.packages, "curl")).digest() != spec.digest()
+    assert replace(spec, suite="trixie").digest() != spec.digest()
+
+
+def test_builder_lock_is_the_toolkit_lock_without_the_test_tools() -> None:
+    """buildkit/data/toolkit-runtime.txt pins exactly the versions lockfiles/ pins (both
+    written by ci/lock-toolkit), every one with hashes, and the build backends first."""
+    runtime = {b.split("==")[0].lower(): b for b in _blocks(_lock_text())}
+    full_text = (ROOT / "lockfiles" / "toolkit.txt").read_text() + (
+        ROOT / "lockfiles" / "toolkit-build.txt"
+    ).read_text()
+    full = {b.split("==")[0].lower(): b.split()[0] for b in _blocks(full_text)}
+    for name, block in runtime.items():
+        assert "--hash=sha256:" in block, name
+        assert block.split()[0] == full[name], name
+    assert set(_BACKENDS) <= set(runtime)
+    assert {"nuitka", "lief", "pex", "shiv", "uv"} <= set(runtime)
+    assert not {"pytest", "mypy", "ruff", "hypothesis"} & set(runtime)
+
+
+def _deb(files: dict[str, bytes]) -> bytes:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:xz") as tar:
+        for name, body in files.items():
+            info = tarfile.TarInfo(f"./{name}")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    out = b"!<arch>\n"
+    for name, body in (("debian-binary", b"2.0\n"), ("data.tar.xz", data.getvalue())):
+        out += f"{name:<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(body):<10}`\n".encode()
+        out += body + (b"\n" if len(body) % 2 else b"")
+    return out
+
+
+def test_deb_member_reads_one_file(tmp_path: Path) -> None:
+    deb = tmp_path / "x.deb"
+    deb.write_bytes(_deb({"usr/lib/libc.so": b"\x7fELF musl", "usr/bin/other": b"x"}))
+    assert deb_member(deb, "usr/lib/libc.so") == b"\x7fELF musl"
+    with pytest.raises(ToolError, match="has no file usr/bin/missing"):
+        deb_member(deb, "usr/bin/missing")
+    (tmp_path / "not.deb").write_bytes(b"PK\x03\x04")
+    with pytest.raises(ToolError, match="not a Debian package"):
+        deb_member(tmp_path / "not.deb", "usr/lib/libc.so")
