@@ -26,6 +26,7 @@ from .cache import Cache, default_root
 from .errors import BuildkitError, CheckFailed, InputError
 from .fsutil import atomic_write_text, output_errors
 from .hosts import store as host_store
+from .hosts.builder import Request as BuilderRequest
 from .hosts.builder import build_on
 from .hosts.runon import run_on
 from .recipe import Recipe, load_policy
@@ -453,18 +454,17 @@ def _build_on_host(args: argparse.Namespace, recipe: Recipe) -> int:
     spec = hosts.get(args.builder)
     if args.sign_key is not None:
         check_key(args.sign_key)
-    done = build_on(
-        spec,
-        recipe,
-        want_targets=args.target or [spec.target],
-        want_formats=args.format,
+    request = BuilderRequest(
+        recipe=recipe,
+        formats=tuple(args.format),
         out=args.out,
         cache=Cache(root=args.cache_dir or default_root()),
         offline=args.offline,
         lockfiles=args.lockfiles,
-        wheelhouse_dir=args.wheelhouse,
+        wheelhouse=args.wheelhouse,
         verbose=args.verbose,
     )
+    done = build_on(spec, request, want_targets=args.target or [spec.target])
     signature = sign_release(done.out, args.sign_key) if args.sign_key is not None else None
     if args.json:
         _emit_json(

@@ -149,19 +149,22 @@ def _trust_binds() -> list[tuple[Path, str, bool]]:
     return [(p, str(p), True) for p in sorted(outer) if p.exists()]
 
 
-def build_on(
-    spec: HostSpec,
-    recipe: Recipe,
-    *,
-    want_targets: Sequence[str],
-    want_formats: Sequence[str],
-    out: Path,
-    cache: Cache,
-    offline: bool,
-    lockfiles: Path | None,
-    wheelhouse_dir: Path | None,
-    verbose: bool,
-) -> Delegated:
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """What `buildkit build` was asked, passed on to the build inside the host."""
+
+    recipe: Recipe
+    formats: tuple[str, ...]
+    out: Path
+    cache: Cache
+    offline: bool
+    lockfiles: Path | None
+    wheelhouse: Path | None
+    verbose: bool
+
+
+def build_on(spec: HostSpec, request: Request, *, want_targets: Sequence[str]) -> Delegated:
+    recipe = request.recipe
     if not spec.builder:
         raise InputError(f"the emulated host {spec.name} does not run builds")
     others = [t for t in want_targets if t != spec.target]
@@ -172,39 +175,19 @@ def build_on(
         )
     if spec.target not in {t.name for t in recipe.targets}:
         raise InputError(f"{recipe.path}: [targets] has no {spec.target}")
-    host = use(spec, cache)
+    host = use(spec, request.cache)
     # One build at a time per host: builds under emulation are heavy, and a second build
     # of the same inputs then reuses the first one's artifact from the cache.
-    with locked(cache, f"{spec.name}.build"):
-        return _build_locked(
-            host,
-            recipe,
-            want_formats=want_formats,
-            out=out,
-            cache=cache,
-            offline=offline,
-            lockfiles=lockfiles,
-            wheelhouse_dir=wheelhouse_dir,
-            verbose=verbose,
-        )
+    with locked(request.cache, f"{spec.name}.build"):
+        return _build_locked(host, request)
 
 
-def _build_locked(
-    host: Host,
-    recipe: Recipe,
-    *,
-    want_formats: Sequence[str],
-    out: Path,
-    cache: Cache,
-    offline: bool,
-    lockfiles: Path | None,
-    wheelhouse_dir: Path | None,
-    verbose: bool,
-) -> Delegated:
+def _build_locked(host: Host, request: Request) -> Delegated:
+    recipe, cache = request.recipe, request.cache
     spec = host.spec
     venv = toolkit_venv(host)
-    lock_folder = lock.lock_dir(recipe, lockfiles).parent.resolve()
-    out = out.resolve()
+    lock_folder = lock.lock_dir(recipe, request.lockfiles).parent.resolve()
+    out = request.out.resolve()
     with output_errors(out):
         out.mkdir(parents=True, exist_ok=True)
     cache_root = cache.root.resolve()
@@ -221,14 +204,14 @@ def _build_locked(
     argv = [f"{VENV}/bin/python", "-m", "buildkit", "build", str(recipe_root),
             "--target", spec.target, "--out", str(out), "--cache-dir", str(cache_root),
             "--lockfiles", str(lock_folder)]  # fmt: skip
-    for fmt in want_formats:
+    for fmt in request.formats:
         argv += ["--format", fmt]
-    if offline:
+    if request.offline:
         argv.append("--offline")
-    if verbose:
+    if request.verbose:
         argv.append("--verbose")
-    if wheelhouse_dir is not None:
-        wh = wheelhouse_dir.resolve()
+    if request.wheelhouse is not None:
+        wh = request.wheelhouse.resolve()
         binds.append((wh, str(wh), True))
         argv += ["--wheelhouse", str(wh)]
     before = {p.name for p in out.iterdir()}
