@@ -133,8 +133,10 @@ def run(
 
 
 def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
-    text = (proc.stderr or "") + (proc.stdout or "")
-    return "\n".join("  " + line for line in text.strip().splitlines()[-lines:])
+    """The end of the output, stderr last: that is where a failing build says why."""
+    out = (proc.stdout or "").strip().splitlines()[-(lines // 3) :]
+    err = (proc.stderr or "").strip().splitlines()[-lines:]
+    return "\n".join("  " + line for line in [*out, *err][-lines:])
 
 
 @cache

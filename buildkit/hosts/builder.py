@@ -24,7 +24,7 @@ from pathlib import Path
 
 import buildkit
 
-from .. import lock
+from .. import lock, targets
 from ..cache import Cache
 from ..errors import CheckFailed, InputError, ToolError
 from ..fsutil import output_errors
@@ -166,7 +166,11 @@ class Request:
 def build_on(spec: HostSpec, request: Request, *, want_targets: Sequence[str]) -> Delegated:
     recipe = request.recipe
     if not spec.builder:
-        raise InputError(f"the emulated host {spec.name} does not run builds")
+        raise InputError(
+            f"the emulated host {spec.name} does not run builds (its root has no C compiler "
+            "or toolkit)",
+            hint=f"build them on {targets.get(spec.target).native_builder}",
+        )
     others = [t for t in want_targets if t != spec.target]
     if others:
         raise InputError(

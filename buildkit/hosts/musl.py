@@ -179,7 +179,8 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
             "configure libffi",
             ["./configure", f"--host={TRIPLE}", "--disable-shared", "--enable-static",
              "--with-pic", "--disable-docs", "--disable-multi-os-directory",
-             f"--prefix={deps}"],
+             # 3.4.4's static trampolines call an undeclared function, an error for clang
+             "--disable-exec-static-tramp", f"--prefix={deps}"],
             sources["libffi"],
             {**cross, "CFLAGS": "-O2"},
         )  # fmt: skip

@@ -83,3 +83,29 @@ def test_deb_member_reads_one_file(tmp_path: Path) -> None:
     (tmp_path / "not.deb").write_bytes(b"PK\x03\x04")
     with pytest.raises(ToolError, match="not a Debian package"):
         deb_member(tmp_path / "not.deb", "usr/lib/libc.so")
+
+
+def test_builder_refusals_come_before_any_work(capsys: pytest.CaptureFixture[str]) -> None:
+    from buildkit.cli import main
+
+    recipe = str(ROOT / "recipes" / "portcheck")
+    assert main(["build", recipe, "--builder", "alpine-arm64"]) == 2
+    err = capsys.readouterr().err
+    assert "alpine-arm64 does not run builds" in err and "musl aarch64 host" in err
+    assert main(["build", recipe, "--builder", "linux-arm64", "--target", "linux-amd64"]) == 2
+    assert "builds linux-arm64 only, not linux-amd64" in capsys.readouterr().err
+
+
+def test_run_on_checks_its_arguments(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from buildkit.cli import main
+
+    assert main(["run-on", "linux-arm64", str(tmp_path / "none")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "app.tar.gz").write_bytes(b"")
+    assert main(["run-on", "linux-arm64", str(tmp_path / "app.tar.gz")]) == 2
+    assert "standalone folder archive" in capsys.readouterr().err
+    (tmp_path / "script").write_text("#!/bin/sh\n")
+    assert main(["run-on", "linux-arm64", str(tmp_path / "script")]) == 2
+    assert "is not executable" in capsys.readouterr().err
+    assert main(["run-on", "linux-arm64", str(tmp_path / "script"), "--env", "X"]) == 2
+    assert "expected NAME=VALUE" in capsys.readouterr().err
