@@ -8,8 +8,9 @@ root is built from pinned sources (``[alpine-arm64.sources]`` in hosts.toml):
 2. zlib and libffi, cross-compiled for aarch64-linux-musl with ``zig cc`` (ziglang from
    PyPI: a C compiler that carries musl's headers and start files);
 3. CPython itself, cross-compiled the same way, dynamically linked against musl (so it
-   can load musllinux extension modules) and, as Alpine's, with a shared libpython,
-   installed under ``/usr``;
+   can load musllinux extension modules), installed under ``/usr`` (with a static
+   libpython, as zig's linker does not take the ``-Wl,-h`` option a shared one is
+   linked with);
 4. musl's dynamic loader and C library from Debian's ``musl`` package, placed where
    Alpine has them (``/lib/ld-musl-aarch64.so.1``), and a static BusyBox for ``/bin/sh``
    and ``/usr/bin/env`` (what a zipapp's ``#!`` line needs).
@@ -194,8 +195,7 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
             "configure CPython for aarch64-linux-musl",
             [sources["cpython"] / "configure", f"--host={TRIPLE}",
              "--build=x86_64-pc-linux-gnu", f"--with-build-python={for_build}",
-             "--prefix=/usr", "--with-ensurepip=no", "--enable-shared",
-             "--without-static-libpython"],
+             "--prefix=/usr", "--with-ensurepip=no"],
             target_build,
             {
                 **cross,
