@@ -39,7 +39,7 @@ from .cache import Cache
 from .errors import CheckFailed, InputError, RecipeError
 from .fsutil import sha256_file
 from .recipe import Hardening, Recipe, TargetSpec, did_you_mean
-from .release import checksums, documents, sign
+from .release import documents, sign
 from .release.manifest import ArtifactRecord
 from .release.publish import publish
 
@@ -123,10 +123,11 @@ def _gate(
 
 
 def _release_reports(
-    recipe: Recipe, out: Path, entries: dict[str, dict[str, Any]], fresh: AuditResult
+    recipe: Recipe, out: Path, entries: dict[str, dict[str, Any]], fresh: AuditResult, dest: Path
 ) -> list[Path]:
     """The audit of every artifact of this recipe version in the release folder: the ones
-    just built were audited by the gate; only earlier ones are read again."""
+    just built were audited by the gate; only earlier ones are read again. Written into
+    ``dest`` (publish's staging folder), locations relative to ``out``."""
     names = sorted(
         n
         for n, e in entries.items()
@@ -134,7 +135,9 @@ def _release_reports(
     )
     done = {r.artifact for r in fresh.files} | {p.artifact for p in fresh.problems}
     older = [n for n in names if n not in done]
-    earlier = audit_paths([out / n for n in older], {out / n: n for n in older})
+    # an artifact copied for this publish is still in ``dest``; the others are in ``out``
+    where = {n: dest / n if (dest / n).is_file() else out / n for n in older}
+    earlier = audit_paths([where[n] for n in older], {where[n]: n for n in older})
     result = AuditResult(
         files=tuple(
             sorted(
@@ -149,7 +152,7 @@ def _release_reports(
     stem = f"{recipe.name}-{recipe.version}"
     for stale in out.glob(f"{stem}.rejected.hardening.*"):
         stale.unlink(missing_ok=True)
-    return output.write_reports(out, stem, result, gate)
+    return output.write_reports(dest, stem, result, gate, root=out)
 
 
 def plan(
@@ -405,6 +408,7 @@ def build(
         sign.check_key(sign_key)
     plans, skipped = plan(recipe, want_targets, want_formats, wheelhouse=wheelhouse_dir)
     lock_paths = check_locks(recipe, plans, lockfiles)
+    cache.sweep_tmp()
     work_root = cache.tmp_dir()
     try:
         wheels: dict[str, tuple[wheelhouse.Wheel, ...]] = {}
@@ -456,15 +460,19 @@ def build(
         gate, audited = _gate(recipe, out, built)
         reports: list[Path] = []
 
-        def write_documents(entries: dict[str, dict[str, Any]]) -> list[Path]:
+        def write_documents(entries: dict[str, dict[str, Any]], dest: Path) -> list[Path]:
             """The hardening reports of this recipe version, then the SBOM and provenance
             of every recipe version in the release folder."""
-            reports.extend(_release_reports(recipe, out, entries, audited))
-            return reports + documents.write(out, entries)
+            staged = _release_reports(recipe, out, entries, audited, dest)
+            reports.extend(out / p.name for p in staged)
+            return staged + documents.write(dest, entries)
 
-        before = _read_or_none(out / checksums.FILENAME)
-        sums, manifest_path = publish(out, built, extra=write_documents)
-        signature = _sign_or_drop(out, before, sign_key)
+        sums, manifest_path = publish(
+            out, built, extra=write_documents, resign=sign_key is not None
+        )
+        signature = sign.sign(out, sign_key) if sign_key is not None else None
+        if signature is None and (out / sign.FILENAME).exists():
+            signature = out / sign.FILENAME
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     return BuildResult(
@@ -477,27 +485,3 @@ def build(
         reports=tuple(reports),
         signature=signature,
     )
-
-
-def _read_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
-
-
-def _sign_or_drop(out: Path, before: bytes | None, key: Path | None) -> Path | None:
-    """Sign the new SHA256SUMS with ``key``; without a key, an old signature stays only
-    while SHA256SUMS is unchanged (a stale one would fail every check)."""
-    sig = out / sign.FILENAME
-    if key is not None:
-        return sign.sign(out, key)
-    if sig.exists() and _read_or_none(out / checksums.FILENAME) != before:
-        sig.unlink()
-        log.warning(
-            "SHA256SUMS changed: removed its old signature %s; sign it again with "
-            "`buildkit release sign %s --key KEY` or build with --sign-key",
-            sig,
-            out,
-        )
-    return sig if sig.exists() else None

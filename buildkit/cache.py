@@ -12,21 +12,36 @@ Layout under the cache root (``--cache-dir``, ``$BUILDKIT_CACHE_DIR`` or
 
 Entries appear only complete (filled in ``tmp/``, verified, then renamed into place) and
 are verified again when used: a changed entry is removed and never trusted.
+
+A killed build cannot clean up after itself, so what it left in ``tmp/`` is swept by the
+next one. Each process names its folders there after an owner lock it holds while it
+runs (``tmp/owner-<id>.lock``, flock); a folder whose owner lock can be taken belongs to
+a process that is gone. Locks work across containers and bind mounts sharing the cache,
+where process ids would not.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fsutil import atomic_write_text, output_errors, sha256_file
+from .fsutil import atomic_write_text, output_errors, remove_tree, sha256_file
 
 log = logging.getLogger(__name__)
+
+#: This process's owner id and its held lock, per tmp/ folder (one per cache root).
+_OWNERS: dict[Path, tuple[str, int]] = {}
+#: A folder in tmp/ that no owner lock claims (older buildkit, or a lock already swept)
+#: is removed once it is this old.
+_UNOWNED_AGE = 24 * 3600
 
 
 def default_root() -> Path:
@@ -52,12 +67,51 @@ class Cache:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def tmp_dir(self) -> Path:
-        """A fresh private folder for a fill, on the cache's file system."""
+    def tmp_dir(self, prefix: str = "") -> Path:
+        """A fresh private folder for a fill, on the cache's file system, owned by this
+        process (see the module's docstring)."""
         base = self.root / "tmp"
         with output_errors(self.root):
             base.mkdir(parents=True, exist_ok=True, mode=0o700)
-            return Path(tempfile.mkdtemp(dir=base))
+            owner = _owner(base)
+            return Path(tempfile.mkdtemp(prefix=f"{owner}-{prefix}", dir=base))
+
+    def sweep_tmp(self) -> int:
+        """Remove what processes that are gone left in ``tmp/``; returns how many."""
+        base = self.root / "tmp"
+        try:
+            names = sorted(os.listdir(base))
+        except OSError:
+            return 0
+        mine = _OWNERS.get(base, ("", -1))[0]
+        removed = 0
+        owners = {n[len("owner-") : -len(".lock")] for n in names if n.startswith("owner-")}
+        gone = {o for o in owners if o != mine and _owner_gone(base / f"owner-{o}.lock")}
+        for name in names:
+            if name.startswith("owner-"):
+                continue
+            path = base / name
+            owner = name.split("-", 1)[0]
+            if owner in owners:
+                if owner not in gone:
+                    continue
+            else:
+                try:
+                    if time.time() - path.lstat().st_mtime < _UNOWNED_AGE:
+                        continue
+                except OSError:
+                    continue
+            if path.is_dir() and not path.is_symlink():
+                if remove_tree(path):
+                    removed += 1
+            else:
+                path.unlink(missing_ok=True)
+                removed += 1
+        for owner in gone:
+            (base / f"owner-{owner}.lock").unlink(missing_ok=True)
+        if removed:
+            log.info("removed %d leftover(s) of interrupted builds from %s", removed, base)
+        return removed
 
     # --- wheels ---------------------------------------------------------------------------
 
@@ -170,3 +224,29 @@ class Cache:
         if tree is not None and not tree.is_dir():
             return None  # the packed folder is gone: build again to have it for the audit
         return CachedArtifact(path=blob, sha256=digest, payload=tree)
+
+
+def _owner(base: Path) -> str:
+    """This process's owner id for ``base``, taking its lock on first use."""
+    if base in _OWNERS and _OWNERS[base][1] >= 0:
+        return _OWNERS[base][0]
+    owner = uuid.uuid4().hex[:12]
+    fd = os.open(base / f"owner-{owner}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held until this process exits
+    _OWNERS[base] = (owner, fd)
+    return owner
+
+
+def _owner_gone(lock: Path) -> bool:
+    """Whether no live process holds ``lock`` (taking it for a moment to find out)."""
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # held: its process runs
+    finally:
+        os.close(fd)
+    return True

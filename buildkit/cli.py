@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -23,7 +24,7 @@ from .audit.run import AuditResult, audit_paths
 from .backends import format_options, registry
 from .build import BuildResult, build
 from .cache import Cache, default_root
-from .errors import BuildkitError, CheckFailed, InputError
+from .errors import BuildkitError, CheckFailed, InputError, Stopped
 from .fsutil import atomic_write_text, output_errors
 from .hosts import store as host_store
 from .hosts.builder import Request as BuilderRequest
@@ -795,14 +796,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif tail:
         args = _parser().parse_args(words)
     setup_logging(args.verbose)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return COMMANDS[args.command](args)
     except BuildkitError as exc:
         print_error(exc.message, exc.hint)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print_error("interrupted", None)
-        return 130
+    except (Stopped, KeyboardInterrupt) as exc:
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        print_error(
+            f"stopped by {signal.Signals(signum).name}; nothing half-written was kept "
+            "(run the same command again to finish)",
+            None,
+        )
+        return 128 + signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """First SIGTERM/SIGINT: unwind (cleaning up on the way); later ones are ignored so
+    the clean-up itself is not cut short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Stopped(signum)
 
 
 if __name__ == "__main__":

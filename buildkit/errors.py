@@ -61,3 +61,13 @@ class OutputError(BuildkitError):
     """An output could not be written (disk full, permissions)."""
 
     exit_code = 3
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGINT arrived. A BaseException (as KeyboardInterrupt is), so no
+    ``except Exception`` swallows it: the stack unwinds, every ``finally`` removes its
+    temporary files, and the CLI exits with 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

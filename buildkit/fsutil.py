@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
+import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 
@@ -68,3 +73,49 @@ def atomic_write_text(dest: Path, text: str, mode: int = 0o644) -> None:
 def atomic_copy(src: Path, dest: Path, mode: int = 0o644) -> None:
     with atomic_path(dest, mode) as tmp, output_errors(dest.parent):
         shutil.copyfile(src, tmp)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` itself (flock on its descriptor: no lock file
+    appears in it). Concurrent writers of one release folder take turns."""
+    with output_errors(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path`` (from /proc/self/mountinfo; none if unreadable)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    base = os.path.realpath(path)
+    found = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            if point == base or point.startswith(base + "/"):
+                found.append(point)
+    return found
+
+
+def remove_tree(path: Path) -> bool:
+    """Delete ``path`` unless something is mounted inside it (deleting through a bind
+    mount would delete the mounted files: /dev, /proc, a user's folder); returns whether
+    it is gone."""
+    if mounted := mounts_under(path):
+        log.warning(
+            "left %s in place: %s is mounted inside it; unmount it, then delete the folder",
+            path,
+            mounted[0],
+        )
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return not path.exists()

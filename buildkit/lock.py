@@ -307,6 +307,9 @@ def lock_targets(
 ) -> list[LockResult]:
     """Lock each target of ``specs``; files are only rewritten when their text changes."""
     results = []
+    log.info(
+        "locking %d target(s)", len(specs), extra={"progress": (0, len(specs)), "step": "lock"}
+    )
     for done, spec in enumerate(specs, 1):
         path = lock_path(recipe, spec.name, override)
         new = generate(recipe, target_registry.get(spec.name), spec.python, engine)

@@ -7,17 +7,21 @@ level, and a failure becomes a :class:`ToolError` that says what ran and what to
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
+from typing import cast
 
-from .errors import ToolError
+from .errors import OutputError, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,7 @@ def run(
                 umask=umask,
                 timeout=timeout,
                 check=False,
+                preexec_fn=_die_with_parent,
             )
     except FileNotFoundError as exc:
         raise ToolError(
@@ -125,11 +130,64 @@ def run(
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"{what}: {argv[0]} did not finish within {timeout:.0f} s") from exc
     if proc.returncode != 0 and check:
+        if full := _no_space(proc):
+            raise OutputError(
+                f"{what}: {full}",
+                hint="free space there (or point --cache-dir or --out at a bigger disk) "
+                "and re-run; nothing half-written was kept",
+            )
         raise ToolError(
             f"{what} failed (exit {proc.returncode}): {shlex.join(argv)}\n{_tail(proc)}",
             hint=hint or "re-run with --verbose to see every command",
         )
     return proc
+
+
+def _load_prctl() -> Callable[[int, int], int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return cast(Callable[[int, int], int], libc.prctl)
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl() if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGKILL when buildkit dies, even by SIGKILL (which
+    no handler sees), so a killed build leaves no tool writing on in the background."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_NO_SPACE = ("No space left on device", "ENOSPC", "Disk quota exceeded")
+
+
+def _no_space(proc: subprocess.CompletedProcess[str]) -> str | None:
+    """For a tool that failed on a full disk: which folder, as its output names it."""
+    text = (proc.stderr or "") + (proc.stdout or "")
+    lines = [line for line in text.splitlines() if any(m in line for m in _NO_SPACE)]
+    if not lines:
+        return None
+    found = []  # (free bytes, size, folder) of each folder the line names
+    for raw in re.findall(r"(/[^'\"\s:]+)", lines[-1]):
+        folder = Path(raw)
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        try:
+            st = os.statvfs(folder)
+        except OSError:
+            continue
+        found.append((st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize, str(folder)))
+    if found:  # the full one: the least free space
+        free, size, where = min(found)
+        return (
+            f"no space left on the device holding {where} "
+            f"({free // 1024} KiB free of {size // 1024} KiB)"
+        )
+    return f"no space left on a device: {lines[-1].strip()}"
 
 
 def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:

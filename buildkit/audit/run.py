@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import signal
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -72,7 +73,13 @@ def _work(item: Native) -> tuple[list[FileReport], list[Native], str | None]:
 
 
 def _worker_start(limit: int) -> None:
-    """Cap the worker's memory, then load the parsers while the parent walks the tree."""
+    """Cap the worker's memory, then load the parsers while the parent walks the tree.
+
+    Signals get their defaults back: the CLI's SIGTERM handler (inherited by fork) would
+    turn the pool's own terminate() into an exception inside a worker; SIGINT (a Ctrl-C
+    to the process group) is the parent's to handle."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))

@@ -21,7 +21,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 
 from ..cache import Cache
 from ..errors import BuildkitError, CheckFailed, ToolError
-from ..fsutil import atomic_write_text, output_errors
+from ..fsutil import atomic_write_text, output_errors, remove_tree
 from ..tools import run
 from . import HostSpec
 from .emulation import ensure_binfmt, require_root
@@ -126,7 +125,7 @@ def create(spec: HostSpec, cache: Cache, *, force: bool = False, mirror: str | N
                 )
             _swap_in(staging, host.folder, cache)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            remove_tree(staging)
         log.info(
             "host %s: made in %.0f s at %s",
             spec.name,
@@ -213,10 +212,12 @@ def run_in(
 
     ``binds``: (folder or file outside, path inside, read only) mounted for the run.
     ``capture``: keep stdout/stderr (checks); otherwise they pass through (run-on)."""
-    base = scratch_in or host.folder.parent.parent / "tmp"
-    with output_errors(base):
-        base.mkdir(parents=True, exist_ok=True, mode=0o700)
-        scratch = Path(tempfile.mkdtemp(prefix=f"run-{host.spec.name}-", dir=base))
+    if scratch_in is not None:
+        with output_errors(scratch_in):
+            scratch_in.mkdir(parents=True, exist_ok=True, mode=0o700)
+            scratch = Path(tempfile.mkdtemp(prefix=f"run-{host.spec.name}-", dir=scratch_in))
+    else:
+        scratch = Cache(root=host.folder.parent.parent).tmp_dir(f"run-{host.spec.name}-")
     try:
         spec = {
             "lower": str(host.root),
@@ -246,7 +247,7 @@ def run_in(
             )
         return proc
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)
 
 
 def remove(spec: HostSpec, cache: Cache) -> Path | None:
@@ -262,9 +263,7 @@ def remove(spec: HostSpec, cache: Cache) -> Path | None:
 
 def _swap_out(folder: Path, cache: Cache) -> None:
     """Rename away first (a reader never sees a half-deleted root), then delete."""
+    trash = cache.tmp_dir("old-") / "old"
     with output_errors(folder.parent):
-        base = cache.root / "tmp"
-        base.mkdir(parents=True, exist_ok=True, mode=0o700)
-        trash = Path(tempfile.mkdtemp(dir=base)) / "old"
         os.rename(folder, trash)
-    shutil.rmtree(trash.parent, ignore_errors=True)
+    remove_tree(trash.parent)

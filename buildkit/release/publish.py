@@ -1,70 +1,193 @@
 """Move built artifacts into a release folder, then write manifest.json and SHA256SUMS.
 
-Every file is written under a temporary name in the same folder and renamed when
-complete, so a failed or interrupted build never leaves a partial file under a final
-name. Entries of earlier builds stay listed while their files are still there and still
-match; the others are dropped from the listing with a warning. Other release files
-(hardening reports, SBOM, provenance) are written by ``extra`` once the artifacts are in
-place, and listed too; earlier ones stay listed while they still match.
+The folder stays consistent whenever the build stops, even by SIGKILL: every line of
+SHA256SUMS and every entry of manifest.json names a file that is there with those bytes.
+
+1. Everything new (artifacts, manifest.json, and the reports, SBOM and provenance that
+   ``extra`` writes) is written into a staging folder inside the release folder first.
+2. If that changes the release, SHA256SUMS and manifest.json are first rewritten without
+   the files about to be replaced (and a signature of the old SHA256SUMS is removed:
+   it would no longer match).
+3. The new files are renamed into place (manifest.json last), then SHA256SUMS is written
+   complete.
+
+A build stopped between 2 and 3 leaves a smaller, true listing; the next build lists
+the rest. Leftovers of a stopped build (the staging folder, ``.*.part`` files) are
+removed by the next one. Writers of one folder take turns (a lock on the folder), so
+concurrent builds into it lose no entry. Entries of earlier builds stay listed while
+their files are still there and still match; the others are dropped with a warning.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckFailed
-from ..fsutil import atomic_copy, output_errors, sha256_file
-from . import checksums, manifest
+from ..errors import CheckFailed, OutputError
+from ..fsutil import atomic_copy, folder_lock, output_errors, remove_tree, sha256_file
+from . import checksums, manifest, sign
 from .manifest import ArtifactRecord
 
 log = logging.getLogger(__name__)
+
+STAGING_PREFIX = ".buildkit-staging-"
+
+#: ``extra(entries, folder)`` writes more release files into ``folder`` (the staging
+#: folder) and returns their paths; SHA256SUMS lists them as well.
+Extra = Callable[[dict[str, dict[str, Any]], Path], list[Path]]
+
+
+def leftovers(out: Path) -> list[Path]:
+    """What stopped builds left in ``out``: staging folders and ``.*.part`` files."""
+    try:
+        names = sorted(os.listdir(out))
+    except OSError:
+        return []
+    return [
+        out / n
+        for n in names
+        if n.startswith(STAGING_PREFIX) or (n.startswith(".") and n.endswith(".part"))
+    ]
 
 
 def publish(
     out: Path,
     built: Sequence[tuple[Path, ArtifactRecord]],
     *,
-    extra: Callable[[dict[str, dict[str, Any]]], list[Path]] | None = None,
+    extra: Extra | None = None,
+    resign: bool = False,
 ) -> tuple[Path, Path]:
     """Copy each ``(source, record)`` into ``out``; returns (SHA256SUMS, manifest.json).
 
-    ``extra`` gets the release's manifest entries and writes more release files into
-    ``out`` (returning their paths), which SHA256SUMS lists as well."""
-    with output_errors(out):
-        out.mkdir(parents=True, exist_ok=True)
+    ``resign``: the caller signs the new SHA256SUMS (no warning when the old signature
+    is removed)."""
+    log.info("publishing %d artifact(s) into %s", len(built), out, extra={"step": "release"})
+    with folder_lock(out):
+        for path in leftovers(out):
+            if path.is_dir():
+                remove_tree(path)
+            else:
+                path.unlink(missing_ok=True)
+        with output_errors(out):
+            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+        try:
+            return _publish(out, staging, built, extra, resign)
+        except OutputError as exc:  # name the release folder, not its staging folder
+            raise OutputError(exc.message.replace(str(staging), str(out)), hint=exc.hint) from exc
+        finally:
+            remove_tree(staging)
+
+
+def _matches(path: Path, digest: object) -> bool:
+    return path.is_file() and not path.is_symlink() and sha256_file(path) == digest
+
+
+def _publish(
+    out: Path,
+    staging: Path,
+    built: Sequence[tuple[Path, ArtifactRecord]],
+    extra: Extra | None,
+    resign: bool,
+) -> tuple[Path, Path]:
+    sums_path, manifest_path = out / checksums.FILENAME, out / manifest.FILENAME
     try:
-        listed = checksums.parse((out / checksums.FILENAME).read_text("utf-8"), out)
-    except (OSError, CheckFailed):
-        listed = {}
-    entries: dict[str, dict[str, Any]] = {}
+        sums_text: str | None = sums_path.read_text("utf-8")
+        listed = checksums.parse(sums_text or "", out)
+    except (OSError, UnicodeDecodeError, CheckFailed):
+        sums_text, listed = None, {}
     rebuilt = {record.name for _, record in built}
+    entries: dict[str, dict[str, Any]] = {}
     for name, entry in manifest.read(out).items():
         if name in rebuilt:
             continue
-        path = out / name
-        if path.is_file() and sha256_file(path) == entry.get("sha256"):
+        if _matches(out / name, entry.get("sha256")):
             entries[name] = entry
-        elif path.exists():
-            log.warning("%s changed since it was built; it is no longer listed", path)
+        elif (out / name).exists():
+            log.warning("%s changed since it was built; it is no longer listed", out / name)
+    earlier = dict(entries)
     for source, record in built:
-        dest = out / record.name
-        if not (dest.is_file() and sha256_file(dest) == record.sha256):
-            atomic_copy(source, dest, mode=0o755)
+        if not _matches(out / record.name, record.sha256):
+            atomic_copy(source, staging / record.name, mode=0o755)
         entries[record.name] = record.to_dict()
-    manifest_path = manifest.write(out, entries)
-    written = extra(entries) if extra is not None else []
-    digests = {
+    manifest.write(staging, entries)
+    if extra is not None:
+        extra(entries, staging)
+
+    staged = {p.name: sha256_file(p) for p in staging.iterdir() if not p.name.startswith(".")}
+    changed = sorted(n for n, d in staged.items() if not _matches(out / n, d))
+    final = {
         name: digest
         for name, digest in listed.items()
-        if name not in entries
-        and name != manifest.FILENAME
-        and (out / name).is_file()
-        and sha256_file(out / name) == digest
+        if name not in entries and name not in staged and _matches(out / name, digest)
     }
-    digests.update({name: str(e["sha256"]) for name, e in entries.items()})
-    digests[manifest.FILENAME] = sha256_file(manifest_path)
-    digests.update({path.name: sha256_file(path) for path in written})
-    return checksums.write(out, digests), manifest_path
+    final.update({name: str(e["sha256"]) for name, e in entries.items()})
+    final.update(staged)
+    new_text = checksums.render(final)
+    if not changed and new_text == sums_text:
+        return sums_path, manifest_path
+
+    sig = out / sign.FILENAME
+    if sig.exists():
+        sig.unlink()
+        if not resign:
+            log.warning(
+                "SHA256SUMS changed: removed its old signature %s; sign it again with "
+                "`buildkit release sign %s --key KEY` or build with --sign-key",
+                sig,
+                out,
+            )
+    # 2. a true listing without what is about to be replaced
+    going = set(changed)
+    checksums.write(
+        out,
+        {
+            n: d
+            for n, d in listed.items()
+            if n not in going and n in final and n != manifest.FILENAME and _matches(out / n, d)
+        },
+    )
+    if manifest.FILENAME in going:
+        manifest.write(out, {n: e for n, e in earlier.items() if n not in going})
+    # 3. the new files, manifest.json last, then the complete listing
+    with output_errors(out):
+        for name in sorted(going, key=lambda n: n == manifest.FILENAME):
+            os.replace(staging / name, out / name)
+    checksums.write(out, final)
+    return sums_path, manifest_path
+
+
+def listing_problems(out: Path) -> list[str]:
+    """Lines of SHA256SUMS and entries of manifest.json whose file is missing or differs,
+    or either file torn: what this module's promise rules out ([] when it holds)."""
+    problems = []
+    try:
+        listed = checksums.parse((out / checksums.FILENAME).read_text("utf-8"), out)
+    except FileNotFoundError:
+        listed = {}
+    except (OSError, UnicodeDecodeError, CheckFailed) as exc:
+        return [f"{checksums.FILENAME}: unreadable: {exc}"]
+    problems += [
+        f"{checksums.FILENAME}: {n} differs or is missing"
+        for n, d in listed.items()
+        if not _matches(out / n, d)
+    ]
+    try:
+        text = (out / manifest.FILENAME).read_text("utf-8")
+    except FileNotFoundError:
+        return problems
+    try:
+        doc = json.loads(text)
+        entries = {str(a["name"]): a for a in doc["artifacts"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        return [*problems, f"{manifest.FILENAME}: torn or malformed: {exc}"]
+    problems += [
+        f"{manifest.FILENAME}: {n} differs or is missing"
+        for n, e in entries.items()
+        if not _matches(out / n, e.get("sha256"))
+    ]
+    return problems
