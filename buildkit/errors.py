@@ -51,6 +51,10 @@ class ToolError(BuildkitError):
     exit_code = 3
 
 
+class NetworkError(ToolError):
+    """Something had to be fetched and the registry could not be reached."""
+
+
 class IntegrityError(BuildkitError):
     """Downloaded or cached bytes do not match their pinned digest."""
 

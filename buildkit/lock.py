@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 from . import targets as target_registry
 from . import tools
-from .errors import LockError, RecipeError, ToolError
+from .errors import LockError, NetworkError, RecipeError, ToolError
 from .fsutil import atomic_write_text
 from .recipe import Recipe, TargetSpec
 from .targets import Target
@@ -228,6 +228,13 @@ def _run_pip_compile(src: Path, out: Path) -> None:
 
 
 def _explain_no_wheel(exc: ToolError, target: Target, python: str) -> None:
+    if reason := tools.network_failure(exc.message):
+        raise NetworkError(
+            f"locking for {target.name} needs the package index, which could not be "
+            f"reached: {reason}",
+            hint="check the network, the proxy (https_proxy) or UV_INDEX_URL; an existing "
+            "lock builds without it (build --offline once the cache holds its wheels)",
+        ) from None
     m = re.search(
         r"(?:Because )?([A-Za-z0-9._-]+)(?:==([^\s]+))? has no usable wheels", exc.message
     )

@@ -128,7 +128,10 @@ def run(
             f"{what}: {argv[0]} not found", hint=hint or "run ci/setup to install the toolkit"
         ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise ToolError(f"{what}: {argv[0]} did not finish within {timeout:.0f} s") from exc
+        raise ToolError(
+            f"{what}: {argv[0]} did not finish within {timeout:.0f} s; it was stopped",
+            hint=hint,
+        ) from exc
     if proc.returncode != 0 and check:
         if full := _no_space(proc):
             raise OutputError(
@@ -160,6 +163,24 @@ def _die_with_parent() -> None:
     no handler sees), so a killed build leaves no tool writing on in the background."""
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# What pip (urllib3), uv (reqwest) and the OS say when a registry cannot be reached.
+_NETWORK = re.compile(
+    r"NameResolutionError|Temporary failure in name resolution|Name or service not known"
+    r"|dns error|Failed to establish a new connection|Network is unreachable"
+    r"|Connection refused|ConnectTimeoutError|ProxyError|Read timed out|timed out"
+    r"|client error \\(Connect\\)|No route to host|Connection reset by peer"
+    r"|IncompleteRead|Connection broken|Connection interrupted|not enough bytes were received"
+)
+
+
+def network_failure(text: str) -> str | None:
+    """The line of a tool's output that says the network failed, or None."""
+    lines = [line.strip() for line in text.splitlines() if _NETWORK.search(line)]
+    if not lines:
+        return None
+    return re.sub(r"^(WARNING: Retrying \(Retry\([^)]*\)\) after |\u00d7 )", "", lines[-1])
 
 
 _NO_SPACE = ("No space left on device", "ENOSPC", "Disk quota exceeded")

@@ -10,8 +10,10 @@ cache alone and names what is missing.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,14 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from . import tools
 from .cache import Cache
-from .errors import IntegrityError, LockError, OfflineError, ToolError
+from .errors import (
+    InputError,
+    IntegrityError,
+    LockError,
+    NetworkError,
+    OfflineError,
+    ToolError,
+)
 from .fsutil import sha256_file
 from .lock import LockedRequirement, Lockfile
 from .targets import Target
@@ -99,8 +108,30 @@ def ensure(
     return tuple(chosen[r.name] for r in lock.requirements)
 
 
+#: Attempts pip makes after a failed connection (backoff 0.25 s doubling, urllib3's) and
+#: after a download cut short (resumed with a range request, or restarted).
+RETRIES = 3
+
+
+def _seconds(name: str, default: float) -> float:
+    """A time limit from the environment: ``BUILDKIT_NET_TIMEOUT`` (seconds a connection
+    may stay silent) or ``BUILDKIT_FETCH_DEADLINE`` (seconds for one target's fetch)."""
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise InputError(f"{name}={raw!r} is not a positive number of seconds")
+    return value
+
+
 def _download(missing: list[LockedRequirement], target: Target, python: str, cache: Cache) -> None:
     log.info("fetching %d wheel(s) for %s", len(missing), target.name)
+    net_timeout = _seconds("BUILDKIT_NET_TIMEOUT", 30)
+    deadline = _seconds("BUILDKIT_FETCH_DEADLINE", 1800)
     work = cache.tmp_dir()
     try:
         reqs = work / "requirements.txt"
@@ -113,7 +144,8 @@ def _download(missing: list[LockedRequirement], target: Target, python: str, cac
             "--python-version", python, "--implementation", "cp",
             "--abi", f"cp{nodot}", "--abi", "abi3", "--abi", "none",
             "--dest", out, "--requirement", reqs,
-            "--retries", "3", "--timeout", "30",
+            "--retries", str(RETRIES), "--resume-retries", str(RETRIES),
+            "--timeout", str(net_timeout),
         ]  # fmt: skip
         for tag in target.platform_tags:
             cmd += ["--platform", tag]
@@ -121,10 +153,34 @@ def _download(missing: list[LockedRequirement], target: Target, python: str, cac
             tools.run(
                 cmd,
                 what=f"downloading wheels for {target.name}",
+                timeout=deadline,
                 env={"PIP_CACHE_DIR": str(cache.tool_dir("pip"))},
                 hint="check the network and the package index, or build with --offline",
             )
         except ToolError as exc:
+            names = ", ".join(f"{r.name}=={r.version}" for r in missing)
+            if isinstance(exc.__cause__, subprocess.TimeoutExpired):
+                raise NetworkError(
+                    f"fetching {names} for {target.name} did not finish within "
+                    f"{deadline:.0f} s (BUILDKIT_FETCH_DEADLINE); it was stopped",
+                    hint="check the package index (a stalled mirror?); raise the deadline "
+                    "for a slow link; nothing partial was kept",
+                ) from None
+            if "DO NOT MATCH THE HASHES" in exc.message:
+                bad = re.findall(r"^\s*([A-Za-z0-9._-]+)==\S+ from ", exc.message, re.M)
+                raise IntegrityError(
+                    f"the index served {', '.join(bad) or 'a wheel'} for {target.name} with "
+                    "bytes whose sha256 the lock does not pin; nothing was kept",
+                    hint="retry later or use another index; if the project re-uploaded the "
+                    "file, review the change and run `buildkit lock` again",
+                ) from None
+            if reason := tools.network_failure(exc.message):
+                raise NetworkError(
+                    f"fetching {names} for {target.name} needs the package index, which "
+                    f"could not be reached: {reason}",
+                    hint="check the network, the proxy (https_proxy) or PIP_INDEX_URL; or "
+                    "fill the cache once where the index is reachable and build with --offline",
+                ) from None
             m = re.search(r"satisfies the requirement ([^\s(]+)", exc.message)
             if m:
                 raise LockError(
