@@ -217,18 +217,42 @@ def check_locks(recipe: Recipe, plans: list[Plan], lockfiles: Path | None) -> di
     return {name: lock.lock_path(recipe, name, lockfiles) for name in specs}
 
 
+#: What a recipe's sources may hold: an ops script's package, not a file system.
+MAX_SOURCE_FILES = 5000
+MAX_SOURCE_FILE = 16 << 20
+MAX_SOURCES = 64 << 20
+
+
 def stage_sources(recipe: Recipe, dest: Path) -> str:
     """Copy the recipe's sources into ``dest`` with normalised modes; return their digest."""
     digest = hashlib.sha256()
     seen: dict[str, Path] = {}
+    root = recipe.root.resolve()
+    total = 0
     for src in recipe.sources:
         base = recipe.root / src
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(base)
             if any(part in _SKIP or part.startswith(".") for part in rel.parts):
                 continue
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise RecipeError(
+                    f"{recipe.path}: [recipe].sources: {path} is a symbolic link to "
+                    f"{path.resolve()}, outside the recipe folder",
+                    hint="copy the file into the recipe folder, or remove the link",
+                )
             if path.suffix in (".pyc", ".pyo") or not path.is_file():
                 continue
+            size = path.stat().st_size
+            total += size
+            if size > MAX_SOURCE_FILE or total > MAX_SOURCES or len(seen) >= MAX_SOURCE_FILES:
+                raise RecipeError(
+                    f"{recipe.path}: [recipe].sources: too big to be a script's sources "
+                    f"(limits: {MAX_SOURCE_FILES} files, {MAX_SOURCE_FILE >> 20} MiB per file, "
+                    f"{MAX_SOURCES >> 20} MiB in all; reached at {path}, {size} bytes)",
+                    hint="point sources at the script's package folder, not a whole tree; "
+                    "data files belong in a dependency or next to the artifact",
+                )
             key = rel.as_posix()
             if key in seen or key == MEMBER:
                 raise RecipeError(

@@ -266,7 +266,7 @@ def write(lock: Lockfile, path: Path) -> bool:
 @dataclass(frozen=True, kw_only=True)
 class LockProblem:
     path: Path
-    kind: str  # missing | stale | unpinned | unhashed | mismatch
+    kind: str  # missing | stale | unpinned | unhashed | url | duplicate | mismatch
     detail: str
 
     def __str__(self) -> str:
@@ -289,7 +289,23 @@ def check(recipe: Recipe, target: Target, python: str, path: Path) -> list[LockP
                 "this lock was written",
             )
         )
+    seen: set[str] = set()
     for req in lock.requirements:
+        if req.name in seen:
+            problems.append(
+                LockProblem(path=path, kind="duplicate", detail=f"{req.name} is pinned twice")
+            )
+        seen.add(req.name)
+        if (url := Requirement(req.requirement).url) is not None:
+            problems.append(
+                LockProblem(
+                    path=path,
+                    kind="url",
+                    detail=f"{req.name} comes from a direct URL ({url}); a lock pins a "
+                    "version from the index",
+                )
+            )
+            continue
         if req.version is None:
             problems.append(
                 LockProblem(path=path, kind="unpinned", detail=f"{req.requirement} is not ==")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from . import tools
+from . import tools, wheelcheck
 from .cache import Cache
 from .errors import (
     InputError,
@@ -167,12 +167,15 @@ def _download(missing: list[LockedRequirement], target: Target, python: str, cac
                     "for a slow link; nothing partial was kept",
                 ) from None
             if "DO NOT MATCH THE HASHES" in exc.message:
-                bad = re.findall(r"^\s*([A-Za-z0-9._-]+)==\S+ from ", exc.message, re.M)
+                bad = re.findall(r"^\s*([A-Za-z0-9._-]+==\S+) from ", exc.message, re.M)
+                got = re.findall(r"^\s*Got\s+([0-9a-f]{64})", exc.message, re.M)
                 raise IntegrityError(
-                    f"the index served {', '.join(bad) or 'a wheel'} for {target.name} with "
-                    "bytes whose sha256 the lock does not pin; nothing was kept",
-                    hint="retry later or use another index; if the project re-uploaded the "
-                    "file, review the change and run `buildkit lock` again",
+                    f"{', '.join(bad) or 'a wheel'} for {target.name}: the file the index "
+                    f"serves has sha256:{', '.join(got) or '?'}, which the lock does not pin; "
+                    "nothing was kept",
+                    hint="if the lockfile was edited by hand, run `buildkit lock` again; if "
+                    "not, the index serves other bytes than when it was locked: find out why "
+                    "before locking again",
                 ) from None
             if reason := tools.network_failure(exc.message):
                 raise NetworkError(
@@ -198,6 +201,7 @@ def _download(missing: list[LockedRequirement], target: Target, python: str, cac
                     f"downloaded {path.name} has sha256:{digest}, which the lock does not pin",
                     hint="the index served different bytes; the file was not used",
                 )
+            wheelcheck.check(path, f"{name}=={parse_wheel_filename(path.name)[1]}")
             cache.add_wheel(path, digest)
     finally:
         shutil.rmtree(work, ignore_errors=True)

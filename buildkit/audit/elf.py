@@ -7,11 +7,15 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Callable, Iterable
 from importlib.resources import files
+from typing import TypeVar, cast
 
 import lief
 
 from .findings import ELF_CHECKS, Check, FileReport, State, unparseable
+
+T = TypeVar("T")
 
 lief.logging.disable()
 # Hostile files carry values LIEF's enums do not know; the checks treat them as unknown.
@@ -77,7 +81,7 @@ def audit(data: bytes | str, path: str) -> FileReport:
             path, f"truncated: segments end at byte {end}, the file has {size}", fmt="elf"
         )
     # Lookups by name run in LIEF; only the (few) imports are turned into Python strings.
-    imports = {_text(s.name) for s in binary.imported_symbols if s.name}
+    imports = {n for n in _strings(lambda: binary.imported_symbols, "name") if n}
     canaries = {n for n in _CANARY if binary.has_dynamic_symbol(n)}
     symtab = _symtab_count(binary)
     if not canaries and symtab and not imports:
@@ -108,6 +112,34 @@ def _text(value: str | bytes) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+def _read(get: Callable[[], T], fallback: T) -> T:
+    """A LIEF string property; LIEF raises on bytes that are not UTF-8 (a hostile or
+    damaged file), and those are judged by what they decode to with replacements."""
+    try:
+        return get()
+    except UnicodeDecodeError as exc:
+        if isinstance(fallback, str) and isinstance(exc.object, bytes):
+            return cast(T, exc.object.decode("utf-8", "replace"))
+        return fallback
+
+
+def _strings(items: Callable[[], Iterable[object]], attr: str | None = None) -> list[str]:
+    """Strings of a LIEF list (or an attribute of each item), each read on its own."""
+    listed: list[object] = []
+    listed = _read(lambda: list(items()), listed)
+    out: list[str] = []
+    for item in listed:
+        if attr is None:
+            out.append(_text(cast(str, item)))
+            continue
+
+        def get(item: object = item) -> str:
+            return cast(str, getattr(item, attr))
+
+        out.append(_text(_read(get, "")))
+    return out
+
+
 def _enum_name(value: object) -> str:
     """``FILE_TYPE.DYN`` -> ``DYN`` (LIEF enums print with their class name)."""
     return str(value).rsplit(".", 1)[-1]
@@ -119,8 +151,8 @@ def _flag(binary: lief.ELF.Binary, tag: lief.ELF.DynamicEntry.TAG, bit: int) -> 
 
 
 def _libc(binary: lief.ELF.Binary) -> str:
-    interp = _text(binary.interpreter) if binary.has_interpreter else ""
-    needed = [_text(n) for n in binary.libraries]
+    interp = _text(_read(lambda: binary.interpreter, "")) if binary.has_interpreter else ""
+    needed = _strings(lambda: binary.libraries)
     if "ld-musl" in interp or any(n.startswith("libc.musl") for n in needed):
         return "musl"
     if "ld-linux" in interp or "libc.so.6" in needed:
@@ -204,7 +236,8 @@ def _rpath(binary: lief.ELF.Binary) -> Check:
     values = []
     for entry in binary.dynamic_entries:
         if isinstance(entry, lief.ELF.DynamicEntryRpath | lief.ELF.DynamicEntryRunPath):
-            values += [f"{_enum_name(entry.tag)}={_text(p)}" for p in entry.paths]
+            paths = _strings(lambda: cast(Iterable[object], entry.paths))  # noqa: B023
+            values += [f"{_enum_name(entry.tag)}={p}" for p in paths]
     if not values:
         return Check(name="rpath", state=State.PASS, evidence="no RPATH/RUNPATH")
     inside = all(v.split("=", 1)[1].startswith("$ORIGIN") for v in values)

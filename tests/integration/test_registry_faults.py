@@ -5,10 +5,12 @@ network at all (``unshare -n``)."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -229,3 +231,79 @@ def test_offline_build_in_a_namespace_without_network(tmp_path: Path) -> None:
         "reached" in proc.stderr  # fmt: skip
     assert "build with --offline" in proc.stderr
     assert cache_problems(fresh) == []
+
+
+# --- hostile downloads: what the lock pins is itself bad -------------------------------
+
+
+def pin_only(project_recipe: Path, digest: str) -> None:
+    """Make the project's linux-amd64 lock pin psutil to ``digest`` alone."""
+    path = project_recipe.parent.parent / "lockfiles" / "hostmetrics" / "linux-amd64.txt"
+    path.write_text(
+        re.sub(r"--hash=sha256:[0-9a-f]{64}", f"--hash=sha256:{digest}", path.read_text())
+    )
+
+
+def rewrite_wheel(src: Path, dest: Path, change: dict[str, bytes]) -> Path:
+    """A copy of ``src`` with members replaced or added (RECORD left as it was)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w") as zout:
+        for info in zin.infolist():
+            zout.writestr(info, change.pop(info.filename, None) or zin.read(info.filename))
+        for name, data in change.items():
+            zout.writestr(name, data)
+    return dest
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"../../etc/cron.d/psutil": b"* * * * * root id\n"}, "with a '..' part"),
+        (
+            {"psutil/__init__.py": b"import os; os.system('id')\n"},
+            "whose bytes do not match its RECORD",
+        ),
+    ],
+)
+def test_a_pinned_but_hostile_wheel_is_refused(
+    tmp_path: Path,
+    index: Index,
+    recipe_copy,
+    change: dict[str, bytes],
+    says: str,  # type: ignore[no-untyped-def]
+) -> None:
+    recipe = recipe_copy("hostmetrics")
+    crafted = tmp_path / "crafted" / index.wheel.name
+    crafted.parent.mkdir()
+    rewrite_wheel(index.wheel, crafted, dict(change))
+    index.wheel = crafted  # the index serves it, under the real name
+    pin_only(recipe, hashlib.sha256(crafted.read_bytes()).hexdigest())
+    cache = tmp_path / "cache"
+    proc = buildkit(*job_for(recipe, tmp_path / "dist", cache), env=env(index), check=False)
+    assert proc.returncode == 3, proc.stderr
+    assert f"error: psutil==7.2.2: the wheel {crafted.name} " in proc.stderr and says in proc.stderr
+    assert psutil_in(cache) == [] and cache_problems(cache) == []
+    assert not (tmp_path / "dist").exists()
+
+
+def test_a_lock_hash_of_another_file_is_refused(
+    tmp_path: Path,
+    index: Index,
+    recipe_copy,  # type: ignore[no-untyped-def]
+) -> None:
+    recipe = recipe_copy("hostmetrics")
+    other = hashlib.sha256((recipe / "recipe.toml").read_bytes()).hexdigest()
+    pin_only(recipe, other)
+    cache = tmp_path / "cache"
+    proc = buildkit(*job_for(recipe, tmp_path / "dist", cache), env=env(index), check=False)
+    assert proc.returncode == 3, proc.stderr
+    real = hashlib.sha256(index.wheel.read_bytes()).hexdigest()
+    assert (
+        f"error: psutil==7.2.2 for linux-amd64: the file the index serves has sha256:{real}, "
+        "which the lock does not pin" in proc.stderr
+    )
+    assert psutil_in(cache) == [] and cache_problems(cache) == []
+
+
+def job_for(recipe: Path, out: Path, cache: Path) -> list[str | Path]:
+    return ["build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", out,
+            "--cache-dir", cache]  # fmt: skip
