@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,14 @@ from .errors import OutputError
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+
+# What opening or reading a damaged or hostile zip can raise: bad headers, short data,
+# bad deflate streams, zip versions, compression methods or encryption Python does not
+# support (found by the hypothesis tests of mutated zipapps).
+ZIP_ERRORS = (
+    zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error, NotImplementedError,
+    RuntimeError, IndexError,
+)  # fmt: skip
 
 
 def sha256_file(path: Path) -> str:

@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from .errors import IntegrityError
+from .fsutil import ZIP_ERRORS
 
 _HINT = "do not use this file; report it to the package's maintainers, then lock another version"
 
@@ -45,7 +46,7 @@ def check(path: Path, package: str) -> None:
 
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except ZIP_ERRORS as exc:
         raise refuse(f"is not a readable zip: {exc}") from None
     with zf:
         infos = zf.infolist()
@@ -59,7 +60,7 @@ def check(path: Path, package: str) -> None:
             raise refuse(f"has {len(records)} .dist-info/RECORD files (one is required)")
         try:
             rows = list(csv.reader(io.StringIO(zf.read(records[0]).decode("utf-8"))))
-        except (UnicodeDecodeError, csv.Error, zipfile.BadZipFile) as exc:
+        except (UnicodeDecodeError, csv.Error, *ZIP_ERRORS) as exc:
             raise refuse(f"has an unreadable RECORD: {exc}") from None
         listed: dict[str, tuple[str, str]] = {}
         for row in rows:
@@ -77,7 +78,7 @@ def check(path: Path, package: str) -> None:
                 raise refuse(f"lists {name!r} in RECORD without a sha256 hash")
             try:
                 data = zf.read(name)
-            except (zipfile.BadZipFile, OSError) as exc:
+            except ZIP_ERRORS as exc:
                 raise refuse(f"has a member {name!r} that cannot be read: {exc}") from None
             if _digest(data) != algo_digest or (size and size != str(len(data))):
                 raise refuse(f"has a member {name!r} whose bytes do not match its RECORD")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from ..fsutil import ZIP_ERRORS
 from . import onefile
 from .components import Context, tar_context, zip_context
 from .onefile import Payload
@@ -216,12 +217,19 @@ def _has_interpreter(f: BinaryIO, head: bytes) -> bool:
 def _zip(path: Path, artifact: str) -> Iterator[Item]:
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except ZIP_ERRORS as e:
         yield Problem(path=artifact, reason=f"unreadable zip archive: {e}", artifact=artifact)
         return
     with zf:
-        infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
-        context = zip_context(zf, infos)
+        # (ZipInfo.is_dir() fails on an empty name, which a damaged zip can hold)
+        infos = sorted(
+            (i for i in zf.infolist() if not i.filename.endswith("/")), key=lambda i: i.filename
+        )
+        try:
+            context = zip_context(zf, infos)
+        except ZIP_ERRORS as e:
+            yield Problem(path=artifact, reason=f"unreadable zip archive: {e}", artifact=artifact)
+            return
         for info in infos:
             shown = f"{artifact}!{show(info.filename)}"
             try:
@@ -242,7 +250,7 @@ def _zip(path: Path, artifact: str) -> Iterator[Item]:
                         continue
                 with zf.open(info) as member:
                     data = member.read(MAX_FILE + 1)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            except ZIP_ERRORS as e:
                 yield Problem(path=shown, reason=f"unreadable member: {e}", artifact=artifact)
                 continue
             if len(data) > MAX_FILE:

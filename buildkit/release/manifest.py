@@ -37,11 +37,18 @@ def read(folder: Path) -> dict[str, dict[str, Any]]:
     path = folder / FILENAME
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (OSError, ValueError):
         return {}
-    except ValueError:
-        return {}
-    return {a["name"]: a for a in doc.get("artifacts", []) if isinstance(a, dict) and "name" in a}
+    artifacts = doc.get("artifacts") if isinstance(doc, dict) else None
+    if not isinstance(artifacts, list):
+        return {}  # not a manifest: nothing of it is kept
+    return {
+        a["name"]: a
+        for a in artifacts
+        if isinstance(a, dict)
+        and isinstance(a.get("name"), str)
+        and isinstance(a.get("sha256"), str)
+    }
 
 
 def write(folder: Path, entries: dict[str, dict[str, Any]]) -> Path:
