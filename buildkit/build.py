@@ -280,7 +280,7 @@ def toolkit_digest() -> str:
 def tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".toml", ".json"):
+        if path.is_file() and path.suffix in (".py", ".toml", ".json", ".c"):
             digest.update(path.relative_to(root).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()

@@ -115,6 +115,8 @@ class NuitkaBackend:
                 f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.info_digest[:20]}",
                 "--onefile-cache-mode=cached",
                 "--onefile-no-compression",  # keeps the build info readable by inspect
+                # refuses an extraction folder others could write (onefile_guard.c)
+                f"--user-plugin={Path(__file__).with_name('nuitka_guard.py')}",
             ]
         cmd.append(entry)
         tools.run(

@@ -206,14 +206,56 @@ def test_onefile_extracts_once_per_user_and_repairs_changes(
     assert (folder.parent.stat().st_mode & 0o022) == 0  # not group/world-writable
     info = folder / "__buildkit__.json"
     good = info.read_bytes()
+    program = folder / f"{binary.name}.bin"
+    program_bytes = program.read_bytes()
     info.write_bytes(b"changed by someone else")
-    assert (
-        subprocess.run(
-            [binary, "--help"], env=private_home, capture_output=True, check=False
-        ).returncode
-        == 0
+    program.write_bytes(b"#!/bin/sh\necho tampered\n")
+    proc = subprocess.run(
+        [binary, "--help"], env=private_home, capture_output=True, text=True, check=False
     )
-    assert info.read_bytes() == good
+    assert proc.returncode == 0 and "tampered" not in proc.stdout
+    assert info.read_bytes() == good and program.read_bytes() == program_bytes
+
+
+def test_onefile_refuses_an_extraction_folder_others_could_write(
+    nuitka_build: dict[str, Any], private_home: dict[str, str], tmp_path: Path
+) -> None:
+    """The guard compiled into the bootstrap (onefile_guard.c) runs before Nuitka
+    extracts anything: a folder another user owns, one writable by others, or a symbolic
+    link in its place stops the binary with exit code 126 and a message naming it."""
+    import os
+
+    binary = nuitka_build["dist"] / f"portcheck-1.0.0-{HOST}"
+
+    def start() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary, "--help"], env=private_home, capture_output=True, text=True, check=False
+        )
+
+    assert start().returncode == 0
+    (folder,) = (Path(private_home["XDG_CACHE_HOME"]) / "buildkit" / "run").iterdir()
+
+    def refused(why: str) -> None:
+        proc = start()
+        assert proc.returncode == 126 and proc.stdout == "", proc
+        assert f"{binary.name}: error: refusing to start: the extraction folder " in proc.stderr
+        assert why in proc.stderr
+
+    folder.chmod(0o777)
+    refused(f"{folder} is writable by others (mode 0777)")
+    folder.chmod(0o700)
+    if os.geteuid() == 0:
+        os.chown(folder.parent, 4242, 4242)
+        refused(f"{folder.parent} is owned by uid 4242")
+        os.chown(folder.parent, 0, 0)
+    decoy = tmp_path / "decoy"
+    decoy.mkdir(mode=0o700)
+    shutil.rmtree(folder)
+    folder.symlink_to(decoy)
+    refused(f"{folder} is a symbolic link")
+    assert list(decoy.iterdir()) == []  # nothing was extracted through the link
+    folder.unlink()  # what the hint says; the next start extracts again
+    assert start().returncode == 0 and folder.is_dir() and not folder.is_symlink()
 
 
 def test_standalone_mode_ships_a_folder(
