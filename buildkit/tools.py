@@ -140,7 +140,7 @@ def run(
                 "and re-run; nothing half-written was kept",
             )
         raise ToolError(
-            f"{what} failed (exit {proc.returncode}): {shlex.join(argv)}\n{_tail(proc)}",
+            f"{what} failed (exit {proc.returncode}): {shlex.join(argv)}\n{output_tail(proc)}",
             hint=hint or "re-run with --verbose to see every command",
         )
     return proc
@@ -211,7 +211,7 @@ def _no_space(proc: subprocess.CompletedProcess[str]) -> str | None:
     return f"no space left on a device: {lines[-1].strip()}"
 
 
-def _tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
+def output_tail(proc: subprocess.CompletedProcess[str], lines: int = 25) -> str:
     """The end of the output, stderr last: that is where a failing build says why."""
     out = (proc.stdout or "").strip().splitlines()[-(lines // 3) :]
     err = (proc.stderr or "").strip().splitlines()[-lines:]

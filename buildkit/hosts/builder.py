@@ -30,7 +30,7 @@ from ..errors import CheckFailed, InputError, ToolError
 from ..fsutil import output_errors
 from ..recipe import Recipe
 from ..release.verify import verify
-from ..tools import clean_env
+from ..tools import clean_env, output_tail
 from . import HostSpec
 from .store import Host, locked, run_in, use
 
@@ -91,10 +91,9 @@ def toolkit_venv(host: Host) -> Path:
         for what, argv in steps:
             proc = run_in(host, argv, binds=binds, env=_network_env(), capture=True, timeout=3600)
             if proc.returncode != 0:
-                tail = "\n".join((proc.stderr + proc.stdout).strip().splitlines()[-15:])
                 raise ToolError(
                     f"installing the toolkit in the host {host.spec.name} failed at the "
-                    f"{what} step (exit {proc.returncode}):\n{tail}",
+                    f"{what} step (exit {proc.returncode}):\n{output_tail(proc)}",
                     hint="the host needs PyPI (or PIP_INDEX_URL) to install the toolkit once",
                 )
         _link_source(staging)
@@ -124,7 +123,7 @@ def _blocks(text: str) -> list[str]:
             out[-1] += "\n" + line
         else:
             out.append(line)
-    return [b for b in (b.split("    #")[0].rstrip(" \\\n") for b in out)]
+    return [b.split("    #")[0].rstrip(" \\\n") for b in out]
 
 
 _CERT_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_CERT")
