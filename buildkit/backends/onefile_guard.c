@@ -40,11 +40,12 @@
 
 #define BUILDKIT_GUARD_EXIT 126
 
-static void buildkit_refuse(char const *path, char const *why, char const *hint) {
+/* "the cache folder" is $XDG_CACHE_HOME or ~/.cache; "the extraction folder" one below it. */
+static void buildkit_refuse(int is_base, char const *path, char const *why, char const *hint) {
     fprintf(stderr,
-            "%s: error: refusing to start: the extraction folder %s %s\n"
+            "%s: error: refusing to start: the %s folder %s %s\n"
             "  hint: %s; the program extracts itself again at its next start\n",
-            BUILDKIT_ARTIFACT, path, why, hint);
+            BUILDKIT_ARTIFACT, is_base ? "cache" : "extraction", path, why, hint);
     exit(BUILDKIT_GUARD_EXIT);
 }
 
@@ -52,21 +53,24 @@ static void buildkit_check(char const *path, struct stat const *st, int is_base)
     char why[256];
     uid_t me = geteuid();
 
+    char const *elsewhere = "set XDG_CACHE_HOME to a folder of your own";
+
     if (!S_ISDIR(st->st_mode)) {
-        buildkit_refuse(path, "is not a folder", "remove it");
+        buildkit_refuse(is_base, path, "is not a folder", is_base ? elsewhere : "remove it");
     }
     if (st->st_uid != me && !(is_base && st->st_uid == 0)) {
         snprintf(why, sizeof(why), "is owned by uid %ld, not by the user running this (uid %ld)",
                  (long)st->st_uid, (long)me);
-        buildkit_refuse(path, why, "remove it (as its owner or root)");
+        buildkit_refuse(is_base, path, why,
+                        is_base ? elsewhere : "remove it (as its owner or root)");
     }
     if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(is_base && (st->st_mode & S_ISVTX) != 0)) {
         snprintf(why, sizeof(why), "is writable by %s (mode %04o)",
                  (st->st_mode & S_IWOTH) != 0 ? "others" : "its group",
                  (unsigned)(st->st_mode & 07777));
-        buildkit_refuse(path, why,
+        buildkit_refuse(is_base, path, why,
                         is_base ? "make it private (chmod go-w), or set XDG_CACHE_HOME to a "
-                                  "private folder"
+                                  "folder of your own"
                                 : "remove it: its contents cannot be trusted");
     }
 }
@@ -92,7 +96,7 @@ __attribute__((constructor)) static void buildkit_guard(void) {
         n = snprintf(path, sizeof(path), "%s/.cache", home);
     }
     if (n < 0 || (size_t)n + 1 + sizeof(tail) > sizeof(path)) {
-        buildkit_refuse(path, "has too long a name", "set XDG_CACHE_HOME to a shorter path");
+        buildkit_refuse(1, path, "has too long a name", "set XDG_CACHE_HOME to a shorter path");
     }
     while (n > 1 && path[n - 1] == '/') {
         path[--n] = '\0';
@@ -100,7 +104,7 @@ __attribute__((constructor)) static void buildkit_guard(void) {
 
     if (stat(path, &st) != 0) {
         if (errno != ENOENT) {
-            buildkit_refuse(path, strerror(errno), "check the cache folder");
+            buildkit_refuse(1, path, strerror(errno), "check the cache folder");
         }
         /* Missing: created as Nuitka would (mode 0700, with any missing parents). */
         for (char *slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/')) {
@@ -108,7 +112,7 @@ __attribute__((constructor)) static void buildkit_guard(void) {
                 *slash = '\0';
             }
             if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-                buildkit_refuse(path, strerror(errno), "check the cache folder");
+                buildkit_refuse(1, path, strerror(errno), "check the cache folder");
             }
             if (slash == NULL) {
                 break;
@@ -116,7 +120,7 @@ __attribute__((constructor)) static void buildkit_guard(void) {
             *slash = '/';
         }
         if (stat(path, &st) != 0) {
-            buildkit_refuse(path, strerror(errno), "check the cache folder");
+            buildkit_refuse(1, path, strerror(errno), "check the cache folder");
         }
     }
     buildkit_check(path, &st, 1);
@@ -132,17 +136,17 @@ __attribute__((constructor)) static void buildkit_guard(void) {
         path[len] = '\0';
         if (lstat(path, &st) != 0) {
             if (errno != ENOENT) {
-                buildkit_refuse(path, strerror(errno), "check the cache folder");
+                buildkit_refuse(0, path, strerror(errno), "check the cache folder");
             }
             if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-                buildkit_refuse(path, strerror(errno), "check the cache folder");
+                buildkit_refuse(0, path, strerror(errno), "check the cache folder");
             }
             if (lstat(path, &st) != 0) {
-                buildkit_refuse(path, strerror(errno), "check the cache folder");
+                buildkit_refuse(0, path, strerror(errno), "check the cache folder");
             }
         }
         if (S_ISLNK(st.st_mode)) {
-            buildkit_refuse(path, "is a symbolic link",
+            buildkit_refuse(0, path, "is a symbolic link",
                             "remove the link; the program extracts only into a folder of its own");
         }
         buildkit_check(path, &st, 0);

@@ -45,12 +45,14 @@ def start(program: Path, home: Path, **env: str) -> subprocess.CompletedProcess[
     )
 
 
-def refused(proc: subprocess.CompletedProcess[str], folder: Path, why: str) -> None:
+def refused(
+    proc: subprocess.CompletedProcess[str], folder: Path, why: str, what: str = "extraction"
+) -> None:
     assert proc.returncode == REFUSED, proc
     assert proc.stdout == ""  # main() never ran
     first = proc.stderr.splitlines()[0]
     assert first.startswith("demo-1.0.0-linux-amd64: error: refusing to start:"), first
-    assert f"the extraction folder {folder} {why}" in first, first
+    assert f"the {what} folder {folder} {why}" in first, first
     assert proc.stderr.splitlines()[1].startswith("  hint: ")
 
 
@@ -139,5 +141,10 @@ def test_the_cache_folder_may_be_sticky_shared_but_not_open(
     assert (shared / "buildkit").stat().st_mode & 0o777 == 0o700
     shared.chmod(0o777)  # not sticky: anyone could rename our folders away
     proc = start(program, home, XDG_CACHE_HOME=str(shared))
-    refused(proc, shared, "is writable by others (mode 0777)")
+    refused(proc, shared, "is writable by others (mode 0777)", what="cache")
     assert "XDG_CACHE_HOME" in proc.stderr
+    shared.chmod(0o700)
+    if os.geteuid() == 0:  # root with another user's HOME (sudo without -H)
+        os.chown(shared, OTHER_UID, OTHER_UID)
+        proc = start(program, home, XDG_CACHE_HOME=str(shared))
+        refused(proc, shared, f"is owned by uid {OTHER_UID}", what="cache")
