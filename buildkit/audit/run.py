@@ -77,9 +77,12 @@ def _worker_start(limit: int) -> None:
 
     Signals get their defaults back: the CLI's SIGTERM handler (inherited by fork) would
     turn the pool's own terminate() into an exception inside a worker; SIGINT (a Ctrl-C
-    to the process group) is the parent's to handle."""
+    to the process group) is the parent's to handle. The worker is born with SIGTERM
+    blocked (``_Workers._start``) and unblocks it only now, so a terminate() that came
+    earlier is held until the default action kills the worker."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
@@ -96,8 +99,18 @@ class _Workers:
         self.pool = self._start()
 
     def _start(self) -> Pool:
+        """A new pool. SIGTERM is blocked while it forks its workers and starts the thread
+        that forks their replacements, so every worker starts with it blocked. Without
+        that, a terminate() reaching a worker before ``_worker_start`` was lost: the
+        inherited handler noted it, SIG_DFL replaced the handler before it ran, and the
+        worker waited for work for ever while the pool waited for it (seen in the test
+        that stops a build with SIGTERM)."""
         context = multiprocessing.get_context("fork")
-        return context.Pool(self.jobs, initializer=_worker_start, initargs=(self.memory_limit,))
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            return context.Pool(self.jobs, initializer=_worker_start, initargs=(self.memory_limit,))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def run(self, items: Iterator[Native]) -> Iterator[tuple[list[FileReport], Native, str | None]]:
         """Reports for each item (and the items a onefile payload adds, right after it),

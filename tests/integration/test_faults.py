@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,8 +92,13 @@ def test_stop_signals_unwind_cleanly(tmp_path: Path, sig: signal.Signals, code: 
         if line.startswith("buildkit: building "):
             break
     proc.send_signal(sig)
-    seen += proc.stderr.readlines()
-    assert proc.wait(timeout=60) == code, "".join(seen)
+    watchdog = threading.Timer(180, proc.kill)  # a hung unwind fails the test, not CI
+    watchdog.start()
+    try:
+        seen += proc.stderr.readlines()
+        assert proc.wait(timeout=60) == code, "".join(seen)
+    finally:
+        watchdog.cancel()
     errors = [line for line in seen if "error" in line]
     assert errors == [
         f"buildkit: error: stopped by {sig.name}; nothing half-written was kept "

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildkit.audit import elf
+from buildkit.audit import elf, run
 from buildkit.audit.findings import State
 from buildkit.audit.run import audit_paths
 
@@ -99,3 +99,45 @@ def test_hanging_and_crashing_parsers_become_findings(
         assert parse is not None and "did not finish within 2 s" in parse.evidence
     for name in ("a-ok", "d-ok"):
         assert by_name[name].check("parse") is None
+
+
+_real_worker_start = run._worker_start
+
+
+def _recording_start(limit: int) -> None:
+    """The real initializer, with the worker's SIGTERM mask noted before and after."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    _real_worker_start(limit)
+    after = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    handler = signal.getsignal(signal.SIGTERM)
+    note = f"{signal.SIGTERM in before} {signal.SIGTERM in after} {handler == signal.SIG_DFL}"
+    (Path(os.environ["BUILDKIT_TEST_NOTES"]) / str(os.getpid())).write_text(note)
+
+
+def test_workers_cannot_lose_the_pools_terminate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers are born with SIGTERM blocked and unblock it once its default action is
+    back, so a terminate() that reaches one early is held, not noted by the CLI's
+    inherited handler and then dropped (the worker would wait for work for ever, and the
+    pool's join with it). With the CLI's handler installed, pools closed at once, many
+    times, all finish."""
+    monkeypatch.setenv("BUILDKIT_TEST_NOTES", str(tmp_path))
+    monkeypatch.setattr(run, "_worker_start", _recording_start)
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # a Python-level handler
+    try:
+        workers = run._Workers(2, 30.0, run.MEMORY_LIMIT)
+        list(workers.run(iter([])))
+        deadline = time.monotonic() + 20
+        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers.close()
+        notes = sorted(p.read_text() for p in tmp_path.iterdir())
+        assert notes == ["True False True"] * 2  # blocked at birth; default and open after
+        started = time.monotonic()
+        for _ in range(25):
+            run._Workers(2, 30.0, run.MEMORY_LIMIT).close()
+        assert time.monotonic() - started < 60
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()  # parent unchanged
+    finally:
+        signal.signal(signal.SIGTERM, previous)
