@@ -356,3 +356,64 @@ def test_builder_binary_runs_on_the_emulated_host(
     proc = run_on("linux-arm64", arm_nuitka / "portcheck-1.0.0-linux-arm64", args, host_cache)
     assert proc.returncode == code, proc.stderr
     assert comparable("portcheck", proc.stdout) == comparable("portcheck", out)
+
+
+# --- logwatch: a sample with its own C extension, compiled on the emulated builder ------
+
+# A file every Debian root has (base-files), with lines to count.
+LICENSE = "/usr/share/common-licenses/GPL-3"
+
+
+@pytest.fixture(scope="module")
+def arm_logwatch(
+    hosts: dict[str, Path], host_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """logwatch's linux-arm64 zipapps, built on the emulated builder: its logscan
+    extension compiled there by aarch64 gcc with the hardening flags."""
+    out = tmp_path_factory.mktemp("arm-logwatch")
+    buildkit(
+        "build", RECIPES / "logwatch", "--target", "linux-arm64", "--format", "pex",
+        "--format", "shiv", "--builder", "linux-arm64", "--out", out, "--cache-dir", host_cache,
+    )  # fmt: skip
+    return out
+
+
+def test_logwatch_zipapps_run_on_the_emulated_host_as_on_amd64(
+    arm_logwatch: Path,
+    *,
+    hosts: dict[str, Path],
+    host_cache: Path,
+    cache_dir: Path,
+    run_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    here = tmp_path / "dist"
+    buildkit("build", RECIPES / "logwatch", "--target", "linux-amd64", "--format", "pex",
+             "--out", here, "--cache-dir", cache_dir)  # fmt: skip
+    args = ["--pattern", "GNU", "--pattern", "warranty", "--threshold", "2", "--json"]
+    amd64 = subprocess.run(
+        [here / "logwatch-1.0.0-linux-amd64.pex", f"{hosts['linux-arm64']}{LICENSE}", *args],
+        capture_output=True, text=True, env=run_env, check=False,
+    )  # fmt: skip
+    assert amd64.returncode == 1, amd64.stderr  # over the threshold
+    want = {**json.loads(amd64.stdout), "file": LICENSE}
+    assert want["matching"] > 2
+    for suffix in (".pex", ".pyz"):
+        artifact = arm_logwatch / f"logwatch-1.0.0-linux-arm64{suffix}"
+        proc = run_on("linux-arm64", artifact, [LICENSE, *args], host_cache)
+        assert proc.returncode == 1, proc.stderr[-3000:]
+        assert json.loads(proc.stdout) == want
+
+
+def test_logwatch_arm64_extension_is_audited_as_our_own(arm_logwatch: Path) -> None:
+    assert buildkit("verify", arm_logwatch).returncode == 0
+    report = json.loads((arm_logwatch / "logwatch-1.0.0.hardening.json").read_text())
+    scanners = [f for f in report["files"] if "_scan" in f["path"]]
+    assert {f["artifact"] for f in scanners} == {
+        "logwatch-1.0.0-linux-arm64.pex", "logwatch-1.0.0-linux-arm64.pyz"
+    }  # fmt: skip
+    for f in scanners:
+        assert (f["arch"], f["component"], f["libc"]) == ("aarch64", "own", "glibc"), f
+        for check in ("relro", "canary", "nx", "fortify"):
+            assert f["checks"][check]["state"] == "pass", (f["path"], check)
+    assert report["policy"]["passed"] is True
