@@ -15,6 +15,7 @@ from buildkit.audit.findings import State
 from buildkit.audit.run import audit_paths
 from tests.conftest import RECIPES
 from tests.integration.conftest import buildkit
+from tests.unit.test_audit_hostile import mutate
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -34,27 +35,10 @@ def seeds(tmp_path_factory: pytest.TempPathFactory) -> None:
     SEEDS["pyz"] = (base / "dist" / "hostmetrics-1.0.0-linux-amd64.pyz").read_bytes()
 
 
-def mutate(draw: st.DrawFn, seed: bytes, hot: int) -> bytes:
-    data = bytearray(seed)
-    for _ in range(draw(st.integers(1, 8))):
-        limit = draw(st.sampled_from([hot, len(data)]))
-        at = draw(st.integers(0, min(limit, len(data)) - 1))
-        kind = draw(st.sampled_from(["flip", "zero", "ones", "cut"]))
-        if kind == "flip":
-            data[at] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "zero":
-            data[at : at + 8] = bytes(len(data[at : at + 8]))
-        elif kind == "ones":
-            data[at : at + 8] = b"\xff" * len(data[at : at + 8])
-        else:
-            del data[max(at, 4) :]
-    return bytes(data)
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.data())
 def test_mutated_macho_gives_reports_never_an_exception(data: st.DataObject) -> None:
-    mutant = data.draw(st.composite(lambda d: mutate(d, SEEDS["macho"], 4096))())
+    mutant = data.draw(st.composite(lambda d: mutate(d, SEEDS["macho"], (4096,)))())
     reports = macho.audit(mutant, "mutant.so")
     assert reports
     for report in reports:
@@ -70,7 +54,7 @@ def test_mutated_zipapp_is_audited_to_a_result(
 ) -> None:
     pyz = SEEDS["pyz"]
     # the zip's tables sit at its end: damage there as well as anywhere
-    mutant = data.draw(st.composite(lambda d: mutate(d, pyz[::-1], 4096))())[::-1]
+    mutant = data.draw(st.composite(lambda d: mutate(d, pyz[::-1], (4096,)))())[::-1]
     path = tmp_path_factory.mktemp("mutant") / "hostmetrics-1.0.0-linux-amd64.pyz"
     path.write_bytes(mutant)
     result = audit_paths([path])  # no exception, whatever the damage

@@ -20,12 +20,12 @@ from buildkit.audit.run import audit_paths
 SEEDS = [Path("/usr/bin/ls").read_bytes(), Path("/usr/bin/true").read_bytes()]
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+def mutate(draw: st.DrawFn, seed: bytes, hot: tuple[int, ...]) -> bytes:
+    """``seed`` with a few bits flipped, runs zeroed or set, or its end cut; ``hot``: the
+    lengths of the leading parts where most of the damage goes."""
+    data = bytearray(seed)
     for _ in range(draw(st.integers(1, 8))):
-        # most damage where the parser looks first: headers and their tables
-        limit = draw(st.sampled_from([64, 4096, len(data)]))
+        limit = draw(st.sampled_from([*hot, len(data)]))
         at = draw(st.integers(0, min(limit, len(data)) - 1))
         kind = draw(st.sampled_from(["flip", "zero", "ones", "cut"]))
         if kind == "flip":
@@ -37,6 +37,12 @@ def mutated(draw: st.DrawFn) -> bytes:
         else:
             del data[max(at, 4) :]
     return bytes(data)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    # most damage where the parser looks first: headers and their tables
+    return mutate(draw, draw(st.sampled_from(SEEDS)), (64, 4096))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
