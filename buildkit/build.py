@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import __version__, hardening, lock, native, targets, wheelhouse
+from . import __version__, closure, hardening, lock, native, targets, wheelhouse
 from .audit import output
 from .audit.policy import GateResult, evaluate
 from .audit.report import gate_line
@@ -46,7 +46,7 @@ from .release.publish import publish
 log = logging.getLogger(__name__)
 
 _SKIP = {"__pycache__", ".git", ".mypy_cache", ".pytest_cache"}
-ACTION_KEY_VERSION = "2"
+ACTION_KEY_VERSION = "3"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,9 +286,12 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def action_key(p: Plan, info: BuildInfo) -> str:
+def action_key(p: Plan, info: BuildInfo, pins: str) -> str:
+    """The key of an artifact in the action cache: toolkit, backend, target, build info
+    (sources, lock file and wheel digests, settings) and the digest of the lock's pins."""
     doc = {
         "v": ACTION_KEY_VERSION,
+        "pins": pins,
         "toolkit": toolkit_digest(),
         "backend": p.backend.name,
         "target": repr(p.target),
@@ -313,19 +316,60 @@ class _Context:
     recipe: Recipe
     cache: Cache
     lock_paths: dict[str, Path]
+    locks: dict[str, lock.Lockfile]
     wheels: dict[str, tuple[wheelhouse.Wheel, ...]]
     native: dict[str, tuple[wheelhouse.Wheel, ...]]  # the recipe's own native packages
     out: Path
 
 
-def _requirements(lock_path: Path, own: tuple[wheelhouse.Wheel, ...], work: Path) -> Path:
-    """The lock, plus each native package pinned to the wheel built or found for it."""
-    if not own:
-        return lock_path
+def _requirements(
+    locked: lock.Lockfile,
+    wheels: tuple[wheelhouse.Wheel, ...],
+    own: tuple[wheelhouse.Wheel, ...],
+    work: Path,
+) -> Path:
+    """What the backends' tools read: rebuilt from the parsed pins, each with the hash of
+    the one verified wheel chosen for it, plus each native package pinned to the wheel
+    built or found for it. Never the lock file itself: nothing in it but what buildkit
+    parsed and checked reaches pip or pex."""
+    chosen = {w.name: w for w in wheels}
+    pins = [r.pin([chosen[r.name].sha256]) for r in locked.requirements]
+    pins += [f"{w.name}=={w.version} --hash=sha256:{w.sha256}\n" for w in own]
     path = work / "requirements.txt"
-    pins = "".join(f"{w.name}=={w.version} --hash=sha256:{w.sha256}\n" for w in own)
-    path.write_text(lock_path.read_text(encoding="utf-8") + "\n" + pins, encoding="utf-8")
+    path.write_text("".join(pins), encoding="utf-8")
     return path
+
+
+def check_closure(
+    recipe: Recipe,
+    p: Plan,
+    lock_path: Path,
+    wheels: tuple[wheelhouse.Wheel, ...],
+    own: tuple[wheelhouse.Wheel, ...],
+) -> None:
+    """Fail (exit 1) when the pins are not exactly what the recipe needs on this target,
+    read from the verified wheels' metadata (see :mod:`buildkit.closure`)."""
+    pinned: dict[str, closure.Dist] = {}
+    for w in wheels:
+        dist = closure.read_dist(w.path)
+        if (dist.name, dist.version) != (w.name, w.version):
+            raise CheckFailed(
+                f"{lock_path}: the wheel {w.filename} pinned for {w.name}=={w.version} "
+                f"says it is {dist.name} {dist.version}",
+                hint="lock again with `buildkit lock`; do not use this file",
+            )
+        pinned[w.name] = dist
+    found = closure.problems(
+        roots=recipe.requirements,
+        own=[closure.read_dist(w.path) for w in own],
+        pinned=pinned,
+        env=p.target.marker_environment(p.python),
+    )
+    if found:
+        raise CheckFailed(
+            "lock check failed:\n" + "\n".join(f"  {lock_path}: {f}" for f in found),
+            hint=f"run `buildkit lock {recipe.root}` and commit the lockfiles",
+        )
 
 
 def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord, BuiltArtifact]:
@@ -338,7 +382,7 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
     lock_path = ctx.lock_paths[p.target.name]
     own = ctx.native[p.target.name]
     wheels = ctx.wheels[p.target.name] + own
-    requirements = _requirements(lock_path, own, work)
+    requirements = _requirements(ctx.locks[p.target.name], ctx.wheels[p.target.name], own, work)
     settings = p.backend.settings(p.target, p.options, recipe.hardening)
     info = BuildInfo(
         recipe=recipe.name,
@@ -357,7 +401,7 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
     )
     (app / MEMBER).write_text(info.to_json(), encoding="utf-8")
     (app / MEMBER).chmod(0o644)
-    key = action_key(p, info)
+    key = action_key(p, info, lock.pins_digest(ctx.locks[p.target.name].requirements))
     hit = ctx.cache.lookup_artifact(key)
     if hit is None:
         output = p.backend.build(
@@ -436,16 +480,17 @@ def build(
     work_root = cache.tmp_dir()
     try:
         wheels: dict[str, tuple[wheelhouse.Wheel, ...]] = {}
+        locks = {name: lock.read(path) for name, path in lock_paths.items()}
         total = len(lock_paths)
         log.info(
             "checking wheels for %d target(s)",
             total,
             extra={"progress": (0, total), "step": "fetch"},
         )
-        for done, (name, path) in enumerate(lock_paths.items(), 1):
+        for done, name in enumerate(lock_paths, 1):
             p = next(p for p in plans if p.target.name == name)
             wheels[name] = wheelhouse.ensure(
-                lock.read(path), p.target, p.python, cache, offline=offline
+                locks[name], p.target, p.python, cache, offline=offline
             )
             log.info(
                 "wheels for %s: %d verified",
@@ -463,8 +508,16 @@ def build(
             )
             for name, p in {p.target.name: p for p in plans}.items()
         }
+        for name, p in {p.target.name: p for p in plans}.items():
+            check_closure(recipe, p, lock_paths[name], wheels[name], own[name])
         ctx = _Context(
-            recipe=recipe, cache=cache, lock_paths=lock_paths, wheels=wheels, native=own, out=out
+            recipe=recipe,
+            cache=cache,
+            lock_paths=lock_paths,
+            locks=locks,
+            wheels=wheels,
+            native=own,
+            out=out,
         )
         built: list[tuple[Path, ArtifactRecord]] = []
         results: list[BuiltArtifact] = []

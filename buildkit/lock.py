@@ -2,8 +2,13 @@
 
 One lock per recipe and target: ``lockfiles/<recipe>/<target>.txt``, in the requirements
 format pip and pip-tools read, every requirement pinned ``==`` with every file hash, under
-a header that records the digest of the inputs (requirements, target, Python) and the
-engine that resolved them.
+a header that records the digest of the inputs (requirements, target, Python), the digest
+of the pins themselves and the engine that resolved them.
+
+A lock holds pins and nothing else: an option or include line (``-r``, ``--find-links``,
+``--index-url``, ``-e`` ...) is refused where it is read, and no tool ever receives the
+file itself; the backends get a requirements file rebuilt from the parsed pins
+(:func:`pinned_requirements`).
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ import logging
 import re
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from . import targets as target_registry
 from . import tools
-from .errors import LockError, NetworkError, RecipeError, ToolError
+from .errors import LockError, NetworkError, ToolError
 from .fsutil import atomic_write_text
 from .recipe import Recipe, TargetSpec
 from .targets import Target
@@ -30,7 +37,7 @@ from .targets import Target
 log = logging.getLogger(__name__)
 
 ENGINES = ("uv", "pip-tools")
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: the pins-digest header line
 _HASH_RE = re.compile(r"--hash[= ]sha256:([0-9a-fA-F]{64})")
 _HEADER_RE = re.compile(r"^#\s*([a-z-]+):\s*(.*?)\s*$")
 
@@ -41,10 +48,23 @@ class LockedRequirement:
     name: str  # canonical name
     version: str | None  # the pinned version, None when not pinned with ==
     hashes: tuple[str, ...]  # hex sha256 digests of every allowed file
+    line: int = field(default=0, compare=False)  # where it starts in the file read (1-based)
 
     def render(self) -> str:
         lines = [self.requirement, *(f"--hash=sha256:{h}" for h in self.hashes)]
         return " \\\n    ".join(lines) + "\n"
+
+    def pin(self, digests: Iterable[str] | None = None) -> str:
+        """This pin rebuilt from its parsed parts (name, version, marker, hashes): what a
+        tool may read. ``digests`` narrows the hashes (the one file chosen)."""
+        req = Requirement(self.requirement)
+        marker = f" ; {req.marker}" if req.marker is not None else ""
+        hashes = self.hashes if digests is None else tuple(digests)
+        return (
+            f"{self.name}=={self.version}{marker}"
+            + "".join(f" --hash=sha256:{h}" for h in hashes)
+            + "\n"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +75,7 @@ class Lockfile:
     engine: str
     inputs_digest: str
     requirements: tuple[LockedRequirement, ...]
+    pins_digest: str = field(default="", compare=False)  # as read from the header
 
     def render(self) -> str:
         header = (
@@ -65,6 +86,7 @@ class Lockfile:
             f"# python: {self.python}\n"
             f"# engine: {self.engine}\n"
             f"# inputs-digest: {self.inputs_digest}\n"
+            f"# pins-digest: {pins_digest(self.requirements)}\n"
         )
         return header + "".join(r.render() for r in self.requirements)
 
@@ -86,38 +108,73 @@ def inputs_digest(requirements: tuple[str, ...], target: Target, python: str) ->
     return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
+def pins_digest(requirements: Iterable[LockedRequirement]) -> str:
+    """Digest of the pins themselves (name, version, marker, hashes), order-free: recorded
+    in the header and in every build's action key, so a hand edit is caught."""
+    lines = sorted(
+        f"{r.name} {Requirement(r.requirement)} {' '.join(sorted(r.hashes))}\n"
+        for r in requirements
+    )
+    return "sha256:" + hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+_LOCK_HINT = (
+    "a lock holds only `name==version --hash=sha256:...` pins; remove the line and run "
+    "`buildkit lock` to write the lock again (buildkit never passes a lock's options to a tool)"
+)
+
+
 def parse(text: str, path: Path) -> Lockfile:
-    """Read a lock; pins and hashes are recorded as found (``check`` judges them)."""
+    """Read a lock; pins and hashes are recorded as found (``check`` judges them).
+
+    Anything that is not a requirement (an option or include line, a per-requirement
+    option) is refused with its line number: pip would follow it, and nothing buildkit
+    records would show what it brought in.
+    """
     header: dict[str, str] = {}
-    logical: list[str] = []
+    logical: list[tuple[int, str]] = []
     pending = ""
-    for raw in text.splitlines():
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
         stripped = raw.strip()
         if not pending and stripped.startswith("#"):
             if m := _HEADER_RE.match(stripped):
                 header.setdefault(m.group(1), m.group(2))
             continue
         line = raw.split(" #", 1)[0].rstrip() if " #" in raw else raw.rstrip()
+        if not pending:
+            start = number
         if line.endswith("\\"):
             pending += line[:-1] + " "
             continue
         pending += line
         if pending.strip():
-            logical.append(pending.strip())
+            logical.append((start, pending.strip()))
         pending = ""
     if pending.strip():
-        logical.append(pending.strip())
+        logical.append((start, pending.strip()))
     reqs = []
-    for entry in logical:
-        if entry.startswith("-"):  # resolver options (--only-binary, --index-url): not pins
-            continue
+    for number, entry in logical:
+        where = f"{path}:{number}"
+        if entry.startswith("-"):
+            option = entry.split()[0].split("=", 1)[0]
+            raise LockError(
+                f"{where}: {option}: an option line in a lock; refused ({_shown(entry)})",
+                hint=_LOCK_HINT,
+            )
         hashes = tuple(sorted(h.lower() for h in _HASH_RE.findall(entry)))
         spec = _HASH_RE.sub("", entry).strip()
+        if any(token.startswith("-") for token in spec.split(";", 1)[0].split()):
+            raise LockError(
+                f"{where}: a requirement with an option other than --hash; refused "
+                f"({_shown(entry)})",
+                hint=_LOCK_HINT,
+            )
         try:
             req = Requirement(spec)
         except InvalidRequirement as exc:
-            raise RecipeError(
-                f"{path}: cannot read {spec!r}: {exc}", hint="run buildkit lock"
+            raise LockError(
+                f"{where}: cannot read {_shown(spec)}: {exc}", hint=_LOCK_HINT
             ) from None
         pins = [s.version for s in req.specifier if s.operator == "=="]
         version = (
@@ -125,7 +182,11 @@ def parse(text: str, path: Path) -> Lockfile:
         )
         reqs.append(
             LockedRequirement(
-                requirement=spec, name=canonicalize_name(req.name), version=version, hashes=hashes
+                requirement=spec,
+                name=canonicalize_name(req.name),
+                version=version,
+                hashes=hashes,
+                line=number,
             )
         )
     return Lockfile(
@@ -135,7 +196,14 @@ def parse(text: str, path: Path) -> Lockfile:
         engine=header.get("engine", ""),
         inputs_digest=header.get("inputs-digest", ""),
         requirements=tuple(sorted(reqs, key=lambda r: r.name)),
+        pins_digest=header.get("pins-digest", ""),
     )
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    """A lock's text as printed in a message: escaped, cut short."""
+    shown = text if len(text) <= limit else text[:limit] + "..."
+    return repr(shown)
 
 
 def lock_dir(recipe: Recipe, override: Path | None = None) -> Path:
@@ -274,7 +342,8 @@ class LockProblem:
 
 
 def check(recipe: Recipe, target: Target, python: str, path: Path) -> list[LockProblem]:
-    """Everything wrong with one lock, or nothing."""
+    """Everything wrong with one lock, or nothing. An option line is not a problem to
+    list but a refusal (LockError, exit 2): the file is not a lock."""
     if not path.is_file():
         return [LockProblem(path=path, kind="missing", detail="no lock for this target")]
     lock = read(path)
@@ -289,11 +358,29 @@ def check(recipe: Recipe, target: Target, python: str, path: Path) -> list[LockP
                 "this lock was written",
             )
         )
+    if not lock.pins_digest:
+        problems.append(
+            LockProblem(
+                path=path,
+                kind="stale",
+                detail="no pins-digest line (written by an older buildkit, or edited)",
+            )
+        )
+    elif lock.pins_digest != pins_digest(lock.requirements):
+        problems.append(
+            LockProblem(
+                path=path,
+                kind="edited",
+                detail="the pins differ from the ones `buildkit lock` wrote (pins-digest)",
+            )
+        )
+    problems += _against_recipe(recipe, target, python, lock, path)
     seen: set[str] = set()
     for req in lock.requirements:
+        at = f"line {req.line}: " if req.line else ""
         if req.name in seen:
             problems.append(
-                LockProblem(path=path, kind="duplicate", detail=f"{req.name} is pinned twice")
+                LockProblem(path=path, kind="duplicate", detail=f"{at}{req.name} is pinned twice")
             )
         seen.add(req.name)
         if (url := Requirement(req.requirement).url) is not None:
@@ -301,18 +388,62 @@ def check(recipe: Recipe, target: Target, python: str, path: Path) -> list[LockP
                 LockProblem(
                     path=path,
                     kind="url",
-                    detail=f"{req.name} comes from a direct URL ({url}); a lock pins a "
+                    detail=f"{at}{req.name} comes from a direct URL ({url}); a lock pins a "
                     "version from the index",
                 )
             )
             continue
         if req.version is None:
             problems.append(
-                LockProblem(path=path, kind="unpinned", detail=f"{req.requirement} is not ==")
+                LockProblem(path=path, kind="unpinned", detail=f"{at}{req.requirement} is not ==")
             )
         if not req.hashes:
             problems.append(
-                LockProblem(path=path, kind="unhashed", detail=f"{req.requirement} has no hash")
+                LockProblem(path=path, kind="unhashed", detail=f"{at}{req.requirement} has no hash")
+            )
+    return problems
+
+
+def _applies(req: Requirement, env: dict[str, str]) -> bool:
+    if req.marker is None:
+        return True
+    try:
+        return req.marker.evaluate({**env, "extra": ""})
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+        return True
+
+
+def _against_recipe(
+    recipe: Recipe, target: Target, python: str, lock: Lockfile, path: Path
+) -> list[LockProblem]:
+    """The recipe's own requirements (those whose markers hold on ``target``) must each be
+    pinned, at a version their specifier allows. Pins the recipe does not reach are found
+    at build time, when the wheels' metadata is at hand (:mod:`buildkit.closure`)."""
+    env = target.marker_environment(python)
+    pinned = {r.name: r for r in lock.requirements}
+    problems = []
+    for text in recipe.requirements:
+        req = Requirement(text)
+        if not _applies(req, env):
+            continue
+        name = canonicalize_name(req.name)
+        pin = pinned.get(name)
+        if pin is None:
+            problems.append(
+                LockProblem(
+                    path=path,
+                    kind="stale",
+                    detail=f"{name} is required by the recipe ({text}) but not pinned",
+                )
+            )
+        elif pin.version is not None and not req.specifier.contains(pin.version, prereleases=True):
+            problems.append(
+                LockProblem(
+                    path=path,
+                    kind="stale",
+                    detail=f"line {pin.line}: {name}=={pin.version} does not satisfy the "
+                    f"recipe's {text}",
+                )
             )
     return problems
 

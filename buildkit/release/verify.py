@@ -9,6 +9,8 @@ Items, each ok or failed with the file named:
   to be a well-formed signature over SHA256SUMS (``-Y check-novalidate``);
 * manifest: every artifact entry matches its file (sha256, size); every listed file that
   is not a release document is an artifact of the manifest;
+* contents: each pex and shiv zipapp holds exactly the wheels its manifest entry records
+  (no distribution that no lock pinned);
 * sbom / provenance: for each recipe version, the artifacts the SBOM and the provenance
   statement name, with their digests, are exactly the manifest's;
 * hardening: each recipe version's ``.hardening.json`` records a passed gate.
@@ -23,7 +25,7 @@ from typing import Any
 
 from ..errors import CheckFailed, InputError
 from ..fsutil import sha256_file
-from . import checksums, manifest, provenance, sbom, sign
+from . import checksums, contents, manifest, provenance, sbom, sign
 from .documents import by_release
 
 HARDENING_SUFFIXES = tuple(f".hardening.{ext}" for ext in ("json", "sarif", "md", "html"))
@@ -221,6 +223,11 @@ def _manifest(folder: Path, listed: dict[str, str], entries: dict[str, Any]) -> 
         else:
             detail, ok = f"{entry.get('format')} for {entry.get('target')} matches", True
         items.append(Item(ok=ok, kind="manifest", name=name, detail=detail))
+        if ok and entry.get("format") in contents.FORMATS:
+            inputs = entry.get("inputs")
+            wheels = inputs.get("wheels") if isinstance(inputs, dict) else None
+            ok, detail = contents.compare(path, str(entry["format"]), wheels)
+            items.append(Item(ok=ok, kind="contents", name=name, detail=detail))
     for name in sorted(listed):
         if name not in entries and not is_document(name):
             items.append(

@@ -100,7 +100,7 @@ def kinds(tmp_path: Path, text: str) -> list[str]:
 
 def test_lock_with_a_url_requirement_is_refused(tmp_path: Path) -> None:
     url = "psutil @ https://evil.example/psutil-7.2.2.whl --hash=sha256:" + "c" * 64 + "\n"
-    assert kinds(tmp_path, "{good}" + url) == ["duplicate", "url"]
+    assert kinds(tmp_path, "{good}" + url) == ["edited", "duplicate", "url"]
 
 
 def test_lock_with_an_unpinned_requirement_names_it(tmp_path: Path) -> None:
@@ -108,7 +108,8 @@ def test_lock_with_an_unpinned_requirement_names_it(tmp_path: Path) -> None:
     path = tmp_path / "lock.txt"
     lock.write(sample_lock(recipe), path)
     path.write_text(path.read_text().replace("psutil==7.2.2", "psutil>=1"))
-    (problem,) = lock.check(recipe, targets.get("linux-amd64"), "3.11", path)
+    edited, problem = lock.check(recipe, targets.get("linux-amd64"), "3.11", path)
+    assert edited.kind == "edited"
     assert problem.kind == "unpinned" and "psutil>=1" in str(problem)
 
 

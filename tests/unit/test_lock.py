@@ -74,11 +74,11 @@ def test_check_ok_missing_stale_unpinned_unhashed(tmp_path: Path) -> None:
     assert [p.kind for p in lock.check(recipe, t, "3.12", path)] == ["stale"]
     text = path.read_text()
     path.write_text(text.replace("psutil==7.2.2", "psutil>=7.2"))
-    assert [p.kind for p in lock.check(recipe, t, "3.11", path)] == ["unpinned"]
+    assert [p.kind for p in lock.check(recipe, t, "3.11", path)] == ["edited", "unpinned"]
     path.write_text(
         "".join(line for line in text.splitlines(True) if "--hash" not in line).replace(" \\", "")
     )
-    assert [p.kind for p in lock.check(recipe, t, "3.11", path)] == ["unhashed"]
+    assert [p.kind for p in lock.check(recipe, t, "3.11", path)] == ["edited", "unhashed"]
 
 
 def test_inputs_digest_ignores_requirement_order_and_spelling() -> None:

@@ -1,0 +1,130 @@
+"""Issue 16 with the real tools: planted locks, unrecorded code in a release, hostile
+files given to the commands. Tests are named ``test_itemNN_...`` by the issue's items."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from buildkit import build as build_mod
+from buildkit import recipe as recipe_mod
+from buildkit.backends import format_options
+from buildkit.cache import Cache
+from buildkit.targets import all_targets
+from tests.integration.conftest import buildkit
+from tests.unit.test_hostile_inputs import record_line
+
+
+def evil_wheel(folder: Path) -> tuple[Path, str]:
+    """What an attacker serves: a wheel whose .pth runs at every interpreter start."""
+    folder.mkdir(parents=True, exist_ok=True)
+    members = {
+        "evil.pth": b"import os; os.environ['PWNED'] = '1'\n",
+        "evil-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n",
+        "evil-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(record_line(n, d) for n, d in members.items())
+    record += "evil-1.0.dist-info/RECORD,,\n"
+    path = folder / "evil-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        zf.writestr("evil-1.0.dist-info/RECORD", record)
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_item01_a_planted_lock_is_refused_by_check_and_build(
+    recipe_copy, tmp_path: Path, cache_dir: Path
+) -> None:
+    recipe = recipe_copy("healthcheck")
+    lockfile = recipe.parents[1] / "lockfiles" / "healthcheck" / "linux-amd64.txt"
+    wheel, digest = evil_wheel(tmp_path / "evil")
+    good = lockfile.read_text()
+    lockfile.write_text(good + f"--find-links {wheel.parent}\nevil==1.0 --hash=sha256:{digest}\n")
+    line = len(good.splitlines()) + 1
+    check = buildkit("lock", recipe, "--check", check=False)
+    assert check.returncode == 2, check.stderr
+    assert f"linux-amd64.txt:{line}: --find-links: an option line in a lock" in check.stderr
+    out = tmp_path / "out"
+    built = buildkit(
+        "build", recipe, "--target", "linux-amd64", "--format", "pex", "--format", "shiv",
+        "--out", out, "--cache-dir", cache_dir, check=False,
+    )  # fmt: skip
+    assert built.returncode == 2, built.stderr
+    assert f"linux-amd64.txt:{line}: --find-links" in built.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_item02_a_stray_pin_with_a_consistent_header_fails_the_build(
+    recipe_copy, tmp_path: Path, cache_dir: Path
+) -> None:
+    """A real package from the registry (six), pinned with its real hash and the
+    pins-digest recomputed: `lock --check` cannot tell it from a dependency; the build,
+    reading the wheels' metadata, names it and publishes nothing."""
+    from buildkit import lock
+
+    recipe = recipe_copy("healthcheck")
+    lockfile = recipe.parents[1] / "lockfiles" / "healthcheck" / "linux-amd64.txt"
+    six = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"  # six 1.17.0 wheel
+    forged = lock.read(lockfile)
+    extra = lock.parse(f"six==1.17.0 --hash=sha256:{six}\n", lockfile).requirements
+    lockfile.write_text(
+        lock.Lockfile(
+            recipe=forged.recipe, target=forged.target, python=forged.python,
+            engine=forged.engine, inputs_digest=forged.inputs_digest,
+            requirements=forged.requirements + extra,
+        ).render()
+    )  # fmt: skip
+    assert buildkit("lock", recipe, "--check", "--target", "linux-amd64").returncode == 0
+    out = tmp_path / "out"
+    built = buildkit(
+        "build", recipe, "--target", "linux-amd64", "--format", "pex",
+        "--out", out, "--cache-dir", cache_dir, check=False,
+    )  # fmt: skip
+    assert built.returncode == 1, built.stderr
+    assert "six==1.17.0 is pinned, but neither the recipe nor any pinned package requires it" in (
+        built.stderr
+    )
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_item01_verify_names_code_no_lock_pinned(
+    recipe_copy, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release made the way the code before this fix made one from a planted lock (the
+    tools followed the lock's own lines): every digest agrees, and verify still names the
+    zipapps that hold a distribution the manifest does not record."""
+    recipe_dir = recipe_copy("healthcheck")
+    wheel, digest = evil_wheel(tmp_path / "evil")
+    rebuilt = build_mod._requirements
+
+    def as_before(*args: object) -> Path:
+        path = rebuilt(*args)  # type: ignore[arg-type]
+        planted = f"--find-links {wheel.parent}\nevil==1.0 --hash=sha256:{digest}\n"
+        path.write_text(path.read_text() + planted)
+        return path
+
+    monkeypatch.setattr(build_mod, "_requirements", as_before)
+    recipe = recipe_mod.load(recipe_dir, formats=format_options(), targets=all_targets())
+    out = tmp_path / "out"
+    build_mod.build(
+        recipe,
+        want_targets=["linux-amd64"],
+        want_formats=["pex", "shiv"],
+        out=out,
+        cache=Cache(root=tmp_path / "cache"),
+    )
+    with zipfile.ZipFile(out / "healthcheck-1.0.0-linux-amd64.pex") as zf:
+        assert any(n.endswith("/evil.pth") for n in zf.namelist())  # the plant took
+    proc = buildkit("verify", out, check=False)
+    assert proc.returncode == 1, proc.stdout
+    for name in ("healthcheck-1.0.0-linux-amd64.pex", "healthcheck-1.0.0-linux-amd64.pyz"):
+        assert re.search(
+            rf"FAIL\s+contents\s+{re.escape(name)}: holds evil==1, which manifest.json does "
+            "not record",
+            proc.stdout,
+        ), proc.stdout

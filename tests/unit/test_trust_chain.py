@@ -1,0 +1,200 @@
+"""Issue 16, "close the holes in the trust chain": one test (or more) per item, named
+``test_itemNN_...``; each failed on the code before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from buildkit import build, closure, lock, targets
+from buildkit.errors import LockError
+from buildkit.wheelhouse import Wheel
+from tests.unit.test_lock import H1, H2, make_recipe, sample_lock
+
+AMD64 = targets.get("linux-amd64")
+
+# --- item 1: option lines in a lock ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "-r other.txt",
+        "--requirement=other.txt",
+        "-c constraints.txt",
+        "--find-links /tmp/evil",
+        "-f /tmp/evil",
+        "--index-url https://evil.example/simple",
+        "-i https://evil.example/simple",
+        "--extra-index-url https://evil.example/simple",
+        "--trusted-host evil.example",
+        "-e ./evil",
+        "--editable=git+https://evil.example/x.git#egg=x",
+        "--no-binary :all:",
+        "--pre",
+        "--hash=sha256:" + "c" * 64,
+    ],
+)
+def test_item01_option_lines_are_refused_naming_file_and_line(tmp_path: Path, line: str) -> None:
+    recipe = make_recipe(tmp_path)
+    path = tmp_path / "lock.txt"
+    lock.write(sample_lock(recipe), path)
+    good = path.read_text()
+    path.write_text(good + line + "\n")
+    with pytest.raises(LockError) as exc:
+        lock.check(recipe, AMD64, "3.11", path)
+    number = len(good.splitlines()) + 1
+    assert exc.value.exit_code == 2
+    assert f"{path}:{number}:" in exc.value.message
+    assert "refused" in exc.value.message
+
+
+@pytest.mark.parametrize(
+    "suffix", [" --global-option=--evil", " --config-settings x=y", " -e .", " --install-option=x"]
+)
+def test_item01_options_after_a_pin_are_refused(tmp_path: Path, suffix: str) -> None:
+    text = f"psutil==7.2.2{suffix} \\\n    --hash=sha256:{H1}\n"
+    with pytest.raises(LockError, match=r"lock\.txt:1: .*option"):
+        lock.parse(text, tmp_path / "lock.txt")
+
+
+def test_item01_tools_get_only_the_parsed_pins(tmp_path: Path) -> None:
+    """The requirements file a backend reads is rebuilt from the pins: name, version,
+    marker and the hash of the one wheel chosen; extras and comments do not survive."""
+    text = (
+        "# recipe: demo\n"
+        f"psutil[test]==7.2.2 ; sys_platform == 'linux' \\\n    --hash=sha256:{H1} \\\n"
+        f"    --hash=sha256:{H2}  # via the recipe\n"
+    )
+    locked = lock.parse(text, tmp_path / "lock.txt")
+    chosen = Wheel(name="psutil", version="7.2.2", filename="p.whl", sha256=H2, path=tmp_path)
+    own = Wheel(name="logscan", version="1.0", filename="l.whl", sha256=H1, path=tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    out = build._requirements(locked, (chosen,), (own,), work)
+    assert out.read_text() == (
+        f'psutil==7.2.2 ; sys_platform == "linux" --hash=sha256:{H2}\n'
+        f"logscan==1.0 --hash=sha256:{H1}\n"
+    )
+    assert out.parent == work
+
+
+# --- item 2: the pins against the recipe -------------------------------------------------
+
+
+def kinds_and_details(recipe_reqs: tuple[str, ...], pins: str, tmp_path: Path) -> list[str]:
+    recipe = make_recipe(tmp_path, recipe_reqs)
+    locked = lock.parse(pins, tmp_path / "x.txt")
+    body = lock.Lockfile(
+        recipe="demo",
+        target="linux-amd64",
+        python="3.11",
+        engine="uv 0",
+        inputs_digest=lock.inputs_digest(recipe.requirements, AMD64, "3.11"),
+        requirements=locked.requirements,
+    )
+    path = tmp_path / "lock.txt"
+    lock.write(body, path)  # a consistent header: only the pins are judged
+    return [f"{p.kind}: {p.detail}" for p in lock.check(recipe, AMD64, "3.11", path)]
+
+
+def test_item02_a_pin_that_violates_the_recipe_is_stale(tmp_path: Path) -> None:
+    found = kinds_and_details(
+        ("urllib3>=2,<3",), f"urllib3==1.26.20 --hash=sha256:{H1}\n", tmp_path
+    )
+    assert found == ["stale: line 9: urllib3==1.26.20 does not satisfy the recipe's urllib3>=2,<3"]
+
+
+def test_item02_a_missing_package_and_no_pins_at_all_are_stale(tmp_path: Path) -> None:
+    found = kinds_and_details(
+        ("urllib3>=2", "psutil>=6"), f"urllib3==2.8.0 --hash=sha256:{H1}\n", tmp_path
+    )
+    assert found == ["stale: psutil is required by the recipe (psutil>=6) but not pinned"]
+    assert kinds_and_details(("urllib3>=2",), "", tmp_path) == [
+        "stale: urllib3 is required by the recipe (urllib3>=2) but not pinned"
+    ]
+
+
+def test_item02_a_requirement_whose_marker_excludes_the_target_need_not_be_pinned(
+    tmp_path: Path,
+) -> None:
+    reqs = ("urllib3>=2", "pywin32>=300; sys_platform == 'win32'")
+    assert kinds_and_details(reqs, f"urllib3==2.8.0 --hash=sha256:{H1}\n", tmp_path) == []
+
+
+def test_item02_any_hand_edit_of_the_pins_is_caught(tmp_path: Path) -> None:
+    recipe = make_recipe(tmp_path)
+    path = tmp_path / "lock.txt"
+    lock.write(sample_lock(recipe), path)
+    good = path.read_text()
+    assert lock.check(recipe, AMD64, "3.11", path) == []
+    path.write_text(good.replace(H2, "c" * 64))  # one hash swapped
+    assert [p.kind for p in lock.check(recipe, AMD64, "3.11", path)] == ["edited"]
+    path.write_text(good + f"evil==1.0 --hash=sha256:{'d' * 64}\n")  # a pin added
+    assert [p.kind for p in lock.check(recipe, AMD64, "3.11", path)] == ["edited"]
+    old = "".join(line for line in good.splitlines(True) if "pins-digest" not in line)
+    path.write_text(old)  # a lock written before the pins were recorded
+    (problem,) = lock.check(recipe, AMD64, "3.11", path)
+    assert problem.kind == "stale" and "pins-digest" in problem.detail
+
+
+def test_item02_the_pins_are_part_of_the_action_key() -> None:
+    a = lock.pins_digest(sample_lock(make_recipe(Path("/r"))).requirements)
+    other = lock.LockedRequirement(
+        requirement="psutil==7.2.2", name="psutil", version="7.2.2", hashes=(H1,)
+    )
+    b = lock.pins_digest((other,))
+    plan = build.Plan(target=AMD64, python="3.11", backend=build.registry()["pex"], options={})
+    from buildkit.buildinfo import BuildInfo
+
+    info = BuildInfo(
+        recipe="demo", version="1.0", target="linux-amd64", format="pex", python="3.11",
+        entry="demo:main", lock_digest="sha256:0", sources_digest="sha256:0", wheels=(),
+        native=(), toolkit="0", tools=(), settings=(),
+    )  # fmt: skip
+    assert build.action_key(plan, info, a) != build.action_key(plan, info, b)
+
+
+def dist(name: str, version: str, *requires: str) -> closure.Dist:
+    return closure.Dist(name=name, version=version, requires=requires)
+
+
+ENV = AMD64.marker_environment("3.11")
+
+
+def test_item02_closure_finds_stray_missing_and_violated_pins() -> None:
+    pinned = {
+        "requests": dist("requests", "2.32.0", "urllib3<3,>=1.21", "idna<4,>=2.5"),
+        "urllib3": dist("urllib3", "1.26.20"),
+        "idna": dist("idna", "3.7"),
+        "evil": dist("evil", "1.0"),
+    }
+    assert closure.problems(roots=["requests>=2"], own=[], pinned=pinned, env=ENV) == [
+        "evil==1.0 is pinned, but neither the recipe nor any pinned package requires it"
+    ]
+    del pinned["idna"]
+    pinned["charset-normalizer"] = dist("charset-normalizer", "3.0")
+    pinned["requests"] = dist("requests", "2.32.0", "urllib3>=2", "idna", "charset-normalizer")
+    found = closure.problems(roots=["requests>=2"], own=[], pinned=pinned, env=ENV)
+    assert sorted(found) == [
+        "evil==1.0 is pinned, but neither the recipe nor any pinned package requires it",
+        "idna is required by requests 2.32.0 (idna) but not pinned",
+        "urllib3==1.26.20 does not satisfy requests 2.32.0's requirement urllib3>=2",
+    ]
+
+
+def test_item02_closure_follows_extras_markers_and_native_packages() -> None:
+    pinned = {
+        "urllib3": dist(
+            "urllib3", "2.8.0", "pysocks>=1.5; extra == 'socks'", "brotli; extra == 'brotli'"
+        ),
+        "pysocks": dist("pysocks", "1.7.1"),
+        "colorama": dist("colorama", "0.4.6"),
+    }
+    own = [dist("logscan", "1.0", "colorama; sys_platform == 'linux'", "pywin32; os_name == 'nt'")]
+    assert closure.problems(roots=["urllib3[socks]>=2"], own=own, pinned=pinned, env=ENV) == []
+    # without the extra, pysocks is a stray pin
+    assert closure.problems(roots=["urllib3>=2"], own=own, pinned=pinned, env=ENV) == [
+        "pysocks==1.7.1 is pinned, but neither the recipe nor any pinned package requires it"
+    ]
