@@ -346,8 +346,10 @@ def _release_parsers(
         "matches, no file is present that it does not list, SHA256SUMS.sig is a good "
         "signature (against --allowed-signers and --identity when given), every manifest "
         "entry matches its artifact, the SBOM and the provenance name exactly the manifest's "
-        "artifacts with their digests, and the hardening reports record a passed gate. One "
-        "line per check, then a summary; exit 0 when all pass, 1 otherwise.",
+        "artifacts with their digests, each zipapp holds exactly the wheels the manifest "
+        "records, and the hardening reports record a passed gate. A signature whose signer "
+        "was not checked is a warning (WARN), not a pass. One line per check, then a "
+        "summary; exit 0 when all pass, 1 otherwise, 2 for a usage error.",
         epilog=EPILOG,
     )
     ver.add_argument("folder", type=Path, metavar="DIR")
@@ -357,9 +359,21 @@ def _release_parsers(
         metavar="FILE",
         help="OpenSSH allowed signers file: check who signed (needs --identity)",
     )
-    ver.add_argument("--identity", metavar="ID", help="the signer's identity in that file")
     ver.add_argument(
-        "--require-signature", action="store_true", help="fail when SHA256SUMS.sig is missing"
+        "--identity", metavar="ID", help="the signer's identity in that file (needs the file)"
+    )
+    ver.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="fail when SHA256SUMS.sig is missing (needs --allowed-signers)",
+    )
+    ver.add_argument(
+        "--artifact",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="check only this downloaded artifact (repeatable): its SHA256SUMS line, the "
+        "signature, its manifest entry and contents; other release files may be absent",
     )
 
     rel = sub.add_parser(
@@ -632,6 +646,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         allowed_signers=args.allowed_signers,
         identity=args.identity,
         require_signature=args.require_signature,
+        artifacts=tuple(args.artifact),
     )
     if args.json:
         _emit_json(result.to_json())

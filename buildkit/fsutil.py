@@ -52,12 +52,25 @@ def output_errors(folder: Path) -> Iterator[None]:
         raise OutputError(f"cannot write in {folder}: {exc.strerror or exc}") from exc
 
 
+#: Temporary files of :func:`atomic_path` are named ``<PART_PREFIX><name>.<random>.part``:
+#: a name no user file has, so a sweep of leftovers removes only buildkit's own.
+PART_PREFIX = ".buildkit-part-"
+PART_SUFFIX = ".part"
+
+
+def is_part(name: str) -> bool:
+    """True for the name of a temporary file :func:`atomic_path` made."""
+    return name.startswith(PART_PREFIX) and name.endswith(PART_SUFFIX)
+
+
 @contextlib.contextmanager
 def atomic_path(dest: Path, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it over ``dest`` on success only."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with output_errors(dest.parent):
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f"{PART_PREFIX}{dest.name}.", suffix=PART_SUFFIX, dir=dest.parent
+        )
         os.close(fd)
     tmp = Path(tmp_name)
     try:

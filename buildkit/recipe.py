@@ -22,6 +22,8 @@ from packaging.version import InvalidVersion, Version
 from .errors import RecipeError
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
+#: A version goes into every artifact's file name: PEP 440's normal form, no epoch.
+VERSION_RE = re.compile(r"[0-9][0-9a-z.+]*")
 ENTRY_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 PYTHON_RE = re.compile(r"^3\.(1[1-9]|[2-9][0-9])$")
 HARDENING_CHECKS = (
@@ -254,20 +256,31 @@ def parse(
     c.known(rec, RECIPE_KEYS, "[recipe].")
 
     name = c.string(rec, "name", "[recipe].", required=True)
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise c.fail(
-            "[recipe].name", f"{name!r} is not a valid name", "use a-z, 0-9, '.', '_', '-'"
+            "[recipe].name",
+            f"{name!r} is not a valid name",
+            "use a-z, 0-9, '.', '_', '-', starting and ending with a letter or digit",
         )
     version = c.string(rec, "version", "[recipe].", required=True)
     try:
-        Version(version)
+        normal = str(Version(version))
     except InvalidVersion:
-        raise c.fail("[recipe].version", f"{version!r} is not a PEP 440 version") from None
+        normal = None
+    if normal is None or normal != version or not VERSION_RE.fullmatch(version):
+        raise c.fail(
+            "[recipe].version",
+            f"{version!r} is not a PEP 440 version in its normal form",
+            f"write it as {normal!r}"
+            if normal and VERSION_RE.fullmatch(normal)
+            else "use digits and dots, with a pre-, post- or dev-release suffix if needed: "
+            "'1.0.0', '2.1rc1'",
+        )
     entry = c.string(rec, "entry", "[recipe].", required=True)
-    if not ENTRY_RE.match(entry):
+    if not ENTRY_RE.fullmatch(entry):
         raise c.fail("[recipe].entry", f"{entry!r} is not of the form module:function")
     python = c.string(rec, "python", "[recipe].", required=False) or None
-    if python is not None and not PYTHON_RE.match(python):
+    if python is not None and not PYTHON_RE.fullmatch(python):
         raise c.fail("[recipe].python", f"{python!r} is not a Python version X.Y (3.11 or newer)")
 
     sources = c.strings(rec, "sources", "[recipe].")
@@ -353,7 +366,7 @@ def _targets(
         opts = c.table(raw, f"[targets].{name}")
         c.known(opts, TARGET_KEYS, f"[targets].{name}.")
         py = c.string(opts, "python", f"[targets].{name}.", required=False)
-        if py and not PYTHON_RE.match(py):
+        if py and not PYTHON_RE.fullmatch(py):
             raise c.fail(f"[targets].{name}.python", f"{py!r} is not a Python version X.Y")
         specs.append(TargetSpec(name=name, python=py or python or registry.get(name).python))
     return tuple(specs)
@@ -399,7 +412,7 @@ def _formats(
 def _modules(c: _Checker, opts: Mapping[str, Any], key: str, where: str) -> str:
     names = c.strings(opts, key, where)
     for i, module in enumerate(names):
-        if not MODULE_RE.match(module):
+        if not MODULE_RE.fullmatch(module):
             raise c.fail(
                 f"{where}{key}[{i}]",
                 f"{module!r} is not a Python module name",

@@ -12,7 +12,7 @@ SHA256SUMS and every entry of manifest.json names a file that is there with thos
    complete.
 
 A build stopped between 2 and 3 leaves a smaller, true listing; the next build lists
-the rest. Leftovers of a stopped build (the staging folder, ``.*.part`` files) are
+the rest. Leftovers of a stopped build (the staging folder, ``.buildkit-part-*.part`` files) are
 removed by the next one. Writers of one folder take turns (a lock on the folder), so
 concurrent builds into it lose no entry. Entries of earlier builds stay listed while
 their files are still there and still match; the others are dropped with a warning.
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckFailed, OutputError
-from ..fsutil import atomic_copy, folder_lock, output_errors, remove_tree, sha256_file
+from ..fsutil import atomic_copy, folder_lock, is_part, output_errors, remove_tree, sha256_file
 from . import checksums, manifest, sign
 from .manifest import ArtifactRecord
 
@@ -43,16 +43,13 @@ Extra = Callable[[dict[str, dict[str, Any]], Path], list[Path]]
 
 
 def leftovers(out: Path) -> list[Path]:
-    """What stopped builds left in ``out``: staging folders and ``.*.part`` files."""
+    """What stopped builds left in ``out``: staging folders and buildkit's own temporary
+    files. Nothing else is touched: a user's ``.notes.part`` is theirs."""
     try:
         names = sorted(os.listdir(out))
     except OSError:
         return []
-    return [
-        out / n
-        for n in names
-        if n.startswith(STAGING_PREFIX) or (n.startswith(".") and n.endswith(".part"))
-    ]
+    return [out / n for n in names if n.startswith(STAGING_PREFIX) or is_part(n)]
 
 
 def publish(

@@ -14,6 +14,12 @@ Items, each ok or failed with the file named:
 * sbom / provenance: for each recipe version, the artifacts the SBOM and the provenance
   statement name, with their digests, are exactly the manifest's;
 * hardening: each recipe version's ``.hardening.json`` records a passed gate.
+
+A signature whose signer was not checked (no ``--allowed-signers``) is a warning, never a
+passed check; ``--require-signature`` without an allowed signers file is a usage error.
+``artifacts`` (``--artifact NAME``) checks only the named downloads (as ``sha256sum -c
+--ignore-missing`` does): their SHA256SUMS lines, the signature, their manifest entries
+and contents; the rest of the release need not be there.
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ HARDENING_SUFFIXES = tuple(f".hardening.{ext}" for ext in ("json", "sarif", "md"
 @dataclass(frozen=True, kw_only=True)
 class Item:
     ok: bool
-    kind: str  # checksum, unlisted, signature, manifest, sbom, provenance, hardening
+    kind: str  # checksum, unlisted, signature, manifest, contents, sbom, provenance, hardening
     name: str  # the file (or release) it is about
     detail: str
+    warning: bool = False  # not a failure, not a pass either (a signer not checked)
 
     def line(self) -> str:
-        return f"{'ok  ' if self.ok else 'FAIL'}  {self.kind:<10}  {self.name}: {self.detail}"
+        mark = "FAIL" if not self.ok else "WARN" if self.warning else "ok  "
+        return f"{mark}  {self.kind:<10}  {self.name}: {self.detail}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +82,14 @@ class Verification:
             "ok": self.ok,
             "summary": self.summary(),
             "items": [
-                {"ok": i.ok, "kind": i.kind, "name": i.name, "detail": i.detail} for i in self.items
+                {
+                    "ok": i.ok,
+                    "warning": i.warning,
+                    "kind": i.kind,
+                    "name": i.name,
+                    "detail": i.detail,
+                }
+                for i in self.items
             ],
         }
 
@@ -94,9 +109,18 @@ def verify(
     allowed_signers: Path | None = None,
     identity: str | None = None,
     require_signature: bool = False,
+    artifacts: tuple[str, ...] = (),
 ) -> Verification:
     if not folder.is_dir():
         raise InputError(f"{folder} is not a folder", hint="give a release folder (dist/)")
+    if allowed_signers is None and (require_signature or identity is not None):
+        flag = "--require-signature" if require_signature else "--identity"
+        raise InputError(
+            f"{flag} needs --allowed-signers FILE: a signature checked against no key "
+            "proves nothing about who made it",
+            hint="give the team's allowed_signers file (installed from a trusted place) "
+            "and --identity ID",
+        )
     items: list[Item] = []
     sums_path = folder / checksums.FILENAME
     try:
@@ -107,11 +131,22 @@ def verify(
     except (CheckFailed, UnicodeDecodeError) as exc:
         listed = {}
         items.append(Item(ok=False, kind="checksum", name=checksums.FILENAME, detail=str(exc)))
+    if artifacts:
+        for name in artifacts:
+            if name not in listed and listed:
+                items.append(Item(ok=False, kind="checksum", name=name, detail="not in SHA256SUMS"))
+        listed = {n: d for n, d in listed.items() if n in artifacts}
     items += _checksums(folder, listed)
-    items += _unlisted(folder, listed)
+    if not artifacts:
+        items += _unlisted(folder, listed, allowed_signers)
     items += _signature(folder, allowed_signers, identity, require_signature)
     entries = _manifest_entries(folder, items)
-    if entries is not None:
+    if entries is not None and artifacts:
+        for name in artifacts:
+            if name not in entries:
+                items.append(Item(ok=False, kind="manifest", name=name, detail="no entry"))
+        items += _manifest(folder, listed, {n: e for n, e in entries.items() if n in artifacts})
+    elif entries is not None:
         items += _manifest(folder, listed, entries)
         for (recipe, version), group in by_release(entries).items():
             stem = f"{recipe}-{version}"
@@ -144,10 +179,15 @@ def _checksums(folder: Path, listed: dict[str, str]) -> list[Item]:
     return items
 
 
-def _unlisted(folder: Path, listed: dict[str, str]) -> list[Item]:
+def _unlisted(folder: Path, listed: dict[str, str], allowed_signers: Path | None) -> list[Item]:
+    """Files SHA256SUMS does not list; the allowed signers file given on the command line
+    may sit in the folder (ops staff keep it next to the download)."""
     items = []
+    mine = allowed_signers.resolve() if allowed_signers is not None else None
     for path in sorted(folder.iterdir()):
         if path.name in listed or path.name in (checksums.FILENAME, sign.FILENAME):
+            continue
+        if mine is not None and path.resolve() == mine:
             continue
         what = "folder" if path.is_dir() else "file"
         items.append(
@@ -171,10 +211,12 @@ def _signature(
         return [Item(ok=False, kind="signature", name=sign.FILENAME, detail="no SHA256SUMS")]
     result = sign.check(folder, allowed_signers, identity)
     if result.ok and allowed_signers is None:
-        detail = "well formed over SHA256SUMS; signer not checked (give --allowed-signers)"
-    else:
-        detail = result.detail
-    return [Item(ok=result.ok, kind="signature", name=sign.FILENAME, detail=detail)]
+        detail = (
+            "signature not checked: well formed over SHA256SUMS, but made by any key "
+            "(give --allowed-signers FILE --identity ID)"
+        )
+        return [Item(ok=True, warning=True, kind="signature", name=sign.FILENAME, detail=detail)]
+    return [Item(ok=result.ok, kind="signature", name=sign.FILENAME, detail=result.detail)]
 
 
 _ENTRY_KEYS = ("name", "recipe", "version", "target", "format", "sha256", "size")

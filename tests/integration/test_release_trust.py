@@ -243,12 +243,15 @@ def test_signing_key_never_leaks_and_verify_speaks_json(
     doc = json.loads(buildkit("verify", out, "--json").stdout)
     assert doc["ok"] is True
     assert {i["kind"] for i in doc["items"]} == {
-        "checksum", "signature", "manifest", "sbom", "provenance", "hardening"
+        "checksum", "signature", "manifest", "contents", "sbom", "provenance", "hardening"
     }  # fmt: skip
+    (signature,) = [i for i in doc["items"] if i["kind"] == "signature"]
+    assert signature["warning"] and "signature not checked" in signature["detail"]
     # a build without the key that changes SHA256SUMS drops the stale signature
     buildkit("build", RECIPES / RECIPE, "--format", "shiv", "--target", "linux-amd64",
              "--out", out, "--cache-dir", cache_dir)  # fmt: skip
     assert not (out / "SHA256SUMS.sig").exists()
     assert buildkit("verify", out).returncode == 0
-    failed = buildkit("verify", out, "--require-signature", check=False)
+    failed = buildkit("verify", out, "--require-signature", "--allowed-signers", key["allowed"],
+                      "--identity", IDENTITY, check=False)  # fmt: skip
     assert failed.returncode == 1 and "SHA256SUMS.sig is missing" in failed.stdout

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from buildkit import recipe as recipe_mod
 from buildkit.backends import format_options
 from buildkit.cache import Cache
 from buildkit.targets import all_targets
+from tests.conftest import RECIPES
 from tests.integration.conftest import buildkit
 from tests.unit.test_hostile_inputs import record_line
 
@@ -128,3 +131,82 @@ def test_item01_verify_names_code_no_lock_pinned(
             "not record",
             proc.stdout,
         ), proc.stdout
+
+
+# --- items 5 and 17: signatures and the ops staff's download folder ----------------------
+
+IDENTITY = "release@example.org"
+
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> dict[str, Path]:
+    """A signed release of healthcheck (pex, linux-amd64), the key, and two allowed
+    signers files: the right key, and another one."""
+    folder = tmp_path_factory.mktemp("signed")
+    keys = {}
+    for who in ("team", "stranger"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", IDENTITY, "-f", folder / who],
+            check=True,
+        )
+        kind, blob = (folder / f"{who}.pub").read_text().split()[:2]
+        (folder / f"{who}.allowed").write_text(f"{IDENTITY} {kind} {blob}\n")
+        keys[who] = folder / f"{who}.allowed"
+    out = folder / "dist"
+    buildkit("build", RECIPES / "healthcheck", "--format", "pex", "--target", "linux-amd64",
+             "--out", out, "--cache-dir", cache_dir, "--sign-key", folder / "team")  # fmt: skip
+    return {"out": out, "team": keys["team"], "stranger": keys["stranger"]}
+
+
+def test_item05_an_unchecked_signer_is_never_a_pass(signed: dict[str, Path]) -> None:
+    out = signed["out"]
+    usage = buildkit("verify", out, "--require-signature", check=False)
+    assert usage.returncode == 2 and "--require-signature needs --allowed-signers" in usage.stderr
+    plain = buildkit("verify", out)
+    assert re.search(r"^WARN\s+signature\s+SHA256SUMS.sig: signature not checked", plain.stdout,
+                     re.M), plain.stdout  # fmt: skip
+    assert not re.search(r"^ok\s+signature", plain.stdout, re.M)
+    good = buildkit("verify", out, "--require-signature", "--allowed-signers", signed["team"],
+                    "--identity", IDENTITY)  # fmt: skip
+    assert re.search(r"^ok\s+signature", good.stdout, re.M)
+    other = buildkit("verify", out, "--require-signature", "--allowed-signers",
+                     signed["stranger"], "--identity", IDENTITY, check=False)  # fmt: skip
+    assert other.returncode == 1 and re.search(r"^FAIL\s+signature", other.stdout, re.M)
+
+
+def test_item17_identity_alone_is_a_usage_error(signed: dict[str, Path]) -> None:
+    proc = buildkit("verify", signed["out"], "--identity", IDENTITY, check=False)
+    assert proc.returncode == 2 and "--identity needs --allowed-signers" in proc.stderr
+
+
+def test_item17_the_ops_download_folder_verifies(signed: dict[str, Path], tmp_path: Path) -> None:
+    """What ops staff download: one artifact, SHA256SUMS, its signature, the manifest,
+    and the allowed_signers file they installed next to it."""
+    name = "healthcheck-1.0.0-linux-amd64.pex"
+    folder = tmp_path / "download"
+    folder.mkdir()
+    for file in (name, "SHA256SUMS", "SHA256SUMS.sig", "manifest.json"):
+        shutil.copy(signed["out"] / file, folder / file)
+    shutil.copy(signed["team"], folder / "allowed_signers")
+    args = ("--allowed-signers", folder / "allowed_signers", "--identity", IDENTITY,
+            "--require-signature")  # fmt: skip
+    ok = buildkit("verify", folder, "--artifact", name, *args)
+    assert "FAIL" not in ok.stdout and re.search(rf"^ok\s+contents\s+{re.escape(name)}",
+                                                 ok.stdout, re.M)  # fmt: skip
+    whole = buildkit("verify", signed["out"], *args[:2], "--identity", IDENTITY)
+    assert "unlisted" not in whole.stdout
+    shutil.copy(signed["team"], signed["out"] / "allowed_signers")
+    try:  # the allowed signers file given may sit in the release folder itself
+        beside = buildkit("verify", signed["out"], "--allowed-signers",
+                          signed["out"] / "allowed_signers", "--identity", IDENTITY)  # fmt: skip
+        assert "unlisted" not in beside.stdout
+    finally:
+        (signed["out"] / "allowed_signers").unlink()
+    data = bytearray((folder / name).read_bytes())
+    data[100] ^= 1
+    (folder / name).write_bytes(bytes(data))
+    bad = buildkit("verify", folder, "--artifact", name, *args, check=False)
+    assert bad.returncode == 1 and re.search(rf"^FAIL\s+checksum\s+{re.escape(name)}",
+                                             bad.stdout, re.M)  # fmt: skip
+    missing = buildkit("verify", folder, "--artifact", "other.pex", *args, check=False)
+    assert missing.returncode == 1 and "other.pex: not in SHA256SUMS" in missing.stdout

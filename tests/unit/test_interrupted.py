@@ -98,10 +98,21 @@ def test_publish_removes_leftovers_of_a_stopped_build(tmp_path: Path) -> None:
     publish(out, release(tmp_path, b"1"))
     (out / f"{publish_module.STAGING_PREFIX}x").mkdir()
     (out / f"{publish_module.STAGING_PREFIX}x" / "demo-1.0-a.pex").write_bytes(b"half")
-    (out / ".demo-1.0-a.pex.abc.part").write_bytes(b"half")
+    (out / ".buildkit-part-demo-1.0-a.pex.abc.part").write_bytes(b"half")
     assert len(leftovers(out)) == 2
     publish(out, release(tmp_path, b"1"))
     assert leftovers(out) == [] and listing_problems(out) == []
+
+
+def test_item08_publish_sweeps_only_its_own_temporary_names(tmp_path: Path) -> None:
+    """Issue 16, item 8: a user's own ``.*.part`` files in --out survive a build."""
+    out = tmp_path / "dist"
+    out.mkdir()
+    theirs = [out / ".notes.part", out / ".demo-1.0-a.pex.abc.part", out / ".buildkit.part"]
+    for path in theirs:
+        path.write_bytes(b"the user's")
+    publish(out, release(tmp_path, b"1"))
+    assert all(p.read_bytes() == b"the user's" for p in theirs)
 
 
 def test_listing_problems_finds_torn_and_changed_files(tmp_path: Path) -> None:

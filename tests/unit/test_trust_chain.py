@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from buildkit import build, closure, lock, targets
-from buildkit.errors import LockError
+from buildkit.errors import LockError, RecipeError
 from buildkit.wheelhouse import Wheel
 from tests.unit.test_lock import H1, H2, make_recipe, sample_lock
+from tests.unit.test_recipe import GOOD, load, write
 
 AMD64 = targets.get("linux-amd64")
 
@@ -198,3 +199,38 @@ def test_item02_closure_follows_extras_markers_and_native_packages() -> None:
     assert closure.problems(roots=["urllib3>=2"], own=own, pinned=pinned, env=ENV) == [
         "pysocks==1.7.1 is pinned, but neither the recipe nor any pinned package requires it"
     ]
+
+
+# --- item 7: recipe names and versions ------------------------------------------------------
+
+BAD_NAMES_AND_VERSIONS = [
+    ('name = "probe"', 'name = "probe\\n"', "is not a valid name"),
+    ('name = "probe"', 'name = "probe\\t"', "is not a valid name"),
+    ('name = "probe"', 'name = "pro be"', "is not a valid name"),
+    ('name = "probe"', 'name = "probe\\u001b[2J"', "is not a valid name"),
+    ('version = "1.2.3"', 'version = " 1.2.3"', "not a PEP 440 version in its normal form"),
+    ('version = "1.2.3"', 'version = "1.2.3\\n"', "not a PEP 440 version in its normal form"),
+    ('version = "1.2.3"', 'version = "1.2.3 "', "not a PEP 440 version in its normal form"),
+    ('version = "1.2.3"', 'version = "v1.2.3"', "write it as '1.2.3'"),
+    ('version = "1.2.3"', 'version = "1.2.3-ALPHA"', "write it as '1.2.3a0'"),
+    ('version = "1.2.3"', 'version = "1!1.2.3"', "not a PEP 440 version in its normal form"),
+    ('version = "1.2.3"', 'version = "1.2.3\\u0007"', "not a PEP 440 version"),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"), BAD_NAMES_AND_VERSIONS, ids=[b[1] for b in BAD_NAMES_AND_VERSIONS]
+)
+def test_item07_names_and_versions_with_whitespace_or_controls_are_refused(
+    tmp_path: Path, old: str, new: str, says: str
+) -> None:
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(RecipeError) as exc:
+        load(path)
+    assert exc.value.exit_code == 2
+    assert says in f"{exc.value} {exc.value.hint}" and str(path) in str(exc.value)
+
+
+def test_item07_normal_versions_pass(tmp_path: Path) -> None:
+    for version in ("1.2.3", "2.1rc1", "1.0.post2", "1.0.dev3", "1.0+local.7"):
+        assert load(write(tmp_path, GOOD.replace('"1.2.3"', f'"{version}"', 1))).version == version
