@@ -55,9 +55,16 @@ def check(path: Path, package: str) -> None:
                 raise refuse(f"has a member {info.filename!r} with {why}")
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise refuse(f"has a member {info.filename!r} that is a symbolic link")
-        records = [i.filename for i in infos if i.filename.endswith(".dist-info/RECORD")]
+        # The wheel's own metadata is the top-level ``<name>-<version>.dist-info/``; RECORD
+        # files deeper down belong to packages it vendors (setuptools/_vendor/...) and are
+        # plain members, listed in the top-level RECORD like any other.
+        records = [
+            i.filename
+            for i in infos
+            if i.filename.count("/") == 1 and i.filename.endswith(".dist-info/RECORD")
+        ]
         if len(records) != 1:
-            raise refuse(f"has {len(records)} .dist-info/RECORD files (one is required)")
+            raise refuse(f"has {len(records)} top-level .dist-info/RECORD files (one is required)")
         try:
             rows = list(csv.reader(io.StringIO(zf.read(records[0]).decode("utf-8"))))
         except (UnicodeDecodeError, csv.Error, *ZIP_ERRORS) as exc:

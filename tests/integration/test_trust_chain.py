@@ -210,3 +210,49 @@ def test_item17_the_ops_download_folder_verifies(signed: dict[str, Path], tmp_pa
                                              bad.stdout, re.M)  # fmt: skip
     missing = buildkit("verify", folder, "--artifact", "other.pex", *args, check=False)
     assert missing.returncode == 1 and "other.pex: not in SHA256SUMS" in missing.stdout
+
+
+# --- item 16: real wheels with vendored metadata ------------------------------------------
+
+VENDORING = """\
+[recipe]
+name = "vendoring"
+version = "1.0.0"
+entry = "vendoring:main"
+sources = ["src"]
+requirements = ["setuptools==84.2.1"]
+python = "3.11"
+
+[targets]
+linux-amd64 = {}
+
+[formats]
+pex = {}
+shiv = {}
+"""
+
+
+def test_item16_a_real_wheel_with_vendored_dist_info_builds_and_runs(
+    tmp_path: Path, cache_dir: Path, run_env: dict[str, str]
+) -> None:
+    """setuptools 84.2.1 carries a dozen setuptools/_vendor/*.dist-info/RECORD files
+    besides its own; the hostile-wheel check refused it before the fix."""
+    project = tmp_path / "project"
+    recipe = project / "recipes" / "vendoring"
+    (recipe / "src").mkdir(parents=True)
+    (project / "lockfiles").mkdir()
+    (recipe / "recipe.toml").write_text(VENDORING)
+    (recipe / "src" / "vendoring.py").write_text(
+        "def main():\n"
+        "    import setuptools\n"
+        "    from setuptools._vendor import packaging\n"
+        "    print('setuptools', setuptools.__version__, 'vendors packaging', packaging.__version__)\n"
+    )
+    buildkit("lock", recipe)
+    out = tmp_path / "out"
+    buildkit("build", recipe, "--out", out, "--cache-dir", cache_dir)
+    for name in ("vendoring-1.0.0-linux-amd64.pex", "vendoring-1.0.0-linux-amd64.pyz"):
+        ran = subprocess.run(["python3.11", out / name], env=run_env, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        assert ran.stdout.startswith("setuptools 84.2.1 vendors packaging "), ran.stdout
+    assert buildkit("verify", out).returncode == 0

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from buildkit import build, closure, lock, targets
-from buildkit.errors import LockError, RecipeError
+from buildkit import build, closure, lock, targets, wheelcheck
+from buildkit.errors import IntegrityError, LockError, RecipeError
 from buildkit.wheelhouse import Wheel
+from tests.unit.test_hostile_inputs import GOOD_MEMBERS, make_wheel, record_line
 from tests.unit.test_lock import H1, H2, make_recipe, sample_lock
 from tests.unit.test_recipe import GOOD, load, write
 
@@ -234,3 +235,29 @@ def test_item07_names_and_versions_with_whitespace_or_controls_are_refused(
 def test_item07_normal_versions_pass(tmp_path: Path) -> None:
     for version in ("1.2.3", "2.1rc1", "1.0.post2", "1.0.dev3", "1.0+local.7"):
         assert load(write(tmp_path, GOOD.replace('"1.2.3"', f'"{version}"', 1))).version == version
+
+
+# --- item 16: vendored metadata inside a wheel ----------------------------------------------
+
+
+def test_item16_vendored_dist_info_records_are_plain_members(tmp_path: Path) -> None:
+    vendored = {
+        **GOOD_MEMBERS,
+        "demo/_vendor/six-1.0.dist-info/RECORD": b"six.py,,\n",
+        "demo/_vendor/six-1.0.dist-info/METADATA": b"Name: six\n",
+    }
+    wheelcheck.check(make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", vendored), "demo")
+    # a vendored RECORD is still a member its wheel's RECORD must list with its hash
+    wheel = make_wheel(
+        tmp_path / "demo-1.0-py3-none-any.whl",
+        vendored,
+        "".join(record_line(n, d) for n, d in GOOD_MEMBERS.items()),
+    )
+    with pytest.raises(IntegrityError, match=r"_vendor/six-1\.0\.dist-info/\w+' that its RECORD"):
+        wheelcheck.check(wheel, "demo")
+
+
+def test_item16_two_top_level_records_are_still_refused(tmp_path: Path) -> None:
+    twice = {**GOOD_MEMBERS, "evil-1.0.dist-info/RECORD": b""}
+    with pytest.raises(IntegrityError, match=r"has 2 top-level \.dist-info/RECORD files"):
+        wheelcheck.check(make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", twice), "demo")
