@@ -224,12 +224,33 @@ def _copy_tree(src: Path, dest: Path, *, reverse: bool) -> None:
             shutil.copy2(entry, dest / entry.name)
 
 
+def _check_perturb(root: Path, perturb: str) -> Path:
+    """The file ``perturb`` names inside ``root``: relative, no '..', no symbolic link on
+    the way, a regular file. repro edits it in its own copy of the recipe only."""
+    rel = Path(perturb)
+    path = root / rel
+    inside = not rel.is_absolute() and ".." not in rel.parts
+    links = any((root / Path(*rel.parts[:n])).is_symlink() for n in range(1, len(rel.parts) + 1))
+    if not inside or links or not path.resolve().is_relative_to(root.resolve()):
+        raise InputError(
+            f"--perturb {perturb}: not a file inside the recipe folder {root}",
+            hint="give a path relative to the recipe folder, e.g. src/<package>/cli.py; "
+            "repro edits its own copy of that file, never one outside the recipe",
+        )
+    if not path.is_file():
+        raise InputError(
+            f"--perturb {perturb}: not a file of the recipe folder {root}",
+            hint="give a path relative to the recipe folder, e.g. src/<package>/cli.py",
+        )
+    return path
+
+
 def _prepare(run: _Run, recipe: Recipe, locks: Path, cache: Cache, perturb: str | None) -> None:
     _copy_tree(recipe.root, run.recipe, reverse=run.reverse_order)
     if locks.is_dir():
         _copy_tree(locks, run.project / "lockfiles" / recipe.name, reverse=run.reverse_order)
     if perturb and run.index > 1:
-        target = run.recipe / perturb
+        target = _check_perturb(run.recipe, perturb)  # the copy's file, never the user's
         with target.open("a", encoding="utf-8") as f:
             f.write(f"\n# changed in build {run.index} by buildkit repro --perturb\n")
     run.cache.mkdir(parents=True)
@@ -331,11 +352,8 @@ def repro(
 ) -> ReproResult:
     if runs < 2:
         raise InputError(f"--runs {runs}: repro needs at least 2 builds")
-    if perturb is not None and not (recipe.root / perturb).is_file():
-        raise InputError(
-            f"--perturb {perturb}: not a file of the recipe folder {recipe.root}",
-            hint="give a path relative to the recipe folder, e.g. src/<package>/cli.py",
-        )
+    if perturb is not None:
+        _check_perturb(recipe.root, perturb)
     locks = lock_dir(recipe, lockfiles)
     with output_errors(out):
         out.mkdir(parents=True, exist_ok=True)

@@ -261,3 +261,26 @@ def test_item16_two_top_level_records_are_still_refused(tmp_path: Path) -> None:
     twice = {**GOOD_MEMBERS, "evil-1.0.dist-info/RECORD": b""}
     with pytest.raises(IntegrityError, match=r"has 2 top-level \.dist-info/RECORD files"):
         wheelcheck.check(make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", twice), "demo")
+
+
+# --- item 9: repro --perturb stays inside the recipe ----------------------------------------
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink"])
+def test_item09_perturb_never_edits_a_file_outside_the_recipe(tmp_path: Path, how: str) -> None:
+    from buildkit import repro
+    from buildkit.cache import Cache
+    from buildkit.errors import InputError
+
+    recipe = make_recipe(tmp_path)
+    (recipe.root / "src").mkdir(parents=True)
+    precious = tmp_path / "precious.py"
+    precious.write_text("keep me\n")
+    arg = {"absolute": str(precious), "dotdot": "../precious.py", "symlink": "src/link.py"}[how]
+    (recipe.root / "src" / "link.py").symlink_to(precious)
+    with pytest.raises(InputError, match="not a file inside the recipe folder"):
+        repro.repro(
+            recipe, targets=[], formats=[], out=tmp_path / "out",
+            cache=Cache(root=tmp_path / "cache"), perturb=arg,
+        )  # fmt: skip
+    assert precious.read_text() == "keep me\n"
