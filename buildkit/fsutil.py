@@ -10,7 +10,9 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
+import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -142,3 +144,72 @@ def remove_tree(path: Path) -> bool:
         return False
     shutil.rmtree(path, ignore_errors=True)
     return not path.exists()
+
+
+class NotRegular(OSError):
+    """A path that is not a regular file (a link, a FIFO, a device, a folder)."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def regular_kind(path: Path) -> str | None:
+    """Why ``path`` is not a regular file (not following links), or None when it is.
+    Raises FileNotFoundError when it is missing."""
+    mode = os.lstat(path).st_mode
+    return None if stat.S_ISREG(mode) else _kind(mode)
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, opened only if it is a regular file (no link followed, no
+    FIFO or device opened, so nothing blocks) of at most ``limit`` bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular(f"{escaped(str(path))} is {_kind(st.st_mode)}")
+        if st.st_size > limit:
+            raise NotRegular(f"{escaped(str(path))} is larger than {limit} bytes")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise NotRegular(f"{escaped(str(path))} is larger than {limit} bytes")
+    return data
+
+
+def escaped(name: str) -> str:
+    """``name`` as safe to print: control characters, backslashes and characters that
+    reorder text shown as escapes (``\\n``, ``\\x1b``, ``\\u202e``), as ``ls -b`` would."""
+    out = []
+    for ch in name:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch.isprintable() and unicodedata.category(ch) not in ("Cf", "Zl", "Zp"):
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
+
+
+def sha256_regular(path: Path) -> str:
+    """sha256 of ``path``, refusing (NotRegular) anything but a regular file: a link is
+    not followed, a FIFO is not waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(f"{escaped(str(path))} is {_kind(mode)}")
+        h = hashlib.sha256()
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import CheckFailed
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, escaped
 
 FILENAME = "SHA256SUMS"
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
@@ -26,14 +26,23 @@ def render(digests: Mapping[str, str]) -> str:
 
 
 def parse(text: str, path: Path) -> dict[str, str]:
-    out = {}
+    """Name → digest. A name listed twice is refused: ``sha256sum -c`` checks every line,
+    so a good line cannot excuse a bad one."""
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), 1):
-        m = _LINE.match(line)
+        m = _LINE.fullmatch(line)
         if not m:
             raise CheckFailed(f"{path}:{number}: not a '<sha256>  <name>' line: {line!r}")
-        if not is_plain_name(m.group(2)):
-            raise CheckFailed(f"{path}:{number}: {m.group(2)!r} is not a file of this folder")
-        out[m.group(2)] = m.group(1)
+        name = m.group(2)
+        if not is_plain_name(name):
+            raise CheckFailed(f"{path}:{number}: {name!r} is not a file of this folder")
+        if name in out:
+            raise CheckFailed(
+                f"{path}:{number}: {escaped(name)} is listed twice (lines {first[name]} and "
+                f"{number})"
+            )
+        out[name], first[name] = m.group(1), number
     return out
 
 

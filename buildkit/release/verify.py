@@ -24,17 +24,24 @@ and contents; the rest of the release need not be there.
 
 from __future__ import annotations
 
+import errno
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckFailed, InputError
-from ..fsutil import sha256_file
+from ..fsutil import escaped, read_regular, regular_kind, sha256_regular
 from . import checksums, contents, manifest, provenance, sbom, sign
 from .documents import by_release
 
 HARDENING_SUFFIXES = tuple(f".hardening.{ext}" for ext in ("json", "sarif", "md", "html"))
+#: The release documents verify reads (SHA256SUMS, manifest, SBOM, provenance, reports)
+#: are small; anything larger is not one of ours.
+MAX_DOCUMENT = 64 << 20
+#: What reading a hostile document can raise besides OSError: bad UTF-8, bad JSON, JSON
+#: nested deeper than Python's recursion limit, values of the wrong type.
+_MALFORMED = (ValueError, RecursionError, TypeError, AttributeError, KeyError)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +54,7 @@ class Item:
 
     def line(self) -> str:
         mark = "FAIL" if not self.ok else "WARN" if self.warning else "ok  "
-        return f"{mark}  {self.kind:<10}  {self.name}: {self.detail}"
+        return f"{mark}  {self.kind:<10}  {escaped(self.name)}: {escaped(self.detail)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +73,7 @@ class Verification:
     def headline(self) -> str:
         """The first failure, and how many more there are."""
         first, more = self.failures[0], len(self.failures) - 1
-        return f"{first.kind} {first.name}: {first.detail}" + (
+        return f"{first.kind} {escaped(first.name)}: {escaped(first.detail)}" + (
             f" (and {more} more)" if more else ""
         )
 
@@ -124,11 +131,11 @@ def verify(
     items: list[Item] = []
     sums_path = folder / checksums.FILENAME
     try:
-        listed = checksums.parse(sums_path.read_text("utf-8"), sums_path)
+        listed = checksums.parse(read_regular(sums_path, MAX_DOCUMENT).decode("utf-8"), sums_path)
     except FileNotFoundError:
         listed = {}
         items.append(Item(ok=False, kind="checksum", name=checksums.FILENAME, detail="missing"))
-    except (CheckFailed, UnicodeDecodeError) as exc:
+    except (CheckFailed, OSError, UnicodeDecodeError) as exc:
         listed = {}
         items.append(Item(ok=False, kind="checksum", name=checksums.FILENAME, detail=str(exc)))
     if artifacts:
@@ -151,9 +158,16 @@ def verify(
         for (recipe, version), group in by_release(entries).items():
             stem = f"{recipe}-{version}"
             want = {str(e["name"]): str(e["sha256"]) for e in group}
-            items.append(_sbom(folder / sbom.filename(stem), want))
-            items.append(_provenance(folder / provenance.filename(stem), want))
-            items.append(_hardening(folder / f"{stem}.hardening.json", want))
+            for kind, check, path in (
+                ("sbom", _sbom, folder / sbom.filename(stem)),
+                ("provenance", _provenance, folder / provenance.filename(stem)),
+                ("hardening", _hardening, folder / f"{stem}.hardening.json"),
+            ):
+                try:
+                    items.append(check(path, want))
+                except _MALFORMED as exc:
+                    detail = f"malformed: {type(exc).__name__}: {exc}"[:300]
+                    items.append(Item(ok=False, kind=kind, name=path.name, detail=detail))
     return Verification(folder=folder, items=tuple(items))
 
 
@@ -161,10 +175,14 @@ def _checksums(folder: Path, listed: dict[str, str]) -> list[Item]:
     items = []
     for name, digest in sorted(listed.items()):
         path = folder / name
-        if not path.is_file():
+        try:
+            actual = sha256_regular(path)
+        except FileNotFoundError:
             items.append(Item(ok=False, kind="checksum", name=name, detail="listed but missing"))
             continue
-        actual = sha256_file(path)
+        except OSError as exc:
+            items.append(Item(ok=False, kind="checksum", name=name, detail=_not_regular(exc)))
+            continue
         if actual == digest:
             items.append(Item(ok=True, kind="checksum", name=name, detail="sha256 matches"))
         else:
@@ -177,6 +195,13 @@ def _checksums(folder: Path, listed: dict[str, str]) -> list[Item]:
                 )
             )
     return items
+
+
+def _not_regular(exc: OSError) -> str:
+    """The detail for a release file that could not be read as a regular file."""
+    if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
+        return "a symbolic link; a release holds regular files only"
+    return f"{exc.strerror or exc}; a release holds regular files only"
 
 
 def _unlisted(folder: Path, listed: dict[str, str], allowed_signers: Path | None) -> list[Item]:
@@ -204,7 +229,13 @@ def _unlisted(folder: Path, listed: dict[str, str], allowed_signers: Path | None
 def _signature(
     folder: Path, allowed_signers: Path | None, identity: str | None, required: bool
 ) -> list[Item]:
-    present = (folder / sign.FILENAME).is_file()
+    try:
+        odd = regular_kind(folder / sign.FILENAME)
+        present = True
+    except FileNotFoundError:
+        odd, present = None, False
+    if odd is not None:
+        return [Item(ok=False, kind="signature", name=sign.FILENAME, detail=f"is {odd}")]
     if not (present or required or allowed_signers):
         return []
     if not (folder / checksums.FILENAME).is_file():
@@ -226,16 +257,15 @@ def _manifest_entries(folder: Path, items: list[Item]) -> dict[str, dict[str, An
     """The manifest's artifact entries that are well formed; a failure item for the rest."""
     path = folder / manifest.FILENAME
     try:
-        artifacts = json.loads(path.read_text(encoding="utf-8"))["artifacts"]
+        artifacts = json.loads(read_regular(path, MAX_DOCUMENT).decode("utf-8"))["artifacts"]
         if not isinstance(artifacts, list):
             raise TypeError("'artifacts' is not a list")
     except FileNotFoundError:
         items.append(Item(ok=False, kind="manifest", name=manifest.FILENAME, detail="missing"))
         return None
-    except (ValueError, KeyError, TypeError) as exc:
-        items.append(
-            Item(ok=False, kind="manifest", name=manifest.FILENAME, detail=f"unreadable: {exc}")
-        )
+    except (OSError, *_MALFORMED) as exc:
+        detail = f"unreadable: {type(exc).__name__}: {exc}"[:300]
+        items.append(Item(ok=False, kind="manifest", name=manifest.FILENAME, detail=detail))
         return None
     entries = {}
     for number, entry in enumerate(artifacts, 1):
@@ -256,9 +286,15 @@ def _manifest(folder: Path, listed: dict[str, str], entries: dict[str, Any]) -> 
     items = []
     for name, entry in sorted(entries.items()):
         path = folder / name
-        if not path.is_file():
-            detail, ok = "in manifest.json but missing", False
-        elif sha256_file(path) != entry.get("sha256"):
+        try:
+            actual = sha256_regular(path)
+        except FileNotFoundError:
+            actual, detail, ok = None, "in manifest.json but missing", False
+        except OSError as exc:
+            actual, detail, ok = None, _not_regular(exc), False
+        if actual is None:
+            pass
+        elif actual != entry.get("sha256"):
             detail, ok = "sha256 differs from manifest.json", False
         elif path.stat().st_size != entry.get("size"):
             detail, ok = "size differs from manifest.json", False
@@ -299,14 +335,15 @@ def _compare(kind: str, path: Path, named: dict[str, str], want: dict[str, str])
 
 def _load(kind: str, path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_DOCUMENT).decode("utf-8")
         if path.name.endswith(provenance.SUFFIX):
             return [json.loads(line) for line in text.splitlines() if line.strip()]
         return json.loads(text)
     except FileNotFoundError:
         return Item(ok=False, kind=kind, name=path.name, detail="missing")
-    except (ValueError, UnicodeDecodeError) as exc:
-        return Item(ok=False, kind=kind, name=path.name, detail=f"unreadable: {exc}")
+    except (OSError, ValueError, RecursionError) as exc:
+        detail = f"unreadable: {type(exc).__name__}: {exc}"[:300]
+        return Item(ok=False, kind=kind, name=path.name, detail=detail)
 
 
 def _sbom(path: Path, want: dict[str, str]) -> Item:

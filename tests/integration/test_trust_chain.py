@@ -4,9 +4,12 @@ files given to the commands. Tests are named ``test_itemNN_...`` by the issue's 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -256,3 +259,76 @@ def test_item16_a_real_wheel_with_vendored_dist_info_builds_and_runs(
                              text=True, check=True)  # fmt: skip
         assert ran.stdout.startswith("setuptools 84.2.1 vendors packaging "), ran.stdout
     assert buildkit("verify", out).returncode == 0
+
+
+# --- item 6: verify against hostile release folders ---------------------------------------
+
+PEX = "healthcheck-1.0.0-linux-amd64.pex"
+
+
+def _duplicate(out: Path) -> str:
+    sums = out / "SHA256SUMS"
+    sums.write_text(f"{'0' * 64}  {PEX}\n" + sums.read_text())
+    return "is listed twice (lines 1 and"
+
+
+def _symlink(out: Path) -> str:
+    real = out.parent / "elsewhere.pex"
+    (out / PEX).rename(real)
+    (out / PEX).symlink_to(real)
+    return f"{PEX}: a symbolic link; a release holds regular files only"
+
+
+def _nested(out: Path) -> str:
+    (out / "manifest.json").write_text("[" * 200_000)
+    return "manifest.json: unreadable: RecursionError"
+
+
+def _mistyped_sbom(out: Path) -> str:
+    (out / "healthcheck-1.0.0.cdx.json").write_text('{"bomFormat": "CycloneDX", "components": 5}')
+    return "healthcheck-1.0.0.cdx.json: malformed: TypeError"
+
+
+def _mistyped_provenance(out: Path) -> str:
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "subject": ["x"],
+    }
+    (out / "healthcheck-1.0.0.intoto.jsonl").write_text(json.dumps(statement) + "\n")
+    return "healthcheck-1.0.0.intoto.jsonl: malformed: AttributeError"
+
+
+def _fifo(out: Path) -> str:
+    (out / "manifest.json").unlink()
+    os.mkfifo(out / "manifest.json")
+    return "manifest.json: unreadable: NotRegular"
+
+
+def _control_characters(out: Path) -> str:
+    (out / "evil\x1b[2J\u202etxt.pex").write_bytes(b"x")
+    return "evil\\x1b[2J\\u202etxt.pex: file present but not in SHA256SUMS"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [_duplicate, _symlink, _nested, _mistyped_sbom, _mistyped_provenance, _fifo,
+     _control_characters],
+)  # fmt: skip
+def test_item06_verify_names_each_hostile_file_without_a_traceback(
+    signed: dict[str, Path], tmp_path: Path, mutate
+) -> None:
+    out = tmp_path / "dist"
+    shutil.copytree(signed["out"], out)
+    says = mutate(out)
+    proc = subprocess.run(
+        [sys.executable, "-m", "buildkit", "verify", out],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "\x1b" not in proc.stdout + proc.stderr
+    assert says in proc.stdout, proc.stdout
+    if mutate is _duplicate:  # the oracle agrees it is a failure
+        oracle = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True,
+                                check=False)  # fmt: skip
+        assert oracle.returncode != 0
