@@ -107,7 +107,9 @@ def _gate(
     names = {source: record.name for source, record in built}
     log.info("auditing %d artifact(s)", len(built), extra={"step": "audit"})
     result = audit_paths([source for source, _ in built], names)
-    gate = evaluate(result.files, policy_of(recipe))
+    gate = evaluate(
+        result.files, policy_of(recipe), unreadable=tuple(p.path for p in result.problems)
+    )
     stem = f"{recipe.name}-{recipe.version}"
     if gate.passed and not result.problems and not result.unparseable:
         log.info(gate_line(gate), extra={"step": "audit"})
@@ -148,7 +150,9 @@ def _release_reports(
         problems=fresh.problems + earlier.problems,
         not_audited=fresh.not_audited + earlier.not_audited,
     )
-    gate = evaluate(result.files, policy_of(recipe))
+    gate = evaluate(
+        result.files, policy_of(recipe), unreadable=tuple(p.path for p in result.problems)
+    )
     stem = f"{recipe.name}-{recipe.version}"
     for stale in out.glob(f"{stem}.rejected.hardening.*"):
         stale.unlink(missing_ok=True)

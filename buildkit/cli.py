@@ -582,7 +582,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         )
     policy = load_policy(args.policy) if args.policy else None
     result = audit_paths(args.paths)
-    gate = evaluate(result.files, policy) if policy is not None else None
+    unreadable = tuple(p.path for p in result.problems)
+    gate = evaluate(result.files, policy, unreadable=unreadable) if policy is not None else None
     if args.out is not None:
         for path in output.write_reports(
             args.out, args.name, result, gate, formats=tuple(files), root=Path.cwd()
@@ -593,9 +594,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if "table" in formats:
         _print_audit(result, gate)
     if result.problems or result.unparseable:
-        unreadable = [p.path for p in result.problems] + [f.path for f in result.unparseable]
+        failed = [p.path for p in result.problems] + [f.path for f in result.unparseable]
         raise InputError(
-            f"{len(unreadable)} file(s) could not be read: " + ", ".join(unreadable[:5]),
+            f"{len(failed)} file(s) could not be read: " + ", ".join(failed[:5]),
             hint="each is listed in the report with the reason",
         )
     if gate is not None and not gate.passed:

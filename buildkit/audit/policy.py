@@ -53,6 +53,7 @@ class GateResult:
     verdicts: tuple[Verdict, ...]
     unused_waivers: tuple[str, ...]
     waivers: tuple[Waiver, ...] = ()  # the policy's, so a report can be re-gated later
+    unreadable: tuple[str, ...] = ()  # inputs that could not be read: never a pass
 
     @property
     def failures(self) -> tuple[Verdict, ...]:
@@ -64,13 +65,15 @@ class GateResult:
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.unreadable
 
     def summary(self) -> str:
         counts = {o: 0 for o in ("pass", "fail", "waived", "n/a", "unknown")}
         for v in self.verdicts:
             counts[v.outcome] += 1
-        return ", ".join(f"{n} {o}" for o, n in counts.items() if n) or "nothing in scope"
+        parts = [f"{n} {o}" for o, n in counts.items() if n]
+        parts += [f"{len(self.unreadable)} unreadable"] * bool(self.unreadable)
+        return ", ".join(parts) or "nothing in scope"
 
 
 def in_scope(report: FileReport, scope: str) -> bool:
@@ -90,8 +93,14 @@ def _matches(waiver: Waiver, report: FileReport, requirement: str, check: str) -
 
 
 def evaluate(
-    files: tuple[FileReport, ...], policy: Hardening, *, today: dt.date | None = None
+    files: tuple[FileReport, ...],
+    policy: Hardening,
+    *,
+    today: dt.date | None = None,
+    unreadable: tuple[str, ...] = (),
 ) -> GateResult:
+    """The policy's verdict on ``files``; ``unreadable`` inputs (archives or files that
+    could not be read) fail the gate: what was not seen cannot pass."""
     today = today or dt.date.today()
     used: set[int] = set()
     verdicts: list[Verdict] = []
@@ -159,6 +168,7 @@ def evaluate(
         verdicts=tuple(verdicts),
         unused_waivers=unused,
         waivers=policy.waivers,
+        unreadable=unreadable,
     )
 
 

@@ -173,6 +173,9 @@ def markdown(result: AuditResult, gate: GateResult | None, *, title: str) -> str
 
 def gate_line(gate: GateResult) -> str:
     failures = gate.failures
+    if gate.unreadable and not failures:
+        shown = ", ".join(gate.unreadable[:5])
+        return f"hardening gate failed: {len(gate.unreadable)} input(s) could not be read: {shown}"
     if not failures:
         return f"hardening gate passed ({gate.summary()})"
     shown = "; ".join(f"{v.path}: {v.requirement} ({v.evidence})" for v in failures[:5])

@@ -2,7 +2,9 @@
 
 Files are parsed in worker processes, each under a memory limit (``RLIMIT_AS``) and a
 time limit per file: a file that makes the parser run too long, exhaust memory or crash
-becomes an ``unparseable`` finding, and the audit goes on with a fresh worker.
+becomes an ``unparseable`` finding, and the audit goes on with a fresh worker. Workers
+talk to the parent over pipes of their own and hold no shared lock, so a stop (SIGTERM
+to the whole process group) ends the audit at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult, Pool
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from .components import classify
@@ -76,10 +78,10 @@ def _worker_start(limit: int) -> None:
     """Cap the worker's memory, then load the parsers while the parent walks the tree.
 
     Signals get their defaults back: the CLI's SIGTERM handler (inherited by fork) would
-    turn the pool's own terminate() into an exception inside a worker; SIGINT (a Ctrl-C
-    to the process group) is the parent's to handle. The worker is born with SIGTERM
-    blocked (``_Workers._start``) and unblocks it only now, so a terminate() that came
-    earlier is held until the default action kills the worker."""
+    turn a stop into an exception inside a worker; SIGINT (a Ctrl-C to the process group)
+    is the parent's to handle. The worker is born with SIGTERM blocked (``_Worker``) and
+    unblocks it only once the default action is back, so a SIGTERM that came earlier is
+    held until it kills the worker."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
@@ -89,67 +91,121 @@ def _worker_start(limit: int) -> None:
     from . import elf, macho  # noqa: F401
 
 
-class _Workers:
-    """A pool of parser processes, replaced whole when one file overruns its time."""
+def _serve(conn: Connection, limit: int) -> None:
+    """A worker's loop: one item in, its result out, until the parent closes the pipe."""
+    _worker_start(limit)
+    while True:
+        try:
+            item = conn.recv()
+        except (EOFError, OSError):
+            return
+        if item is None:
+            return
+        conn.send(_work(item))
 
-    def __init__(self, jobs: int, time_limit: float, memory_limit: int) -> None:
-        self.jobs = jobs
-        self.time_limit = time_limit
-        self.memory_limit = memory_limit
-        self.pool = self._start()
 
-    def _start(self) -> Pool:
-        """A new pool. SIGTERM is blocked while it forks its workers and starts the thread
-        that forks their replacements, so every worker starts with it blocked. Without
-        that, a terminate() reaching a worker before ``_worker_start`` was lost: the
-        inherited handler noted it, SIG_DFL replaced the handler before it ran, and the
-        worker waited for work for ever while the pool waited for it (seen in the test
-        that stops a build with SIGTERM)."""
+def load_parsers() -> None:
+    """Import LIEF (through our parsers) with SIGTERM and SIGINT held: a stop that lands
+    inside its C++ initialisation would abort the process instead of unwinding it. A
+    signal that came meanwhile is delivered once the import is done."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        from . import elf, macho  # noqa: F401
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+class _Worker:
+    """One parser process with a pipe of its own. Workers share no lock with the parent
+    or each other, so a worker killed at any moment (a SIGTERM to the whole process
+    group, a crash, an overrun) can never leave the parent waiting: its pipe simply
+    ends. multiprocessing.Pool could: its workers share a queue lock that a worker killed
+    while waiting for work never releases, and the pool's terminate waits on it."""
+
+    def __init__(self, memory_limit: int) -> None:
         context = multiprocessing.get_context("fork")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, memory_limit), daemon=True)
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         try:
-            return context.Pool(self.jobs, initializer=_worker_start, initargs=(self.memory_limit,))
+            self.process.start()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        child.close()
+        self.item: Native | None = None
+        self.since = 0.0
+
+    def give(self, item: Native) -> None:
+        self.item, self.since = item, time.monotonic()
+        self.conn.send(item)
+
+    def kill(self) -> None:
+        if self.process.exitcode is None:
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class _Workers:
+    """Parser processes, each given one file at a time; one that overruns its time or
+    dies is replaced, and its file becomes an ``unparseable`` finding."""
+
+    def __init__(self, jobs: int, time_limit: float, memory_limit: int) -> None:
+        self.time_limit = time_limit
+        self.memory_limit = memory_limit
+        self.workers = [_Worker(memory_limit) for _ in range(jobs)]
 
     def run(self, items: Iterator[Native]) -> Iterator[tuple[list[FileReport], Native, str | None]]:
-        """Reports for each item (and the items a onefile payload adds, right after it),
+        """Reports for each item (and the items a onefile payload adds, soon after it),
         with the item and why part of it could not be read."""
-        # Keep the workers fed (a window of queued files); the oldest file's clock starts
-        # when it reaches the head of the queue, so waiting behind others does not count.
-        pending: deque[tuple[Native, AsyncResult[_Result]]] = deque()
         found: deque[Native] = deque()  # payload members, audited before further items
         source = iter(items)
         exhausted = False
-        head_since = time.monotonic()
-        while pending or found or not exhausted:
-            while len(pending) < 16 * self.jobs and (found or not exhausted):
+        idle = list(self.workers)
+        busy: dict[Connection, _Worker] = {}
+        while True:
+            while idle and (found or not exhausted):
                 item = found.popleft() if found else next(source, None)
                 if item is None:
                     exhausted = True
                     break
-                pending.append((item, self._submit(item)))
-            if not pending:
-                continue
-            item, result = pending[0]
-            wait = max(0.0, head_since + self.time_limit - time.monotonic())
-            try:
-                reports, extra, problem = result.get(timeout=wait)
-            except multiprocessing.TimeoutError:
-                yield [self._overran(item)], item, None
-                pending.popleft()
-                self.pool.terminate()
-                self.pool = self._start()
-                pending = deque((i, self._submit(i)) for i, _ in pending)
-                head_since = time.monotonic()
-                continue
-            pending.popleft()
-            head_since = time.monotonic()
-            found.extendleft(reversed(extra))
-            yield reports, item, problem
+                worker = idle.pop()
+                try:
+                    worker.give(item)
+                except OSError:  # it died while idle: a fresh one takes the file
+                    worker = self._replace(worker)
+                    worker.give(item)
+                busy[worker.conn] = worker
+            if not busy:
+                return
+            deadline = min(w.since for w in busy.values()) + self.time_limit
+            ready = set(wait(list(busy), timeout=max(0.0, deadline - time.monotonic())))
+            for conn, worker in [(c, w) for c, w in busy.items() if c in ready]:
+                del busy[conn]
+                item = worker.item
+                assert item is not None
+                try:
+                    result: _Result = worker.conn.recv()
+                    reports, extra, problem = result
+                except (EOFError, OSError):  # the worker died (a crash, a signal)
+                    yield [self._overran(item)], item, None
+                    idle.append(self._replace(worker))
+                    continue
+                found.extendleft(reversed(extra))
+                idle.append(worker)
+                yield reports, item, problem
+            now = time.monotonic()
+            for conn, worker in list(busy.items()):
+                if now - worker.since >= self.time_limit and worker.item is not None:
+                    del busy[conn]
+                    yield [self._overran(worker.item)], worker.item, None
+                    idle.append(self._replace(worker))
 
-    def _submit(self, item: Native) -> AsyncResult[_Result]:
-        return self.pool.apply_async(_work, (item,))
+    def _replace(self, worker: _Worker) -> _Worker:
+        worker.kill()
+        fresh = _Worker(self.memory_limit)
+        self.workers[self.workers.index(worker)] = fresh
+        return fresh
 
     def _overran(self, item: Native) -> FileReport:
         log.warning("%s: no result within %.0f s", item.path, self.time_limit)
@@ -162,8 +218,9 @@ class _Workers:
         return report.placed(component=component, origin=origin, artifact=item.artifact)
 
     def close(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        """Kill every worker (SIGKILL: nothing to wait for, no lock to take)."""
+        for worker in self.workers:
+            worker.kill()
 
 
 def audit_paths(
@@ -177,18 +234,20 @@ def audit_paths(
     reports: list[FileReport] = []
     problems: list[Problem] = []
     skipped: list[NotAudited] = []
+    order: list[str] = []
 
     def natives() -> Iterator[Native]:
         for item in walk(paths, names):
             if isinstance(item, Native):
                 log.debug("auditing %s", item.path)
+                order.append(item.artifact)
                 yield item
             elif isinstance(item, Problem):
                 problems.append(item)
             else:
                 skipped.append(item)
 
-    from . import elf, macho  # noqa: F401  loaded once, before the workers fork
+    load_parsers()  # once, before the workers fork: they inherit it loaded
 
     workers = _Workers(jobs or min(os.cpu_count() or 1, 4), time_limit, memory_limit)
     try:
@@ -199,7 +258,7 @@ def audit_paths(
     finally:
         workers.close()
     # Workers finish in any order and payload members join late: report by artifact, in
-    # the order the artifacts were given, each file's own path first.
-    first = {a: i for i, a in reversed(list(enumerate(r.artifact for r in reports)))}
-    reports.sort(key=lambda r: (first[r.artifact], r.path != r.artifact, r.path))
+    # the order the walk met the artifacts, each file's own path first.
+    first = {a: i for i, a in enumerate(dict.fromkeys(order))}
+    reports.sort(key=lambda r: (first.get(r.artifact, len(first)), r.path != r.artifact, r.path))
     return AuditResult(files=tuple(reports), problems=tuple(problems), not_audited=tuple(skipped))

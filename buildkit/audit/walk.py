@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -96,45 +98,98 @@ def show(name: str) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
 
 
+MAX_DEPTH = 64  # folder levels walked below a folder given to the audit
+
+
 def walk(paths: list[Path], names: dict[Path, str] | None = None) -> Iterator[Item]:
     """Every native file under ``paths``; ``names`` shows a file under another name (the
-    name it will have in a release folder)."""
+    name it will have in a release folder). A path given here may be a link to a file or
+    folder; anything but a regular file or a folder (a device, a FIFO) is a problem,
+    never opened."""
     for root in paths:
-        if not root.exists():
-            yield Problem(path=str(root), reason="no such file or folder", artifact=str(root))
-        elif root.is_dir():
-            yield from _folder(root)
+        shown = show(str(root))
+        try:
+            mode = os.stat(root).st_mode
+        except OSError as e:
+            reason = "no such file or folder" if not os.path.lexists(root) else e.strerror
+            yield Problem(path=shown, reason=str(reason), artifact=shown)
+            continue
+        if stat.S_ISDIR(mode):
+            yield from _folder(root, root.resolve(), 0, set())
+        elif stat.S_ISREG(mode):
+            yield from _file(root, show((names or {}).get(root, str(root))), top=True)
         else:
-            yield from _file(root, (names or {}).get(root, str(root)))
+            yield Problem(
+                path=shown,
+                reason=f"{_kind(mode)}: only regular files and folders are audited",
+                artifact=shown,
+            )
 
 
-def _folder(root: Path, top: Path | None = None) -> Iterator[Item]:
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _folder(root: Path, top: Path, depth: int, seen: set[tuple[int, int]]) -> Iterator[Item]:
     """Every regular file under ``root`` in name order; symlinks are listed, not followed
-    (the entry types come from the directory listing: no extra stat per file)."""
-    top = top or root.resolve()
+    (the entry types come from the directory listing: no extra stat per file); a folder
+    met twice (a bind mount loop) or deeper than MAX_DEPTH is a problem, not walked."""
+    shown = show(str(root))
+    try:
+        st = os.stat(root, follow_symlinks=False)
+    except OSError as e:
+        yield Problem(path=shown, reason=f"cannot read: {e.strerror}", artifact=shown)
+        return
+    if (st.st_dev, st.st_ino) in seen:
+        yield Problem(path=shown, reason="a folder met twice (a loop), not walked again",
+                      artifact=shown)  # fmt: skip
+        return
+    if depth > MAX_DEPTH:
+        yield Problem(path=shown, reason=f"deeper than {MAX_DEPTH} folder levels, not walked",
+                      artifact=shown)  # fmt: skip
+        return
+    seen.add((st.st_dev, st.st_ino))
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as e:
-        yield Problem(path=str(root), reason=f"cannot list: {e.strerror}", artifact=str(root))
+        yield Problem(path=shown, reason=f"cannot list: {e.strerror}", artifact=shown)
         return
     for entry in entries:
         path = Path(entry.path)
         if entry.is_symlink():
-            target = path.resolve()
-            where = "inside" if target.is_relative_to(top) else "outside"
-            yield NotAudited(
-                path=entry.path, reason=f"symlink to {target} ({where} the tree), not followed"
-            )
+            try:
+                target = path.resolve()
+                where = "inside" if target.is_relative_to(top) else "outside"
+                what = f"symlink to {show(str(target))} ({where} the tree), not followed"
+            except (OSError, RuntimeError):  # a link loop
+                what = "symlink that does not resolve (a loop?), not followed"
+            yield NotAudited(path=show(entry.path), reason=what)
         elif entry.is_dir(follow_symlinks=False):
-            yield from _folder(path, top)
+            yield from _folder(path, top, depth + 1, seen)
         elif entry.is_file(follow_symlinks=False):
-            yield from _file(path, entry.path)
+            yield from _file(path, show(entry.path))
 
 
-def _file(path: Path, artifact: str) -> Iterator[Item]:
+def _file(path: Path, artifact: str, *, top: bool = False) -> Iterator[Item]:
+    """One regular file. ``top``: a file the user named, which must be something the
+    audit reads (native, zip, tar); a file met in a folder is skipped when it is not."""
     try:
-        with path.open("rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW * (not top) | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                yield Problem(path=artifact, reason=f"{_kind(st.st_mode)}, not read",
+                              artifact=artifact)  # fmt: skip
+                return
+            size = st.st_size
             head = f.read(64)
             fmt = native_format(head)
             scan = fmt == "elf" and _has_interpreter(f, head)  # onefile bootstraps are dynamic
@@ -159,12 +214,17 @@ def _file(path: Path, artifact: str) -> Iterator[Item]:
     elif zipfile.is_zipfile(path):
         yield from _zip(path, artifact)
     elif artifact.endswith((".tar.gz", ".tgz", ".tar")):
-        yield from _tar(path, artifact)
+        yield from _tar(path, artifact, head)
     elif artifact.endswith(ZIP_SUFFIXES):
         yield Problem(
             path=artifact,
             reason="not a readable zip archive (truncated or corrupted?)",
             artifact=artifact,
+        )
+    elif top:
+        yield NotAudited(
+            path=artifact,
+            reason="not an ELF or Mach-O file, a zip or a tar archive: nothing to audit",
         )
 
 
@@ -204,7 +264,7 @@ def _has_interpreter(f: BinaryIO, head: bytes) -> bool:
     else:
         (phoff,) = struct.unpack_from(order + "I", head, 28)
         phentsize, phnum = struct.unpack_from(order + "HH", head, 42)
-    if phentsize < 4 or phnum > 4096:
+    if phentsize < 4 or phentsize > 64 or phnum > 4096:
         return False
     f.seek(phoff)
     table = f.read(phentsize * phnum)
@@ -266,17 +326,36 @@ def _zip(path: Path, artifact: str) -> Iterator[Item]:
             )
 
 
-def _tar(path: Path, artifact: str) -> Iterator[Item]:
+MAX_MEMBERS = 200_000  # archive members an audit looks through
+
+
+def _tar(path: Path, artifact: str, head: bytes) -> Iterator[Item]:
+    """A .tar.gz (gzip signature required: an all-zero file is not an empty archive) or a
+    plain .tar (ustar signature required); an archive with no file is a problem."""
+    gz = artifact.endswith((".tar.gz", ".tgz"))
+    if gz and not head.startswith(b"\x1f\x8b"):
+        yield Problem(path=artifact, reason="not a gzip file (no gzip signature)",
+                      artifact=artifact)  # fmt: skip
+        return
     try:
-        tar = tarfile.open(path)  # noqa: SIM115 - closed below; opening errors are findings
-    except (tarfile.TarError, OSError, EOFError) as e:
+        tar = tarfile.open(path, mode="r:gz" if gz else "r:")  # noqa: SIM115 - closed below
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         yield Problem(path=artifact, reason=f"unreadable tar archive: {e}", artifact=artifact)
         return
     with tar:
         try:
-            members = [m for m in tar.getmembers() if m.isfile()]
-        except (tarfile.TarError, OSError, EOFError) as e:
+            members = []
+            for count, m in enumerate(tar):
+                if count >= MAX_MEMBERS:
+                    raise tarfile.TarError(f"more than {MAX_MEMBERS} members")
+                if m.isfile():
+                    members.append(m)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
             yield Problem(path=artifact, reason=f"unreadable tar archive: {e}", artifact=artifact)
+            return
+        if not members:
+            yield Problem(path=artifact, reason="a tar archive with no file in it",
+                          artifact=artifact)  # fmt: skip
             return
         context = tar_context(tar, members)
         for entry in members:

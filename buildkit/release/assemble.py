@@ -154,7 +154,11 @@ def _write(
         stem = f"{recipe}-{version}"
         names = sorted(str(e["name"]) for e in group)
         result = audit_paths([tmp / n for n in names], {tmp / n: n for n in names})
-        gate = evaluate(result.files, _policy(policies[stem][0]))
+        gate = evaluate(
+            result.files,
+            _policy(policies[stem][0]),
+            unreadable=tuple(p.path for p in result.problems),
+        )
         if not gate.passed or result.problems:
             raise CheckFailed(
                 f"{stem}: the merged release fails its hardening gate: {gate_line(gate)}",

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -332,3 +333,142 @@ def test_item06_verify_names_each_hostile_file_without_a_traceback(
         oracle = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True,
                                 check=False)  # fmt: skip
         assert oracle.returncode != 0
+
+
+# --- items 10, 11, 12: commands facing hostile files ------------------------------------------
+
+SO = Path("/usr/lib/x86_64-linux-gnu/libdl.so.2")
+
+
+def timed(*args: str | Path, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    proc = subprocess.run([*map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          check=False, env={**os.environ, "CI": "true"})  # fmt: skip
+    return proc, time.monotonic() - started
+
+
+BUILDKIT = (sys.executable, "-m", "buildkit")
+
+
+def test_item10_sigterm_to_the_process_group_ends_a_long_audit(tmp_path: Path) -> None:
+    """`timeout` sends SIGTERM to the whole process group: the audit's workers die with
+    the parent, which printed one line and exited 143 (before, the pool's terminate
+    waited for ever on a lock a dead worker held)."""
+    big = tmp_path / "big.pex"
+    seed = SO.read_bytes()[:256]
+    with zipfile.ZipFile(big, "w") as zf:
+        for i in range(100_000):
+            zf.writestr(f"lib/m{i:06d}.so", seed)
+    proc, took = timed("timeout", "--preserve-status", "-s", "TERM", "5", *BUILDKIT, "audit", big)
+    assert proc.returncode == 143, proc.stderr
+    assert took < 5 + 5, took
+    assert proc.stderr.splitlines() == [
+        "buildkit: error: stopped by SIGTERM; nothing half-written was kept (run the same "
+        "command again to finish)"
+    ]
+
+
+def test_item10_sigterm_while_lief_loads_unwinds_cleanly() -> None:
+    """A stop that lands while LIEF initialises is held until the import is done: one
+    line and 143, never a C++ abort (134)."""
+    for delay in ("0.7", "0.9", "1.1"):
+        proc, _ = timed("timeout", "--preserve-status", "-s", "TERM", delay, *BUILDKIT, "audit",
+                        SO)  # fmt: skip
+        assert proc.returncode in (0, 143), (delay, proc.returncode, proc.stderr)
+        assert "terminate called" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def nested(root: Path, levels: int) -> Path:
+    """``levels`` folders inside each other (made with relative paths: no PATH_MAX)."""
+    here = os.getcwd()
+    root.mkdir()
+    os.chdir(root)
+    try:
+        for _ in range(levels):
+            os.mkdir("d")
+            os.chdir("d")
+        Path("x").write_bytes(SO.read_bytes())
+    finally:
+        os.chdir(here)
+    return root
+
+
+@pytest.mark.parametrize("case", ["dev-zero", "fifo", "link-loop", "deep", "zero-tar-gz",
+                                  "zero-tar", "text"])  # fmt: skip
+def test_item11_audit_reads_only_what_it_can_bound(tmp_path: Path, case: str) -> None:
+    if case == "dev-zero":
+        path, code, says = Path("/dev/zero"), 2, "a character device: only regular files"
+    elif case == "fifo":
+        path = tmp_path / "app.pex"
+        os.mkfifo(path)
+        code, says = 2, "a FIFO: only regular files and folders are audited"
+    elif case == "link-loop":
+        path = tmp_path / "tree"
+        path.mkdir()
+        (path / "a").symlink_to(path / "b")
+        (path / "b").symlink_to(path / "a")
+        code, says = 0, "not followed"
+    elif case == "deep":
+        path, code, says = nested(tmp_path / "deep", 1100), 2, "deeper than 64 folder levels"
+    elif case in ("zero-tar-gz", "zero-tar"):
+        path = tmp_path / ("app.tar.gz" if case == "zero-tar-gz" else "app.tar")
+        path.write_bytes(bytes(1 << 20))
+        code = 2
+        says = "not a gzip file" if case == "zero-tar-gz" else "a tar archive with no file in it"
+    else:
+        path = tmp_path / "notes.txt"
+        path.write_text("hello\n")
+        code, says = 0, "not an ELF or Mach-O file, a zip or a tar archive"
+    proc, took = timed(*BUILDKIT, "audit", path, timeout=30)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert says in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and took < 10
+
+
+def test_item11_a_gated_audit_of_an_unreadable_archive_is_never_a_pass(tmp_path: Path) -> None:
+    path = tmp_path / "app.tar.gz"
+    path.write_bytes(bytes(4096))
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[hardening]\nrequire = ["relro-full"]\n')
+    proc, _ = timed(*BUILDKIT, "audit", path, "--policy", policy)
+    assert proc.returncode != 0 and "passed" not in proc.stdout.lower().split("gate")[-1][:20]
+
+
+def test_item12_inspect_is_bounded(tmp_path: Path) -> None:
+    sparse = tmp_path / "sparse.bin"
+    with sparse.open("wb") as f:
+        f.truncate(2 << 30)
+    bomb = tmp_path / "bomb.pex"
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        zf.open("__buildkit__.json", "w", force_zip64=True) as member,
+    ):
+        chunk = bytes(16 << 20)
+        for _ in range(100):  # 1.6 GB of zeros
+            member.write(chunk)
+    deep = tmp_path / "deep.pex"
+    with zipfile.ZipFile(deep, "w") as zf:
+        zf.writestr("__buildkit__.json", "[" * 200_000)
+    zeros = tmp_path / "zeros.bin"
+    zeros.write_bytes(bytes(100 << 20))
+    badcrc = tmp_path / "badcrc.pex"
+    with zipfile.ZipFile(badcrc, "w") as zf:
+        zf.writestr("__buildkit__.json", '{"recipe": "demo"}')
+    data = bytearray(badcrc.read_bytes())
+    data[data.index(b'"recipe"')] ^= 1
+    badcrc.write_bytes(bytes(data))
+    fifo = tmp_path / "fifo.pex"
+    os.mkfifo(fifo)
+    cases = {
+        sparse: "larger than any artifact buildkit reads",
+        bomb: "its build info member declares 1677721600 bytes",
+        deep: "its build info is not valid JSON",
+        zeros: "no buildkit build info inside",
+        badcrc: "unreadable archive: Bad CRC-32",
+        fifo: "not a regular file",
+    }
+    for path, says in cases.items():
+        proc, took = timed(*BUILDKIT, "inspect", path, timeout=30)
+        assert proc.returncode == 2, (path.name, proc.stderr)
+        assert says in proc.stderr and "Traceback" not in proc.stderr, (path.name, proc.stderr)
+        assert took < 10, (path.name, took)  # a hang guard; the README gives measured times
