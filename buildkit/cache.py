@@ -206,6 +206,10 @@ class Cache:
             atomic_write_text(self._action(key), json.dumps(entry) + "\n")
         return CachedArtifact(path=blob, sha256=digest, payload=tree)
 
+    def has_artifact(self, sha256: str) -> bool:
+        """Whether an artifact with this digest was stored by a build with this cache."""
+        return len(sha256) == 64 and self._blob(sha256).is_file()
+
     def lookup_artifact(self, key: str) -> CachedArtifact | None:
         """The verified artifact recorded for ``key``, or None (a bad entry is dropped)."""
         try:

@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -206,14 +208,58 @@ def _shown(text: str, limit: int = 120) -> str:
     return repr(shown)
 
 
+def _unsafe(folder: Path) -> str | None:
+    """Why locks in or under ``folder`` could be swapped by someone else, or None: it
+    must be owned by this user or root, and not writable by others."""
+    try:
+        st = os.stat(folder)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if st.st_uid not in (os.getuid(), 0):
+        return f"is owned by another user (uid {st.st_uid})"
+    if st.st_mode & stat.S_IWOTH:
+        return "can be written by other users"
+    return None
+
+
 def lock_dir(recipe: Recipe, override: Path | None = None) -> Path:
-    """Where a recipe's locks live: ``--lockfiles DIR``, else the enclosing project's."""
+    """Where a recipe's locks live: ``--lockfiles DIR``, else the enclosing project's.
+
+    The recipe's path is resolved first (``lock .`` and ``lock $PWD`` find the same
+    folder). The search goes up from the recipe folder to the first folder with a
+    ``lockfiles/`` folder or a ``pyproject.toml``; it stops without a match at a git
+    work tree's top or at a folder others could write (a marker planted in ``/tmp`` is
+    never followed), and then the recipe folder itself holds them. The folder chosen,
+    and the lock folder in it when present, must be owned by this user or root and not
+    writable by others (LockError otherwise)."""
     if override is not None:
-        return override / recipe.name
-    for folder in (recipe.root, *recipe.root.parents):
-        if (folder / "lockfiles").is_dir() or (folder / "pyproject.toml").is_file():
-            return folder / "lockfiles" / recipe.name
-    return recipe.root / "lockfiles" / recipe.name
+        base = override.resolve()
+    else:
+        start = recipe.root.resolve()
+        base = start / "lockfiles"
+        for folder in (start, *start.parents):
+            if _unsafe(folder) is not None:
+                break
+            if (folder / "lockfiles").is_dir() or (folder / "pyproject.toml").is_file():
+                base = folder / "lockfiles"
+                break
+            if (folder / ".git").exists():
+                break
+    chosen = base / recipe.name
+    for folder in (chosen, base, base.parent):
+        if folder.exists() and (why := _unsafe(folder)) is not None:
+            raise LockError(
+                f"lock folder {folder} {why}: locks there could be swapped",
+                hint="keep lockfiles in a folder only you (or root) can write, or pass "
+                "--lockfiles DIR",
+            )
+    if chosen not in _shown_dirs:
+        _shown_dirs.add(chosen)
+        log.debug("lock folder for %s: %s", recipe.name, chosen)
+    return chosen
+
+
+_shown_dirs: set[Path] = set()  # lock folders already logged (once each is enough)
 
 
 def lock_path(recipe: Recipe, target: str, override: Path | None = None) -> Path:

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,13 @@ def publish(
     *,
     extra: Extra | None = None,
     resign: bool = False,
+    unvouched: Mapping[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """Copy each ``(source, record)`` into ``out``; returns (SHA256SUMS, manifest.json).
 
     ``resign``: the caller signs the new SHA256SUMS (no warning when the old signature
-    is removed)."""
+    is removed). ``unvouched``: kept entries the caller signs without having built them
+    (``--keep-foreign``), each marked so in manifest.json with why."""
     log.info("publishing %d artifact(s) into %s", len(built), out, extra={"step": "release"})
     with folder_lock(out):
         for path in leftovers(out):
@@ -73,7 +75,9 @@ def publish(
         with output_errors(out):
             staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
         try:
-            return _publish(out, staging, built, extra, resign)
+            return _publish(
+                out, staging, built, extra=extra, resign=resign, unvouched=unvouched or {}
+            )
         except OutputError as exc:  # name the release folder, not its staging folder
             raise OutputError(exc.message.replace(str(staging), str(out)), hint=exc.hint) from exc
         finally:
@@ -88,8 +92,10 @@ def _publish(
     out: Path,
     staging: Path,
     built: Sequence[tuple[Path, ArtifactRecord]],
+    *,
     extra: Extra | None,
     resign: bool,
+    unvouched: Mapping[str, str],
 ) -> tuple[Path, Path]:
     sums_path, manifest_path = out / checksums.FILENAME, out / manifest.FILENAME
     try:
@@ -104,6 +110,8 @@ def _publish(
             continue
         if _matches(out / name, entry.get("sha256")):
             entries[name] = entry
+            if name in unvouched:
+                entries[name] = {**entry, "unvouched": f"kept by --keep-foreign: {unvouched[name]}"}
         elif (out / name).exists():
             log.warning("%s changed since it was built; it is no longer listed", out / name)
     earlier = dict(entries)

@@ -54,7 +54,8 @@ def test_lock_check_missing_and_unhashed(recipe_copy) -> None:
     assert proc.returncode == 1
     problems = json.loads(proc.stdout)["problems"]
     assert any("darwin-arm64.txt: missing" in p for p in problems)
-    assert any("linux-arm64.txt: unhashed: psutil==" in p for p in problems)
+    assert any("linux-arm64.txt: unhashed: line 9: psutil==" in p for p in problems)
+    assert any("linux-arm64.txt: edited: the pins differ" in p for p in problems)
 
 
 def test_no_wheel_for_target_is_named(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -284,3 +286,54 @@ def test_item09_perturb_never_edits_a_file_outside_the_recipe(tmp_path: Path, ho
             cache=Cache(root=tmp_path / "cache"), perturb=arg,
         )  # fmt: skip
     assert precious.read_text() == "keep me\n"
+
+
+# --- item 3: which lock folder ------------------------------------------------------------
+
+
+def test_item03_the_lock_folder_does_not_depend_on_how_the_recipe_is_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    (project / "recipes" / "demo").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("")
+    absolute = make_recipe(tmp_path)
+    absolute = dataclasses.replace(absolute, path=project / "recipes" / "demo" / "recipe.toml")
+    monkeypatch.chdir(project / "recipes" / "demo")
+    relative = dataclasses.replace(absolute, path=Path("recipe.toml"))
+    assert lock.lock_dir(relative) == lock.lock_dir(absolute) == project / "lockfiles" / "demo"
+
+
+def test_item03_a_marker_in_a_folder_others_can_write_is_not_followed(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    (shared / "team" / "demo").mkdir(parents=True)
+    (shared / "pyproject.toml").write_text("")  # planted by anyone who can write there
+    shared.chmod(0o1777)
+    recipe = dataclasses.replace(
+        make_recipe(tmp_path), path=shared / "team" / "demo" / "recipe.toml"
+    )
+    assert lock.lock_dir(recipe) == shared / "team" / "demo" / "lockfiles" / "demo"
+
+
+def test_item03_a_git_work_tree_bounds_the_search(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")  # outside the work tree
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo" / "demo").mkdir()
+    recipe = dataclasses.replace(make_recipe(tmp_path), path=tmp_path / "repo" / "demo" / "r.toml")
+    assert lock.lock_dir(recipe) == tmp_path / "repo" / "demo" / "lockfiles" / "demo"
+
+
+@pytest.mark.parametrize("how", ["world-writable", "foreign-owner"])
+def test_item03_a_lock_folder_others_control_is_refused(tmp_path: Path, how: str) -> None:
+    recipe = make_recipe(tmp_path)
+    recipe.root.mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text("")
+    locks = tmp_path / "lockfiles" / "demo"
+    locks.mkdir(parents=True)
+    if how == "world-writable":
+        locks.chmod(0o777)
+    else:
+        os.chown(locks, 1000, 1000)
+    with pytest.raises(LockError, match="locks there could be swapped") as exc:
+        lock.lock_dir(recipe)
+    assert exc.value.exit_code == 2 and str(locks) in exc.value.message
