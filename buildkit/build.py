@@ -28,18 +28,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import __version__, closure, hardening, lock, native, targets, wheelhouse
+from . import __version__, buildinfo, closure, hardening, lock, native, targets, wheelhouse
 from .audit import output
 from .audit.policy import GateResult, evaluate
 from .audit.report import gate_line
 from .audit.run import AuditResult, audit_paths
-from .backends import Backend, BuildJob, registry
+from .backends import Backend, BuildJob, launcher, registry
 from .buildinfo import MEMBER, BuildInfo
-from .cache import Cache
+from .cache import Cache, CachedArtifact
 from .errors import CheckFailed, InputError, RecipeError
 from .fsutil import sha256_file
 from .recipe import Hardening, Recipe, TargetSpec, did_you_mean
-from .release import documents, sign
+from .release import documents, sign, vouch
 from .release.manifest import ArtifactRecord
 from .release.publish import publish
 
@@ -209,6 +209,15 @@ def plan(
     return plans, skipped
 
 
+def foreign_files(
+    out: Path, recipe: Recipe, names: list[str], lock_paths: dict[str, Path], cache: Cache
+) -> list[tuple[str, str]]:
+    """The files of ``out`` a build of ``names`` keeps without vouching for them."""
+    if not out.is_dir():
+        return []
+    return vouch.foreign(out, recipe, names, lock_paths, cache)
+
+
 def check_locks(recipe: Recipe, plans: list[Plan], lockfiles: Path | None) -> dict[str, Path]:
     """Lock path per target; fails (exit 1) when a lock is missing, stale or unpinned."""
     specs = {p.target.name: TargetSpec(name=p.target.name, python=p.python) for p in plans}
@@ -258,7 +267,7 @@ def stage_sources(recipe: Recipe, dest: Path) -> str:
                     "data files belong in a dependency or next to the artifact",
                 )
             key = rel.as_posix()
-            if key in seen or key == MEMBER:
+            if key in seen or key in (MEMBER, f"{launcher.BOOT_MODULE}.py"):
                 raise RecipeError(
                     f"{recipe.path}: [recipe].sources: {key} is in more than one source "
                     f"folder ({seen.get(key, '?')} and {path})"
@@ -376,6 +385,28 @@ def check_closure(
         )
 
 
+def _matching(hit: CachedArtifact | None, info: BuildInfo) -> CachedArtifact | None:
+    """A cached artifact only when the build info inside it is the one this build would
+    embed: an action entry in a shared cache that points at another artifact (another
+    recipe, lock, target or settings) is a miss, with a warning, never published."""
+    if hit is None:
+        return None
+    want = json.loads(info.to_json())
+    try:
+        inside = buildinfo.read(hit.path)
+    except InputError as exc:
+        inside = {"unreadable": str(exc)}
+    if inside != want:
+        differs = sorted(k for k in set(inside) | set(want) if inside.get(k) != want.get(k))
+        log.warning(
+            "cached artifact %s does not carry this build's info (%s differ); building again",
+            hit.path,
+            ", ".join(differs[:6]),
+        )
+        return None
+    return hit
+
+
 def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord, BuiltArtifact]:
     started = time.monotonic()
     recipe = ctx.recipe
@@ -406,7 +437,7 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
     (app / MEMBER).write_text(info.to_json(), encoding="utf-8")
     (app / MEMBER).chmod(0o644)
     key = action_key(p, info, lock.pins_digest(ctx.locks[p.target.name].requirements))
-    hit = ctx.cache.lookup_artifact(key)
+    hit = _matching(ctx.cache.lookup_artifact(key), info)
     if hit is None:
         output = p.backend.build(
             BuildJob(
@@ -475,11 +506,20 @@ def build(
     lockfiles: Path | None = None,
     sign_key: Path | None = None,
     wheelhouse_dir: Path | None = None,
+    keep_foreign: bool = False,
 ) -> BuildResult:
     if sign_key is not None:
         sign.check_key(sign_key)
     plans, skipped = plan(recipe, want_targets, want_formats, wheelhouse=wheelhouse_dir)
     lock_paths = check_locks(recipe, plans, lockfiles)
+    kept = foreign_files(out, recipe, [p.artifact_name(recipe) for p in plans], lock_paths, cache)
+    if sign_key is not None and kept and not keep_foreign:
+        raise CheckFailed(
+            f"will not sign {out / 'SHA256SUMS'}: it would also sign {len(kept)} file(s) this "
+            f"build did not produce: {vouch.describe(kept)}",
+            hint="build into an empty --out, remove those files, or pass --keep-foreign to "
+            "sign them anyway (recorded in manifest.json); nothing was built or written",
+        )
     cache.sweep_tmp()
     work_root = cache.tmp_dir()
     try:
@@ -549,7 +589,11 @@ def build(
             return staged + documents.write(dest, entries)
 
         sums, manifest_path = publish(
-            out, built, extra=write_documents, resign=sign_key is not None
+            out,
+            built,
+            extra=write_documents,
+            resign=sign_key is not None,
+            unvouched={n: why for n, why in kept} if sign_key is not None else {},
         )
         signature = sign.sign(out, sign_key) if sign_key is not None else None
         if signature is None and (out / sign.FILENAME).exists():

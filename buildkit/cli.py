@@ -22,7 +22,7 @@ from .audit.policy import GateResult, evaluate
 from .audit.report import gate_line, policy_document
 from .audit.run import AuditResult, audit_paths
 from .backends import format_options, registry
-from .build import BuildResult, build
+from .build import BuildResult, build, foreign_files
 from .cache import Cache, default_root
 from .errors import BuildkitError, CheckFailed, InputError, Stopped
 from .fsutil import atomic_write_text, output_errors
@@ -36,6 +36,7 @@ from .release.assemble import assemble
 from .release.sign import check_key
 from .release.sign import sign as sign_release
 from .release.verify import verify
+from .release.vouch import describe as describe_foreign
 from .repro import check as repro_check
 from .repro import repro
 from .ui import print_error, setup_logging
@@ -135,7 +136,14 @@ def _parser() -> argparse.ArgumentParser:
         "--sign-key",
         type=Path,
         metavar="KEY",
-        help="OpenSSH private key: sign SHA256SUMS into SHA256SUMS.sig (ssh-keygen -Y sign)",
+        help="OpenSSH private key: sign SHA256SUMS into SHA256SUMS.sig (ssh-keygen -Y sign); "
+        "refused when --out holds files this build cannot vouch for (another recipe or "
+        "lock, not built with this cache)",
+    )
+    bd.add_argument(
+        "--keep-foreign",
+        action="store_true",
+        help="with --sign-key: sign such files anyway; each is marked 'unvouched' in manifest.json",
     )
 
     bd.add_argument(
@@ -425,7 +433,13 @@ def cmd_lock(args: argparse.Namespace) -> int:
     if args.check:
         problems = lock.check_targets(recipe, specs, args.lockfiles)
         if args.json:
-            _emit_json({"ok": not problems, "problems": [str(p) for p in problems]})
+            _emit_json(
+                {
+                    "ok": not problems,
+                    "lockfiles": str(lock.lock_dir(recipe, args.lockfiles)),
+                    "problems": [str(p) for p in problems],
+                }
+            )
         if problems:
             raise CheckFailed(
                 "lock check failed:\n" + "\n".join(f"  {p}" for p in problems),
@@ -437,7 +451,13 @@ def cmd_lock(args: argparse.Namespace) -> int:
         return 0
     results = lock.lock_targets(recipe, specs, args.engine, args.lockfiles)
     if args.json:
-        _emit_json({"ok": True, "locks": [asdict(r) for r in results]})
+        _emit_json(
+            {
+                "ok": True,
+                "lockfiles": str(lock.lock_dir(recipe, args.lockfiles)),
+                "locks": [asdict(r) for r in results],
+            }
+        )
     for r in [] if args.json else results:
         print(f"{'wrote' if r.changed else 'unchanged'}  {r.path}  ({r.pins} pins)")
     return 0
@@ -457,6 +477,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         lockfiles=args.lockfiles,
         sign_key=args.sign_key,
         wheelhouse_dir=args.wheelhouse,
+        keep_foreign=args.keep_foreign,
     )
     if args.json:
         _emit_json(_result_json(result))
@@ -480,6 +501,13 @@ def _build_on_host(args: argparse.Namespace, recipe: Recipe) -> int:
         verbose=args.verbose,
     )
     done = build_on(spec, request, want_targets=args.target or [spec.target])
+    kept = foreign_files(done.out, recipe, list(done.artifacts), {}, request.cache)
+    if args.sign_key is not None and kept and not args.keep_foreign:
+        raise CheckFailed(
+            f"built, but will not sign {done.out / 'SHA256SUMS'}: it would also sign "
+            f"{len(kept)} file(s) this build did not produce: {describe_foreign(kept)}",
+            hint="build into an empty --out, or pass --keep-foreign to sign them anyway",
+        )
     signature = sign_release(done.out, args.sign_key) if args.sign_key is not None else None
     if args.json:
         _emit_json(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .. import tools
-from . import BuildJob, Output, ZipappBackend, wheel_dir
+from . import BuildJob, Output, ZipappBackend, launcher, wheel_dir
 
 
 class PexBackend(ZipappBackend):
@@ -23,13 +23,16 @@ class PexBackend(ZipappBackend):
             encoding="utf-8",
         )
         out = work / "out.pex"
+        boot = job.app_dir / f"{launcher.BOOT_MODULE}.py"
+        boot.write_text(launcher.boot_module(job.entry), encoding="utf-8")
+        boot.chmod(0o644)
         cmd: list[str | Path] = [
             tools.find_tool("pex"),
             "--no-pypi", "--find-links", wheel_dir(job, work), "--intransitive",
             "--complete-platform", platform,
             "--sources-directory", job.app_dir,
-            "--entry-point", job.entry,
-            "--venv", "prepend", "--sh-boot", "--no-emit-warnings",
+            "--entry-point", launcher.BOOT_ENTRY,
+            "--venv", "prepend", "--sh-boot", "--no-emit-warnings", "--inject-python-args=-I",
             "--output-file", out,
         ]  # fmt: skip
         if job.wheels:
@@ -39,4 +42,6 @@ class PexBackend(ZipappBackend):
             what=f"pex build for {job.target.name}",
             env={"PEX_ROOT": str(job.cache.tool_dir("pex"))},
         )
+        header = launcher.zip_prefix(out).decode("utf-8")
+        launcher.replace_prefix(out, launcher.pex_header(header, job.name).encode())
         return Output(artifact=out)

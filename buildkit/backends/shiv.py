@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 from .. import tools
-from . import BuildJob, Output, ZipappBackend, wheel_dir
+from . import BuildJob, Output, ZipappBackend, launcher, wheel_dir
 
 
 class ShivBackend(ZipappBackend):
@@ -17,9 +19,12 @@ class ShivBackend(ZipappBackend):
 
     def build(self, job: BuildJob, work: Path) -> Output:
         out = work / "out.pyz"
+        boot = job.app_dir / f"{launcher.BOOT_MODULE}.py"
+        boot.write_text(launcher.boot_module(job.entry), encoding="utf-8")
+        boot.chmod(0o644)
         cmd: list[str | Path] = [
             tools.find_tool("shiv"),
-            "--entry-point", job.entry,
+            "--entry-point", launcher.BOOT_ENTRY,
             "--output-file", out,
             "--python", f"/usr/bin/env python{job.python}",
             "--site-packages", job.app_dir,
@@ -40,4 +45,8 @@ class ShivBackend(ZipappBackend):
             what=f"shiv build for {job.target.name}",
             env={"PIP_CACHE_DIR": str(job.cache.tool_dir("pip"))},
         )
+        with zipfile.ZipFile(out) as zf:
+            build_id = str(json.loads(zf.read("environment.json"))["build_id"])
+        header = launcher.shiv_header(job.name, job.python, build_id)
+        launcher.replace_prefix(out, header.encode())
         return Output(artifact=out)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -419,7 +420,11 @@ def test_item11_audit_reads_only_what_it_can_bound(tmp_path: Path, case: str) ->
         path = tmp_path / "notes.txt"
         path.write_text("hello\n")
         code, says = 0, "not an ELF or Mach-O file, a zip or a tar archive"
-    proc, took = timed(*BUILDKIT, "audit", path, timeout=30)
+    try:
+        proc, took = timed(*BUILDKIT, "audit", path, timeout=30)
+    finally:
+        if case == "deep":  # deeper than shutil.rmtree (pytest's cleanup) can recurse
+            subprocess.run(["rm", "-rf", path], check=True)
     assert proc.returncode == code, proc.stdout + proc.stderr
     assert says in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and took < 10
@@ -472,3 +477,201 @@ def test_item12_inspect_is_bounded(tmp_path: Path) -> None:
         assert proc.returncode == 2, (path.name, proc.stderr)
         assert says in proc.stderr and "Traceback" not in proc.stderr, (path.name, proc.stderr)
         assert took < 10, (path.name, took)  # a hang guard; the README gives measured times
+
+
+# --- item 15: a shared cache that swaps an artifact -----------------------------------------
+
+
+def test_item15_an_action_entry_pointing_at_another_artifact_is_a_miss(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    first = tmp_path / "first"
+    buildkit("build", RECIPES / "healthcheck", "--format", "pex", "--target", "linux-amd64",
+             "--target", "darwin-arm64", "--out", first, "--cache-dir", cache)  # fmt: skip
+    doc = json.loads((first / "manifest.json").read_text())
+    sha = {a["target"]: a["sha256"] for a in doc["artifacts"]}
+    entries = list((cache / "actions").rglob("*.json"))
+    (amd64,) = [e for e in entries if json.loads(e.read_text())["sha256"] == sha["linux-amd64"]]
+    entry = json.loads(amd64.read_text())
+    entry["sha256"] = sha["darwin-arm64"]  # another user with write access swaps it
+    amd64.write_text(json.dumps(entry))
+    again = tmp_path / "again"
+    proc = buildkit("build", RECIPES / "healthcheck", "--format", "pex", "--target",
+                    "linux-amd64", "--out", again, "--cache-dir", cache)  # fmt: skip
+    assert "does not carry this build's info (target differ)" in proc.stderr, proc.stderr
+    inspected = json.loads(
+        buildkit("inspect", again / "healthcheck-1.0.0-linux-amd64.pex", "--json").stdout
+    )
+    assert inspected["target"] == "linux-amd64"
+    assert (
+        hashlib.sha256((again / "healthcheck-1.0.0-linux-amd64.pex").read_bytes()).hexdigest()
+        == sha["linux-amd64"]
+    )
+
+
+# --- item 4: a signing build signs only what it can vouch for ------------------------------
+
+
+def test_item04_sign_key_refuses_to_sign_files_it_did_not_build(
+    recipe_copy, tmp_path: Path
+) -> None:
+    recipe = recipe_copy("healthcheck")
+    lockfile = recipe.parents[1] / "lockfiles" / "healthcheck" / "linux-amd64.txt"
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", folder / "key"],
+                   check=True)  # fmt: skip
+    key, cache, other_cache = folder / "key", tmp_path / "cache", tmp_path / "other-cache"
+    out = tmp_path / "dist"
+
+    def hc(fmt: str, *extra: str | Path, cache_dir: Path = cache, check: bool = True):  # type: ignore[no-untyped-def]
+        return buildkit("build", recipe, "--format", fmt, "--target", "linux-amd64",
+                        "--out", out, "--cache-dir", cache_dir, *extra, check=check)  # fmt: skip
+
+    hc("pex", "--sign-key", key)
+    hc("shiv", "--sign-key", key)  # keeps the pex: same recipe, lock and cache
+    # a signing build with another cache cannot vouch for what the first one built
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    refused = hc("shiv", "--sign-key", key, cache_dir=other_cache, check=False)
+    assert refused.returncode == 1, refused.stderr
+    assert "healthcheck-1.0.0-linux-amd64.pex (not built with this cache)" in refused.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing written
+    # the lock changed since the pex was built (a header line: the pins are the same)
+    lockfile.write_text(lockfile.read_text().replace("# engine: uv", "# engine:  uv"))
+    refused = hc("shiv", "--sign-key", key, check=False)
+    assert "healthcheck-1.0.0-linux-amd64.pex (built from another version of linux-amd64.txt)" in (
+        refused.stderr
+    )
+    hc("pex")  # rebuilt from the lock as it is now
+    # another recipe's artifact, and a file only SHA256SUMS lists
+    buildkit("build", RECIPES / "portcheck", "--format", "pex", "--target", "linux-amd64",
+             "--out", out, "--cache-dir", cache)  # fmt: skip
+    (out / "notes.txt").write_text("planted\n")
+    sums = out / "SHA256SUMS"
+    digest = hashlib.sha256(b"planted\n").hexdigest()
+    sums.write_text("".join(sorted([*sums.read_text().splitlines(True), f"{digest}  notes.txt\n"])))
+    refused = hc("shiv", "--sign-key", key, check=False)
+    assert refused.returncode == 1
+    assert "portcheck-1.0.0-linux-amd64.pex (built from portcheck 1.0.0)" in refused.stderr
+    assert "notes.txt (listed in SHA256SUMS, not an artifact of manifest.json)" in refused.stderr
+    assert "healthcheck-1.0.0-linux-amd64.pex" not in refused.stderr
+    hc("shiv", "--sign-key", key, "--keep-foreign")
+    entries = {a["name"]: a for a in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    assert "unvouched" in entries["portcheck-1.0.0-linux-amd64.pex"]
+    assert "unvouched" not in entries["healthcheck-1.0.0-linux-amd64.pex"]
+    assert (out / "SHA256SUMS.sig").is_file()
+
+
+# --- items 13, 14: zipapps on a shared host ------------------------------------------------
+
+PROBE = """\
+[recipe]
+name = "probe"
+version = "1.0.0"
+entry = "probe:main"
+sources = ["src"]
+python = "3.11"
+
+[targets]
+linux-amd64 = {}
+
+[formats]
+pex = {}
+shiv = {}
+"""
+
+
+@pytest.fixture(scope="module")
+def probe_apps(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
+    """A recipe whose entry reports what it runs with: its umask, and where `probe`
+    came from. ``probe:main`` is a function in ``probe/__init__.py`` and also the name
+    of a submodule: console-script semantics call the function."""
+    project = tmp_path_factory.mktemp("probe")
+    recipe = project / "recipes" / "probe"
+    (recipe / "src" / "probe").mkdir(parents=True)
+    (project / "lockfiles").mkdir()
+    (recipe / "recipe.toml").write_text(PROBE)
+    (recipe / "src" / "probe" / "__init__.py").write_text(
+        "import os, sys\n"
+        "def main():\n"
+        "    mask = os.umask(0)\n"
+        "    print(f'umask {mask:03o} from {__file__} path0 {sys.path[0]}')\n"
+    )
+    (recipe / "src" / "probe" / "main.py").write_text("print('the submodule ran')\n")
+    buildkit("lock", recipe)
+    out = project / "dist"
+    buildkit("build", recipe, "--out", out, "--cache-dir", cache_dir)
+    return out
+
+
+def run_app(app: Path, home: Path, *, umask: str = "002", env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    clean = {k: v for k, v in os.environ.items() if k not in ("PEX_ROOT", "SHIV_ROOT")}
+    return subprocess.run(["sh", "-c", f'umask {umask}; exec "$0"', app], capture_output=True,
+                          text=True, check=False, timeout=120,
+                          env={**clean, "HOME": str(home), **(env or {})})  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".pex", ".pyz"])
+def test_item13_zipapps_run_isolated_and_call_the_entry_as_a_console_script(
+    probe_apps: Path, tmp_path: Path, suffix: str
+) -> None:
+    app = probe_apps / f"probe-1.0.0-linux-amd64{suffix}"
+    hijack = tmp_path / "hijack"
+    (hijack / "probe").mkdir(parents=True)
+    (hijack / "probe" / "__init__.py").write_text("def main():\n    print('HIJACKED')\n")
+    user_site = tmp_path / "home" / ".local" / "lib" / "python3.11" / "site-packages"
+    user_site.mkdir(parents=True)
+    (user_site / "evil.pth").write_text("import sys; print('USER SITE RAN', file=sys.stderr)\n")
+    ran = run_app(app, tmp_path / "home", env={"PYTHONPATH": str(hijack)})
+    assert ran.returncode == 0, ran.stderr
+    assert "HIJACKED" not in ran.stdout and "USER SITE RAN" not in ran.stderr
+    assert "the submodule ran" not in ran.stdout
+    assert ran.stdout.startswith("umask 002 from "), ran.stdout  # the user's umask is back
+
+
+def test_item13_shiv_falls_back_to_a_private_folder_when_home_is_not_writable(
+    probe_apps: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    ran = run_app(probe_apps / "probe-1.0.0-linux-amd64.pyz", home, env={"TMPDIR": str(tmp)})
+    assert ran.returncode == 0 and "Traceback" not in ran.stderr, ran.stderr
+    root = tmp / f"shiv-{os.getuid()}"
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert f"from {root}/" in ran.stdout
+
+
+@pytest.mark.parametrize("suffix", [".pex", ".pyz"])
+def test_item14_extraction_folders_are_private_and_a_writable_one_is_refused(
+    probe_apps: Path, tmp_path: Path, suffix: str
+) -> None:
+    app = probe_apps / f"probe-1.0.0-linux-amd64{suffix}"
+    home = tmp_path / "home"
+    home.mkdir()
+    ran = run_app(app, home)  # umask 002: a group could write what it makes
+    assert ran.returncode == 0, ran.stderr
+    root = home / (".cache/pex" if suffix == ".pex" else ".shiv")
+    if suffix == ".pex":  # venvs/<layout>/<hash>/<hash>
+        (extracted,) = [p for p in root.glob("venvs/*/*/*") if (p / "PEX-INFO").is_file()]
+    else:  # <file name>_<build id>
+        (extracted,) = [p for p in root.glob("probe-1.0.0-linux-amd64.pyz_*") if p.is_dir()]
+    # what the zipapp made is private, whatever the umask (what the program itself writes
+    # later, e.g. __pycache__, is behind these)
+    chain = [root, *reversed([p for p in extracted.parents if p.is_relative_to(root) and p != root]),
+             extracted]  # fmt: skip
+    assert {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in chain} == {
+        str(p): "0o700" for p in chain
+    }
+    # a folder on the way that the group can write (an older umask, a careless chmod)
+    extracted.chmod(0o775)
+    refused = run_app(app, home)
+    assert refused.returncode == 126, refused.stderr
+    assert f"{app.name}: {extracted} can be written by others" in refused.stderr
+    extracted.chmod(0o700)
+    root.chmod(0o700)
+    os.chown(root, 1000, 1000)
+    refused = run_app(app, home)
+    assert refused.returncode == 126 and "belongs to another user (uid 1000)" in refused.stderr

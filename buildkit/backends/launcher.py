@@ -1,0 +1,165 @@
+"""How a zipapp starts on a shared host: isolated, from private folders, with its entry
+called as a console script.
+
+Both zipapps extract to a folder under the user's home (pex: a venv under
+``~/.cache/pex``; shiv: ``~/.shiv``) and then import from it. On a shared bastion host
+that folder is what an attacker aims at: a group member who can write it plants a
+``.pth`` that runs at the owner's next start. And a zipapp started as ``python3.X
+app.pyz`` honours ``PYTHONPATH`` and the user site, so what runs is not only what was
+pinned. buildkit's zipapps therefore start through a POSIX ``sh`` header that
+
+* sets ``umask 077`` while the zipapp extracts (folders 0700, files 0600), and hands the
+  user's own umask back to the program before its entry runs (``BUILDKIT_UMASK``);
+* refuses (exit 126, naming the folder and what to do) an extraction root, or an
+  extraction folder inside it, that is a symbolic link, belongs to another user or can
+  be written by group or others, as the onefile bootstrap does;
+* shiv: starts ``python3.X -I`` (no ``PYTHON*`` variables, no user site, no current
+  folder on ``sys.path``), says in one line which Python it needs when there is none
+  (exit 2), and uses a private folder under ``$TMPDIR`` when ``$HOME`` cannot be written;
+  pex: keeps pex's own boot (which already runs ``python -I``) with the checks added.
+
+The entry point of both is ``__buildkit_boot__:main``, a module buildkit adds to the
+app: it restores the umask, then imports the recipe's ``module`` and calls its
+``attr[.attr]`` as console scripts do (pex and shiv disagree on ``pkg:name`` when
+``pkg.name`` is also a submodule).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from ..fsutil import atomic_write_bytes
+
+BOOT_MODULE = "__buildkit_boot__"
+BOOT_ENTRY = f"{BOOT_MODULE}:main"
+
+_BOOT = '''\
+"""Started by buildkit: hand the user's umask back, then call the recipe's entry point
+{entry!r} as a console script would."""
+
+import os
+import sys
+from importlib import import_module
+
+
+def main():
+    mask = os.environ.pop("BUILDKIT_UMASK", "")
+    if mask:
+        try:
+            os.umask(int(mask, 8))
+        except ValueError:
+            pass
+    target = import_module({module!r})
+    for name in {attrs!r}:
+        target = getattr(target, name)
+    sys.exit(target())
+'''
+
+#: Shell functions shared by both headers. ``ls -ldn`` is POSIX and reads the same on
+#: Linux (coreutils, BusyBox) and macOS: mode, links, uid.
+_CHECKS = """\
+_bk_refuse() {
+  echo "$_bk_name: $1" >&2
+  exit 126
+}
+_bk_private() {
+  if [ -L "$1" ]; then
+    _bk_refuse "$1 is a symbolic link; remove it (a link may lead to files another user controls)"
+  fi
+  [ -d "$1" ] || return 0
+  set -- "$1" $(ls -ldn "$1")
+  if [ "$4" != "$(id -u)" ]; then
+    _bk_refuse "$1 belongs to another user (uid $4); remove it or choose another folder"
+  fi
+  case "$2" in
+    d????-??-*) ;;
+    *) _bk_refuse "$1 can be written by others ($2); check what is inside, then run: \\
+chmod -R go-w '$1' (or remove it)" ;;
+  esac
+}
+"""
+
+
+def boot_module(entry: str) -> str:
+    module, _, attrs = entry.partition(":")
+    return _BOOT.format(entry=entry, module=module, attrs=tuple(attrs.split(".")))
+
+
+def shiv_header(name: str, python: str, build_id: str) -> str:
+    """The ``sh`` header of a shiv zipapp named ``name``, built for CPython ``python``."""
+    return (
+        "#!/bin/sh\n"
+        f"# {name}: started by buildkit's launcher (python{python} -I, private extraction "
+        "folders); see its README, Guarantees\n"
+        f"_bk_name='{name}'\n" + _CHECKS + "_bk_umask=$(umask)\n"
+        "umask 077\n"
+        'if [ -n "${SHIV_ROOT:-}" ]; then\n'
+        "  _bk_root=$SHIV_ROOT\n"
+        'elif [ -n "${HOME:-}" ] && { [ -d "$HOME/.shiv" ] || mkdir -p "$HOME/.shiv" \\\n'
+        '    2>/dev/null; } && [ -w "$HOME/.shiv" ]; then\n'
+        "  _bk_root=$HOME/.shiv\n"
+        "else\n"
+        "  _bk_root=${TMPDIR:-/tmp}/shiv-$(id -u)\n"
+        '  mkdir -p "$_bk_root" 2>/dev/null || true\n'
+        "fi\n"
+        '_bk_private "$_bk_root"\n'
+        f'for _bk_dir in "$_bk_root"/*_{build_id}; do\n'
+        '  _bk_private "$_bk_dir"\n'
+        '  _bk_private "$_bk_dir/site-packages"\n'
+        "done\n"
+        'export SHIV_ROOT="$_bk_root" BUILDKIT_UMASK="$_bk_umask"\n'
+        f"if command -v python{python} >/dev/null 2>&1; then\n"
+        f'  exec python{python} -I "$0" "$@"\n'
+        "fi\n"
+        "_bk_has='no python3'\n"
+        "command -v python3 >/dev/null 2>&1 && _bk_has=$(python3 --version 2>&1)\n"
+        f'echo "$_bk_name: needs Python {python} (python{python} on PATH); this host has: '
+        '$_bk_has" >&2\n'
+        "exit 2\n"
+    )
+
+
+_PEX_ANCHOR = 'INSTALLED_PEX="${PEX_ROOT}/venvs/'
+
+_PEX_CHECKS = (
+    "_bk_umask=$(umask)\n"
+    "umask 077\n"
+    'export BUILDKIT_UMASK="$_bk_umask"\n'
+    '_bk_private "$PEX_ROOT"\n'
+    '_bk_private "$PEX_ROOT/venvs"\n'
+    "_bk_dir=$INSTALLED_PEX\n"
+    'while [ "$_bk_dir" != "$PEX_ROOT/venvs" ] \\\n'
+    '    && [ "${_bk_dir#"$PEX_ROOT"/venvs/}" != "$_bk_dir" ]; do\n'
+    '  _bk_private "$_bk_dir"\n'
+    "  _bk_dir=${_bk_dir%/*}\n"
+    "done\n"
+)
+
+
+def pex_header(original: str, name: str) -> str:
+    """pex's own ``--sh-boot`` header with buildkit's checks added after the line that
+    names the installed venv (so they run before pex either uses or builds it)."""
+    at = original.find(_PEX_ANCHOR)
+    end = original.find("\n", at)
+    if at < 0 or end < 0:
+        raise ValueError("pex's boot header has no INSTALLED_PEX line (pex changed?)")
+    block = f"_bk_name='{name}'\n" + _CHECKS + _PEX_CHECKS
+    return original[: end + 1] + block + original[end + 1 :]
+
+
+def zip_prefix(path: Path) -> bytes:
+    """The bytes before the first zip member (a zipapp's shebang or boot script)."""
+    with zipfile.ZipFile(path) as zf:
+        start = min(i.header_offset for i in zf.infolist())
+    with path.open("rb") as f:
+        return f.read(start)
+
+
+def replace_prefix(path: Path, prefix: bytes) -> None:
+    """Put ``prefix`` in front of the zip data of ``path`` instead of what was there.
+    Zip readers (zipimport, zipfile, unzip) find members from the end of the archive,
+    so the members need no rewriting."""
+    old = zip_prefix(path)
+    data = path.read_bytes()
+    atomic_write_bytes(path, prefix + data[len(old) :], mode=0o755)
