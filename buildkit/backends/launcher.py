@@ -64,20 +64,26 @@ _bk_refuse() {
   exit 126
 }
 _bk_private() {
-  if [ -L "$1" ]; then
-    _bk_refuse "$1 is a symbolic link; remove it (a link may lead to files another user controls)"
+  _bk_bad=$(find "$@" -prune \\( -type l -o ! -user "$_bk_uid" -o -perm -020 -o -perm -002 \\) \\
+    -print 2>/dev/null) || true
+  [ -z "$_bk_bad" ] && return 0
+  _bk_bad=${_bk_bad%%
+*}
+  if [ -L "$_bk_bad" ]; then
+    _bk_refuse "$_bk_bad is a symbolic link; remove it (a link may lead to another user's files)"
   fi
-  [ -d "$1" ] || return 0
-  set -- "$1" $(ls -ldn "$1")
-  if [ "$4" != "$(id -u)" ]; then
-    _bk_refuse "$1 belongs to another user (uid $4); remove it or choose another folder"
+  set -- $(ls -ldn "$_bk_bad")
+  if [ "$3" != "$_bk_uid" ]; then
+    _bk_refuse "$_bk_bad belongs to another user (uid $3); remove it or choose another folder"
   fi
-  case "$2" in
-    d????-??-*) ;;
-    *) _bk_refuse "$1 can be written by others ($2); check what is inside, then run: \\
-chmod -R go-w '$1' (or remove it)" ;;
-  esac
+  _bk_refuse "$_bk_bad can be written by others ($1); check what is inside, then run: \\
+chmod -R go-w '$_bk_bad' (or remove it)"
 }
+for _bk_tool in id find ls; do
+  command -v "$_bk_tool" >/dev/null 2>&1 \\
+    || _bk_refuse "cannot check its extraction folders: '$_bk_tool' is not on PATH"
+done
+_bk_uid=$(id -u)
 """
 
 
@@ -103,11 +109,7 @@ def shiv_header(name: str, python: str, build_id: str) -> str:
         "  _bk_root=${TMPDIR:-/tmp}/shiv-$(id -u)\n"
         '  mkdir -p "$_bk_root" 2>/dev/null || true\n'
         "fi\n"
-        '_bk_private "$_bk_root"\n'
-        f'for _bk_dir in "$_bk_root"/*_{build_id}; do\n'
-        '  _bk_private "$_bk_dir"\n'
-        '  _bk_private "$_bk_dir/site-packages"\n'
-        "done\n"
+        f'_bk_private "$_bk_root" "$_bk_root"/*_{build_id} "$_bk_root"/*_{build_id}/site-packages\n'
         'export SHIV_ROOT="$_bk_root" BUILDKIT_UMASK="$_bk_umask"\n'
         f"if command -v python{python} >/dev/null 2>&1; then\n"
         f'  exec python{python} -I "$0" "$@"\n'
@@ -126,14 +128,17 @@ _PEX_CHECKS = (
     "_bk_umask=$(umask)\n"
     "umask 077\n"
     'export BUILDKIT_UMASK="$_bk_umask"\n'
-    '_bk_private "$PEX_ROOT"\n'
-    '_bk_private "$PEX_ROOT/venvs"\n'
-    "_bk_dir=$INSTALLED_PEX\n"
-    'while [ "$_bk_dir" != "$PEX_ROOT/venvs" ] \\\n'
-    '    && [ "${_bk_dir#"$PEX_ROOT"/venvs/}" != "$_bk_dir" ]; do\n'
-    '  _bk_private "$_bk_dir"\n'
-    "  _bk_dir=${_bk_dir%/*}\n"
-    "done\n"
+    "_bk_pex_folders() {\n"
+    '  set -- "$PEX_ROOT" "$PEX_ROOT/venvs"\n'
+    "  _bk_dir=$INSTALLED_PEX\n"
+    '  while [ "$_bk_dir" != "$PEX_ROOT/venvs" ] \\\n'
+    '      && [ "${_bk_dir#"$PEX_ROOT"/venvs/}" != "$_bk_dir" ]; do\n'
+    '    set -- "$@" "$_bk_dir"\n'
+    "    _bk_dir=${_bk_dir%/*}\n"
+    "  done\n"
+    '  _bk_private "$@"\n'
+    "}\n"
+    "_bk_pex_folders\n"
 )
 
 

@@ -49,7 +49,8 @@ ac_cv_buggy_getaddrinfo=no
 APPLETS = {
     "bin": ("sh", "ash", "cat", "cp", "echo", "false", "grep", "ln", "ls", "mkdir", "mv",
             "rm", "sed", "sleep", "true", "uname", "chmod", "touch", "date", "hostname"),
-    "usr/bin": ("env", "head", "tail", "id", "wc", "tr", "cut", "which", "readlink", "test"),
+    "usr/bin": ("env", "head", "tail", "id", "wc", "tr", "cut", "which", "readlink", "test",
+                "find"),
 }  # fmt: skip
 
 
