@@ -150,7 +150,8 @@ class NotRegular(OSError):
     """A path that is not a regular file (a link, a FIFO, a device, a folder)."""
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular ``st_mode`` is, in words ("a FIFO", "a symbolic link")."""
     for test, name in (
         (stat.S_ISLNK, "a symbolic link"),
         (stat.S_ISDIR, "a folder"),
@@ -168,7 +169,7 @@ def regular_kind(path: Path) -> str | None:
     """Why ``path`` is not a regular file (not following links), or None when it is.
     Raises FileNotFoundError when it is missing."""
     mode = os.lstat(path).st_mode
-    return None if stat.S_ISREG(mode) else _kind(mode)
+    return None if stat.S_ISREG(mode) else file_kind(mode)
 
 
 def read_regular(path: Path, limit: int) -> bytes:
@@ -178,7 +179,7 @@ def read_regular(path: Path, limit: int) -> bytes:
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
-            raise NotRegular(f"{escaped(str(path))} is {_kind(st.st_mode)}")
+            raise NotRegular(f"{escaped(str(path))} is {file_kind(st.st_mode)}")
         if st.st_size > limit:
             raise NotRegular(f"{escaped(str(path))} is larger than {limit} bytes")
         data = f.read(limit + 1)
@@ -208,7 +209,7 @@ def sha256_regular(path: Path) -> str:
     with os.fdopen(fd, "rb") as f:
         mode = os.fstat(f.fileno()).st_mode
         if not stat.S_ISREG(mode):
-            raise NotRegular(f"{escaped(str(path))} is {_kind(mode)}")
+            raise NotRegular(f"{escaped(str(path))} is {file_kind(mode)}")
         h = hashlib.sha256()
         while chunk := f.read(_CHUNK):
             h.update(chunk)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from ..fsutil import ZIP_ERRORS
+from ..fsutil import ZIP_ERRORS, file_kind
 from . import onefile
 from .components import Context, tar_context, zip_context
 from .onefile import Payload
@@ -121,21 +121,9 @@ def walk(paths: list[Path], names: dict[Path, str] | None = None) -> Iterator[It
         else:
             yield Problem(
                 path=shown,
-                reason=f"{_kind(mode)}: only regular files and folders are audited",
+                reason=f"{file_kind(mode)}: only regular files and folders are audited",
                 artifact=shown,
             )
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 def _folder(root: Path, top: Path, depth: int, seen: set[tuple[int, int]]) -> Iterator[Item]:
@@ -186,7 +174,7 @@ def _file(path: Path, artifact: str, *, top: bool = False) -> Iterator[Item]:
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
-                yield Problem(path=artifact, reason=f"{_kind(st.st_mode)}, not read",
+                yield Problem(path=artifact, reason=f"{file_kind(st.st_mode)}, not read",
                               artifact=artifact)  # fmt: skip
                 return
             size = st.st_size

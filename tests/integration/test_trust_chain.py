@@ -220,22 +220,22 @@ def test_item17_the_ops_download_folder_verifies(signed: dict[str, Path], tmp_pa
 
 # --- item 16: real wheels with vendored metadata ------------------------------------------
 
-VENDORING = """\
-[recipe]
-name = "vendoring"
-version = "1.0.0"
-entry = "vendoring:main"
-sources = ["src"]
-requirements = ["setuptools==84.2.1"]
-python = "3.11"
 
-[targets]
-linux-amd64 = {}
-
-[formats]
-pex = {}
-shiv = {}
-"""
+def zipapp_project(root: Path, name: str, files: dict[str, str], requirements: str = "") -> Path:
+    """A project with one small recipe (pex and shiv for linux-amd64), locked; returns
+    the recipe folder."""
+    recipe = root / "recipes" / name
+    for rel, text in files.items():
+        (recipe / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (recipe / "src" / rel).write_text(text)
+    (root / "lockfiles").mkdir()
+    (recipe / "recipe.toml").write_text(
+        f'[recipe]\nname = "{name}"\nversion = "1.0.0"\nentry = "{name}:main"\n'
+        f'sources = ["src"]\nrequirements = [{requirements}]\npython = "3.11"\n\n'
+        "[targets]\nlinux-amd64 = {}\n\n[formats]\npex = {}\nshiv = {}\n"
+    )
+    buildkit("lock", recipe)
+    return recipe
 
 
 def test_item16_a_real_wheel_with_vendored_dist_info_builds_and_runs(
@@ -243,18 +243,14 @@ def test_item16_a_real_wheel_with_vendored_dist_info_builds_and_runs(
 ) -> None:
     """setuptools 84.2.1 carries a dozen setuptools/_vendor/*.dist-info/RECORD files
     besides its own; the hostile-wheel check refused it before the fix."""
-    project = tmp_path / "project"
-    recipe = project / "recipes" / "vendoring"
-    (recipe / "src").mkdir(parents=True)
-    (project / "lockfiles").mkdir()
-    (recipe / "recipe.toml").write_text(VENDORING)
-    (recipe / "src" / "vendoring.py").write_text(
+    main = (
         "def main():\n"
         "    import setuptools\n"
         "    from setuptools._vendor import packaging\n"
         "    print('setuptools', setuptools.__version__, 'vendors packaging', packaging.__version__)\n"
     )
-    buildkit("lock", recipe)
+    recipe = zipapp_project(tmp_path / "project", "vendoring", {"vendoring.py": main},
+                            '"setuptools==84.2.1"')  # fmt: skip
     out = tmp_path / "out"
     buildkit("build", recipe, "--out", out, "--cache-dir", cache_dir)
     for name in ("vendoring-1.0.0-linux-amd64.pex", "vendoring-1.0.0-linux-amd64.pyz"):
@@ -567,22 +563,6 @@ def test_item04_sign_key_refuses_to_sign_files_it_did_not_build(
 
 # --- items 13, 14: zipapps on a shared host ------------------------------------------------
 
-PROBE = """\
-[recipe]
-name = "probe"
-version = "1.0.0"
-entry = "probe:main"
-sources = ["src"]
-python = "3.11"
-
-[targets]
-linux-amd64 = {}
-
-[formats]
-pex = {}
-shiv = {}
-"""
-
 
 @pytest.fixture(scope="module")
 def probe_apps(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
@@ -590,18 +570,14 @@ def probe_apps(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Pat
     came from. ``probe:main`` is a function in ``probe/__init__.py`` and also the name
     of a submodule: console-script semantics call the function."""
     project = tmp_path_factory.mktemp("probe")
-    recipe = project / "recipes" / "probe"
-    (recipe / "src" / "probe").mkdir(parents=True)
-    (project / "lockfiles").mkdir()
-    (recipe / "recipe.toml").write_text(PROBE)
-    (recipe / "src" / "probe" / "__init__.py").write_text(
+    init = (
         "import os, sys\n"
         "def main():\n"
         "    mask = os.umask(0)\n"
         "    print(f'umask {mask:03o} from {__file__} path0 {sys.path[0]}')\n"
     )
-    (recipe / "src" / "probe" / "main.py").write_text("print('the submodule ran')\n")
-    buildkit("lock", recipe)
+    files = {"probe/__init__.py": init, "probe/main.py": "print('the submodule ran')\n"}
+    recipe = zipapp_project(project, "probe", files)
     out = project / "dist"
     buildkit("build", recipe, "--out", out, "--cache-dir", cache_dir)
     return out
