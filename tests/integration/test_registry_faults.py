@@ -240,11 +240,13 @@ def test_offline_build_in_a_namespace_without_network(tmp_path: Path) -> None:
 
 
 def pin_only(project_recipe: Path, digest: str) -> None:
-    """Make the project's linux-amd64 lock pin psutil to ``digest`` alone."""
+    """Make the project's linux-amd64 lock pin psutil to ``digest`` alone, as a lock
+    written at that time would (its pins-digest agrees: the lock itself is consistent)."""
+    from buildkit import lock
+
     path = project_recipe.parent.parent / "lockfiles" / "hostmetrics" / "linux-amd64.txt"
-    path.write_text(
-        re.sub(r"--hash=sha256:[0-9a-f]{64}", f"--hash=sha256:{digest}", path.read_text())
-    )
+    text = re.sub(r"--hash=sha256:[0-9a-f]{64}", f"--hash=sha256:{digest}", path.read_text())
+    path.write_text(lock.parse(text, path).render())
 
 
 def rewrite_wheel(src: Path, dest: Path, change: dict[str, bytes]) -> Path:
