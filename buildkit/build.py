@@ -512,8 +512,11 @@ def build(
         sign.check_key(sign_key)
     plans, skipped = plan(recipe, want_targets, want_formats, wheelhouse=wheelhouse_dir)
     lock_paths = check_locks(recipe, plans, lockfiles)
-    kept = foreign_files(out, recipe, [p.artifact_name(recipe) for p in plans], lock_paths, cache)
-    if sign_key is not None and kept and not keep_foreign:
+    kept: list[tuple[str, str]] = []
+    if sign_key is not None:  # only a signing build reads (and hashes) what --out holds
+        names = [p.artifact_name(recipe) for p in plans]
+        kept = foreign_files(out, recipe, names, lock_paths, cache)
+    if kept and not keep_foreign:
         raise CheckFailed(
             f"will not sign {out / 'SHA256SUMS'}: it would also sign {len(kept)} file(s) this "
             f"build did not produce: {vouch.describe(kept)}",
@@ -593,7 +596,7 @@ def build(
             built,
             extra=write_documents,
             resign=sign_key is not None,
-            unvouched={n: why for n, why in kept} if sign_key is not None else {},
+            unvouched=dict(kept),
         )
         signature = sign.sign(out, sign_key) if sign_key is not None else None
         if signature is None and (out / sign.FILENAME).exists():

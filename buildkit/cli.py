@@ -501,8 +501,12 @@ def _build_on_host(args: argparse.Namespace, recipe: Recipe) -> int:
         verbose=args.verbose,
     )
     done = build_on(spec, request, want_targets=args.target or [spec.target])
-    kept = foreign_files(done.out, recipe, list(done.artifacts), {}, request.cache)
-    if args.sign_key is not None and kept and not args.keep_foreign:
+    kept = (
+        foreign_files(done.out, recipe, list(done.artifacts), {}, request.cache)
+        if args.sign_key is not None
+        else []
+    )
+    if kept and not args.keep_foreign:
         raise CheckFailed(
             f"built, but will not sign {done.out / 'SHA256SUMS'}: it would also sign "
             f"{len(kept)} file(s) this build did not produce: {describe_foreign(kept)}",
