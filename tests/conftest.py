@@ -31,7 +31,64 @@ def recipe_copy(tmp_path: Path):
     return make
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Emulated-host tests run last: ci/test prepares their hosts in the background while
-    the rest of the suite runs (see ci/emulated-hosts)."""
+INTEGRATION = ROOT / "tests" / "integration"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all-tiers",
+        action="store_true",
+        help="run every tier (ci/test does): plain `pytest` runs only the fast tier",
+    )
+
+
+def _fast_tier(config: pytest.Config) -> bool:
+    """Plain `pytest` (no paths, no -m, no --all-tiers): unit tests and the recipes' own
+    tests only. Naming paths or markers selects exactly those."""
+    return (
+        not config.getoption("all_tiers")
+        and not config.option.markexpr
+        and config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    )
+
+
+def _tier_markers(item: pytest.Item) -> list[str]:
+    """Markers by where a test lives and what it uses, so `-m` selects by what it costs."""
+    if not item.path.is_relative_to(INTEGRATION):
+        return []
+    found = ["integration"]
+    fixtures = getattr(item, "fixturenames", ())
+    if (
+        "nuitka" in item.name
+        or "nuitka_build" in fixtures
+        or item.path.stem
+        in (
+            "test_nuitka",
+            "test_onefile_guard",
+        )
+    ):
+        found.append("nuitka")
+    if item.path.stem == "test_repro" or "repro" in item.name:
+        found.append("repro")
+    return found
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tier markers; the fast tier by default; emulated-host tests last (ci/test prepares
+    their hosts in the background while the rest of the suite runs, see ci/emulated-hosts)."""
+    for item in items:
+        for name in _tier_markers(item):
+            if item.get_closest_marker(name) is None:
+                item.add_marker(name)
+    if _fast_tier(config):
+        slow = [item for item in items if item.get_closest_marker("integration")]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if not item.get_closest_marker("integration")]
     items.sort(key=lambda item: item.get_closest_marker("emulated") is not None)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _fast_tier(config):
+        return "tier: fast (unit and recipe tests); the whole suite: ci/test or --all-tiers"
+    return "tier: as selected"

@@ -13,8 +13,6 @@ import pytest
 
 from tests.conftest import RECIPES, ROOT, SAMPLES
 
-pytestmark = pytest.mark.integration
-
 
 def buildkit(
     *args: str | Path,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -85,8 +84,6 @@ def test_publish_stopped_at_every_step_keeps_the_listing_true(
         assert listing_problems(out) == [] and leftovers(out) == []
         listed = (out / "SHA256SUMS").read_text()
         assert len(listed.splitlines()) == 4  # two artifacts, manifest, the document
-        subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=out, check=True,
-                       capture_output=True)  # fmt: skip
         if finished:
             break
         steps += 1
@@ -125,28 +122,17 @@ def test_listing_problems_finds_torn_and_changed_files(tmp_path: Path) -> None:
     assert any("torn" in p for p in listing_problems(out))
 
 
-HOLD = """
-import fcntl, os, sys, time
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print("held", flush=True)
-time.sleep(60)
-"""
-
-
 def test_sweep_removes_only_what_gone_processes_left(tmp_path: Path) -> None:
     cache = Cache(root=tmp_path / "cache")
     mine = cache.tmp_dir("fill-")
     base = cache.root / "tmp"
     (base / "deadbeef0001-x").mkdir()  # its owner lock is free: the process is gone
     (base / "owner-deadbeef0001.lock").touch()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(base / "owner-feedface0002.lock")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    # A live build's owner lock, held here: flock locks belong to an open file, so the
+    # sweep's own attempt (through another open) finds it taken, as from another process.
+    holder = os.open(base / "owner-feedface0002.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         (base / "feedface0002-y").mkdir()  # another live build's fill
         (base / "tmpolder").mkdir()  # no owner: removed only when a day old
         (base / "tmpancient").mkdir()
@@ -158,7 +144,6 @@ def test_sweep_removes_only_what_gone_processes_left(tmp_path: Path) -> None:
         assert "tmpancient" not in left
         assert {mine.name, "feedface0002-y", "tmpolder", "owner-feedface0002.lock"} <= set(left)
     finally:
-        holder.kill()
-        holder.wait()
+        os.close(holder)
     assert cache.sweep_tmp() == 1  # the holder is gone now
     assert not (base / "feedface0002-y").exists() and mine.exists()

@@ -12,7 +12,11 @@ from buildkit.cache import Cache
 from buildkit.errors import CheckFailed
 
 
-def test_every_condition_is_varied_and_recorded(tmp_path: Path) -> None:
+@pytest.mark.parametrize("uts", [True, False])
+def test_every_condition_is_varied_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uts: bool
+) -> None:
+    monkeypatch.setattr(repro, "_uts_namespace_works", lambda: uts)
     runs, conditions = repro._plan_runs(tmp_path, 3, Cache(root=tmp_path / "cache"))
     assert [r.index for r in runs] == [1, 2, 3]
     first, second, third = runs
@@ -36,6 +40,9 @@ def test_every_condition_is_varied_and_recorded(tmp_path: Path) -> None:
         assert not unvaried or c.note, f"{c.name} not varied and no note says why"
     if len(os.sched_getaffinity(0)) > 1:
         assert second.prefix[:2] == ("taskset", "-c")
+    assert ("unshare" in second.prefix) is uts and "unshare" not in first.prefix
+    hostname = next(c for c in conditions if c.name == "hostname")
+    assert bool(hostname.note) is not uts
 
 
 def test_copy_order_is_reversed_for_later_builds(tmp_path: Path) -> None:
