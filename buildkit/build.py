@@ -31,14 +31,14 @@ from typing import Any
 from . import __version__, buildinfo, closure, hardening, lock, native, targets, wheelhouse
 from .audit import output
 from .audit.policy import GateResult, evaluate
-from .audit.report import gate_line
+from .audit.report import gate_line, policy_document
 from .audit.run import AuditResult, audit_paths
 from .backends import Backend, BuildJob, launcher, registry
 from .buildinfo import MEMBER, BuildInfo
 from .cache import Cache, CachedArtifact
-from .errors import CheckFailed, InputError, RecipeError
+from .errors import CheckFailed, InputError, RecipeError, did_you_mean
 from .fsutil import sha256_file
-from .recipe import Hardening, Recipe, TargetSpec, did_you_mean
+from .recipe import Hardening, Recipe, TargetSpec
 from .release import documents, sign, vouch
 from .release.manifest import ArtifactRecord
 from .release.publish import publish
@@ -83,6 +83,19 @@ class BuiltArtifact:
     seconds: float
     payload: Path | None  # the folder packed inside a native artifact (kept in the cache)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "target": self.target,
+            "format": self.format,
+            "sha256": self.sha256,
+            "size": self.size,
+            "reused": self.reused,
+            "seconds": round(self.seconds, 3),
+            "payload": str(self.payload) if self.payload else None,
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class BuildResult:
@@ -94,6 +107,22 @@ class BuildResult:
     gate: GateResult
     reports: tuple[Path, ...]
     signature: Path | None  # SHA256SUMS.sig, when signed
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "checksums": str(self.checksums),
+            "signature": str(self.signature) if self.signature else None,
+            "manifest": str(self.manifest),
+            "hardening": {
+                "reports": [str(p) for p in self.reports],
+                "gate": policy_document(self.gate),
+            },
+            "skipped": [
+                {"target": r.target, "format": r.format, "reason": r.reason} for r in self.skipped
+            ],
+            "artifacts": [a.to_json() for a in self.artifacts],
+        }
 
 
 def policy_of(recipe: Recipe) -> Hardening:
@@ -223,10 +252,7 @@ def check_locks(recipe: Recipe, plans: list[Plan], lockfiles: Path | None) -> di
     specs = {p.target.name: TargetSpec(name=p.target.name, python=p.python) for p in plans}
     problems = lock.check_targets(recipe, list(specs.values()), lockfiles)
     if problems:
-        raise CheckFailed(
-            "lock check failed:\n" + "\n".join(f"  {pr}" for pr in problems),
-            hint=f"run `buildkit lock {recipe.root}` and commit the lockfiles",
-        )
+        raise lock.check_failed(problems, recipe.root)
     return {name: lock.lock_path(recipe, name, lockfiles) for name in specs}
 
 
@@ -379,10 +405,7 @@ def check_closure(
         env=p.target.marker_environment(p.python),
     )
     if found:
-        raise CheckFailed(
-            "lock check failed:\n" + "\n".join(f"  {lock_path}: {f}" for f in found),
-            hint=f"run `buildkit lock {recipe.root}` and commit the lockfiles",
-        )
+        raise lock.check_failed((f"{lock_path}: {f}" for f in found), recipe.root)
 
 
 def _matching(hit: CachedArtifact | None, info: BuildInfo) -> CachedArtifact | None:

@@ -6,6 +6,9 @@ The CLI catches :class:`BuildkitError` once and turns it into a message and an e
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class BuildkitError(Exception):
     """Root of every error buildkit reports to its user."""
@@ -75,3 +78,10 @@ class Stopped(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` for the closest choice, or nothing: for messages about a
+    misspelt name."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

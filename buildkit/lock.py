@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 
 from . import targets as target_registry
 from . import tools
-from .errors import LockError, NetworkError, ToolError
+from .errors import CheckFailed, LockError, NetworkError, ToolError
 from .fsutil import atomic_write_text
 from .recipe import Recipe, TargetSpec
 from .targets import Target
@@ -536,6 +536,14 @@ def check_targets(
         path = lock_path(recipe, spec.name, override)
         problems += check(recipe, target_registry.get(spec.name), spec.python, path)
     return problems
+
+
+def check_failed(problems: Iterable[object], recipe_root: Path) -> CheckFailed:
+    """The one message for locks that fail their check (exit 1), and what to run."""
+    return CheckFailed(
+        "lock check failed:\n" + "\n".join(f"  {p}" for p in problems),
+        hint=f"run `buildkit lock {recipe_root}` and commit the lockfiles",
+    )
 
 
 def file_digest(path: Path) -> str:

@@ -8,7 +8,6 @@ the file, the key, the line (where one can be found), what is wrong and a close 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -19,7 +18,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from .errors import RecipeError
+from . import targets as registry
+from .errors import RecipeError, did_you_mean
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 #: A version goes into every artifact's file name: PEP 440's normal form, no epoch.
@@ -46,11 +46,6 @@ TOP_KEYS = ("recipe", "targets", "formats", "hardening")
 TARGET_KEYS = ("python",)
 HARDENING_KEYS = ("require", "scope", "waivers")
 WAIVER_KEYS = ("path", "checks", "reason", "expires")
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -348,8 +343,6 @@ def _check_entry_module(c: _Checker, root: Path, sources: tuple[str, ...], entry
 def _targets(
     c: _Checker, value: Any, known: tuple[str, ...], python: str | None
 ) -> tuple[TargetSpec, ...]:
-    from . import targets as registry
-
     if value is None:
         value = {name: {} for name in known}
     table = c.table(value, "[targets]")

@@ -35,6 +35,7 @@ from .errors import CheckFailed, InputError
 from .fsutil import atomic_write_text, output_errors, sha256_file
 from .lock import lock_dir
 from .recipe import Recipe
+from .request import BuildRequest
 
 log = logging.getLogger(__name__)
 
@@ -261,17 +262,16 @@ def _prepare(run: _Run, recipe: Recipe, locks: Path, cache: Cache, perturb: str 
 
 
 def _build(run: _Run, targets: Sequence[str], formats: Sequence[str]) -> dict[str, Any]:
-    cmd: list[str | Path] = [
-        *run.prefix, sys.executable, "-m", "buildkit", "build", run.recipe,
-        "--out", run.out, "--cache-dir", run.cache,
-        "--lockfiles", run.project / "lockfiles", "--json",
-    ]  # fmt: skip
-    for t in targets:
-        cmd += ["--target", t]
-    for f in formats:
-        cmd += ["--format", f]
-    if run.index > 1:
-        cmd.append("--offline")  # the first build fetched every wheel
+    cmd = BuildRequest(
+        recipe=run.recipe,
+        out=run.out,
+        targets=tuple(targets),
+        formats=tuple(formats),
+        cache_dir=run.cache,
+        lockfiles=run.project / "lockfiles",
+        offline=run.index > 1,  # the first build fetched every wheel
+        json=True,
+    ).to_argv(sys.executable, prefix=run.prefix)
     log.info("build %d of the recipe", run.index, extra={"step": "repro"})
     proc = tools.run(
         cmd,

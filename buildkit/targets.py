@@ -17,7 +17,7 @@ from typing import Any
 
 from packaging import tags
 
-from .errors import InputError
+from .errors import InputError, did_you_mean
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,8 +112,6 @@ def get(name: str) -> Target:
     try:
         return all_targets()[name]
     except KeyError:
-        from .recipe import did_you_mean
-
         raise InputError(
             f"unknown target {name!r}{did_you_mean(name, all_targets())}",
             hint="targets: " + ", ".join(all_targets()),

@@ -16,7 +16,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, did_you_mean
 
 _MAKERS = {"debian": "debian", "musl-cpython": "musl"}
 
@@ -97,8 +97,6 @@ def get(name: str) -> HostSpec:
     try:
         return all_hosts()[name]
     except KeyError:
-        from ..recipe import did_you_mean
-
         raise InputError(
             f"unknown emulated host {name!r}{did_you_mean(name, all_hosts())}",
             hint="hosts: " + ", ".join(all_hosts()),

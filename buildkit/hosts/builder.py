@@ -17,10 +17,10 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import buildkit
 
@@ -29,7 +29,10 @@ from ..cache import Cache
 from ..errors import CheckFailed, InputError, ToolError
 from ..fsutil import output_errors
 from ..recipe import Recipe
+from ..release import vouch
+from ..release.sign import check_key, sign
 from ..release.verify import verify
+from ..request import BuildRequest
 from ..tools import clean_env, output_tail
 from . import HostSpec
 from .store import Host, locked, run_in, use
@@ -46,7 +49,17 @@ _BACKENDS = ("setuptools", "wheel", "flit-core")
 @dataclass(frozen=True, kw_only=True)
 class Delegated:
     out: Path
+    builder: str  # the host's name
     artifacts: tuple[str, ...]  # names written by the build inside the host
+    signature: Path | None  # SHA256SUMS.sig, when signed here
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "builder": self.builder,
+            "written": list(self.artifacts),
+            "signature": str(self.signature) if self.signature else None,
+        }
 
 
 def _lock_text() -> str:
@@ -148,22 +161,21 @@ def _trust_binds() -> list[tuple[Path, str, bool]]:
     return [(p, str(p), True) for p in sorted(outer) if p.exists()]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Request:
-    """What `buildkit build` was asked, passed on to the build inside the host."""
-
-    recipe: Recipe
-    formats: tuple[str, ...]
-    out: Path
-    cache: Cache
-    offline: bool
-    lockfiles: Path | None
-    wheelhouse: Path | None
-    verbose: bool
-
-
-def build_on(spec: HostSpec, request: Request, *, want_targets: Sequence[str]) -> Delegated:
-    recipe = request.recipe
+def build_on(
+    spec: HostSpec,
+    request: BuildRequest,
+    recipe: Recipe,
+    cache: Cache,
+    *,
+    sign_key: Path | None = None,
+    keep_foreign: bool = False,
+) -> Delegated:
+    """Build ``request`` (one recipe, this host's target) inside the host; the release
+    folder it writes is verified here, then signed here with ``sign_key`` (the key never
+    enters the host) unless it holds files this build cannot vouch for."""
+    if sign_key is not None:
+        check_key(sign_key)
+    want_targets = request.targets or (spec.target,)
     if not spec.builder:
         raise InputError(
             f"the emulated host {spec.name} does not run builds (its root has no C compiler "
@@ -178,15 +190,27 @@ def build_on(spec: HostSpec, request: Request, *, want_targets: Sequence[str]) -
         )
     if spec.target not in {t.name for t in recipe.targets}:
         raise InputError(f"{recipe.path}: [targets] has no {spec.target}")
-    host = use(spec, request.cache)
+    host = use(spec, cache)
     # One build at a time per host: builds under emulation are heavy, and a second build
     # of the same inputs then reuses the first one's artifact from the cache.
-    with locked(request.cache, f"{spec.name}.build"):
-        return _build_locked(host, request)
+    with locked(cache, f"{spec.name}.build"):
+        out, written = _build_locked(host, request, recipe, cache)
+    signature = None
+    if sign_key is not None:
+        kept = vouch.foreign(out, recipe, list(written), {}, cache)
+        if kept and not keep_foreign:
+            raise CheckFailed(
+                f"built, but will not sign {out / 'SHA256SUMS'}: it would also sign "
+                f"{len(kept)} file(s) this build did not produce: {vouch.describe(kept)}",
+                hint="build into an empty --out, or pass --keep-foreign to sign them anyway",
+            )
+        signature = sign(out, sign_key)
+    return Delegated(out=out, builder=spec.name, artifacts=written, signature=signature)
 
 
-def _build_locked(host: Host, request: Request) -> Delegated:
-    recipe, cache = request.recipe, request.cache
+def _build_locked(
+    host: Host, request: BuildRequest, recipe: Recipe, cache: Cache
+) -> tuple[Path, tuple[str, ...]]:
     spec = host.spec
     venv = toolkit_venv(host)
     lock_folder = lock.lock_dir(recipe, request.lockfiles).parent.resolve()
@@ -204,19 +228,20 @@ def _build_locked(host: Host, request: Request) -> Delegated:
         (cache_root, str(cache_root), False),
         *_trust_binds(),
     ]
-    argv = [f"{VENV}/bin/python", "-m", "buildkit", "build", str(recipe_root),
-            "--target", spec.target, "--out", str(out), "--cache-dir", str(cache_root),
-            "--lockfiles", str(lock_folder)]  # fmt: skip
-    for fmt in request.formats:
-        argv += ["--format", fmt]
-    if request.offline:
-        argv.append("--offline")
-    if request.verbose:
-        argv.append("--verbose")
-    if request.wheelhouse is not None:
-        wh = request.wheelhouse.resolve()
-        binds.append((wh, str(wh), True))
-        argv += ["--wheelhouse", str(wh)]
+    wheelhouse = request.wheelhouse.resolve() if request.wheelhouse is not None else None
+    if wheelhouse is not None:
+        binds.append((wheelhouse, str(wheelhouse), True))
+    # Inside, every path is the same as here (each folder is mounted at its own path).
+    argv = replace(
+        request,
+        recipe=recipe_root,
+        targets=(spec.target,),
+        out=out,
+        cache_dir=cache_root,
+        lockfiles=lock_folder,
+        wheelhouse=wheelhouse,
+        json=False,
+    ).to_argv(f"{VENV}/bin/python")
     before = {p.name for p in out.iterdir()}
     log.info(
         "building %s on the emulated host %s", recipe.name, spec.name, extra={"step": "builder"}
@@ -237,5 +262,4 @@ def _build_locked(host: Host, request: Request) -> Delegated:
     result = verify(out)
     if not result.ok:
         raise CheckFailed(f"the release folder the host wrote does not verify: {result.headline()}")
-    written = tuple(sorted(p.name for p in out.iterdir() if p.name not in before))
-    return Delegated(out=out, artifacts=written)
+    return out, tuple(sorted(p.name for p in out.iterdir() if p.name not in before))

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..cache import Cache
 from ..errors import BuildkitError, CheckFailed, ToolError
@@ -64,6 +65,9 @@ class HostStatus:
     folder: Path
     ok: bool
     detail: str  # what is wrong, or what the interpreter reported
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "folder": str(self.folder), "ok": self.ok, "detail": self.detail}
 
 
 def location(spec: HostSpec, cache: Cache) -> Host:

@@ -42,6 +42,14 @@ class Assembled:
     inputs: tuple[Path, ...]
     files: tuple[Path, ...]  # every file written, SHA256SUMS last but one, then its signature
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "inputs": [str(p) for p in self.inputs],
+            "artifacts": list(self.artifacts),
+            "files": [str(p) for p in self.files],
+        }
+
 
 def _canonical(entry: dict[str, Any]) -> str:
     return json.dumps(entry, sort_keys=True)

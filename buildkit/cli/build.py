@@ -1,0 +1,152 @@
+"""buildkit build: build a recipe's artifacts into a release folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .common import (
+    add_cache_dir,
+    add_common,
+    add_formats,
+    add_recipe,
+    cache,
+    emit_json,
+    load_recipe,
+)
+
+if TYPE_CHECKING:
+    from ..build import BuildResult
+    from ..recipe import Recipe
+
+HELP = "build artifacts into a release folder"
+DESCRIPTION = (
+    "Check the locks, fetch the locked wheels by hash, build every "
+    "(target x format) of the recipe (or the ones asked for) and write the artifacts, "
+    "manifest.json and SHA256SUMS into the output folder. Every artifact is audited "
+    "before it is published: when the recipe's [hardening] gate fails nothing is "
+    "published, the audit is written as NAME-VERSION.rejected.hardening.* and the exit "
+    "code is 1; otherwise NAME-VERSION.hardening.{json,sarif,md,html} are written too, "
+    "with the CycloneDX SBOM (NAME-VERSION.cdx.json) and the SLSA provenance "
+    "(NAME-VERSION.intoto.jsonl); --sign-key signs SHA256SUMS. Unchanged builds are "
+    "reused from the cache."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_common(p)
+    add_recipe(p)
+    add_formats(p)
+    p.add_argument("--out", type=Path, default=Path("dist"), metavar="DIR", help="default: dist")
+    p.add_argument("--offline", action="store_true", help="use only wheels already in the cache")
+    add_cache_dir(p, "default: $BUILDKIT_CACHE_DIR or ~/.cache/buildkit")
+    p.add_argument(
+        "--wheelhouse",
+        type=Path,
+        metavar="DIR",
+        help="wheels of the recipe's native packages for targets this host cannot compile "
+        "them for (cibuildwheel's output; see cibuildwheel-config)",
+    )
+    p.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="KEY",
+        help="OpenSSH private key: sign SHA256SUMS into SHA256SUMS.sig (ssh-keygen -Y sign); "
+        "refused when --out holds files this build cannot vouch for (another recipe or "
+        "lock, not built with this cache)",
+    )
+    p.add_argument(
+        "--keep-foreign",
+        action="store_true",
+        help="with --sign-key: sign such files anyway; each is marked 'unvouched' in manifest.json",
+    )
+    p.add_argument(
+        "--builder",
+        metavar="HOST",
+        help="run the build inside this emulated host (see `buildkit host`): native "
+        "binaries for its target, e.g. --builder linux-arm64 --format nuitka",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    recipe = load_recipe(args.recipe)
+    if args.builder:
+        return _on_host(args, recipe)
+    from ..build import build
+
+    result = build(
+        recipe,
+        want_targets=args.target,
+        want_formats=args.format,
+        out=args.out,
+        cache=cache(args),
+        offline=args.offline,
+        lockfiles=args.lockfiles,
+        sign_key=args.sign_key,
+        wheelhouse_dir=args.wheelhouse,
+        keep_foreign=args.keep_foreign,
+    )
+    if args.json:
+        emit_json(result.to_json())
+    else:
+        _print(result)
+    return 0
+
+
+def _on_host(args: argparse.Namespace, recipe: Recipe) -> int:
+    from .. import hosts
+    from ..hosts.builder import build_on
+    from ..request import BuildRequest
+
+    spec = hosts.get(args.builder)
+    request = BuildRequest(
+        recipe=args.recipe,
+        out=args.out,
+        targets=tuple(args.target),
+        formats=tuple(args.format),
+        lockfiles=args.lockfiles,
+        wheelhouse=args.wheelhouse,
+        offline=args.offline,
+        verbose=args.verbose,
+    )
+    done = build_on(
+        spec,
+        request,
+        recipe,
+        cache(args),
+        sign_key=args.sign_key,
+        keep_foreign=args.keep_foreign,
+    )
+    if args.json:
+        emit_json(done.to_json())
+    else:
+        for name in done.artifacts:
+            print(f"wrote  {done.out / name}")
+        if done.signature:
+            print(f"signature:  {done.signature}")
+        print(f"built on the emulated host {done.builder}; the release folder verifies")
+    return 0
+
+
+def _print(result: BuildResult) -> None:
+    from ..audit.report import gate_line
+
+    width = max(len(a.name) for a in result.artifacts)
+    for a in result.artifacts:
+        how = "reused" if a.reused else "built "
+        print(f"{how}  {a.name:<{width}}  {a.size / 1e6:7.2f} MB  sha256:{a.sha256[:16]}…")
+    for r in result.skipped:
+        print(f"skipped {r}")
+    print(f"\nartifacts:  {result.out}/")
+    print(f"checksums:  {result.checksums}")
+    if result.signature:
+        print(f"signature:  {result.signature}")
+    print(f"manifest:   {result.manifest}")
+    for path in result.reports:
+        print(f"hardening:  {path}")
+    print(gate_line(result.gate))
+    print(
+        f"check with: buildkit verify {result.out}  "
+        f"(or: cd {result.out} && sha256sum -c SHA256SUMS)"
+    )

@@ -1,0 +1,61 @@
+"""The command line's shape: every command parses, and a BuildRequest's command line
+parses back into the same request."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from buildkit import cli
+from buildkit.request import BuildRequest
+
+# BuildRequest field → the name argparse gives it in `buildkit build`.
+DEST = {"targets": "target", "formats": "format"}
+
+
+def test_build_request_argv_parses_back_into_every_field() -> None:
+    req = BuildRequest(
+        recipe=Path("/r/recipe"),
+        out=Path("/o"),
+        targets=("linux-amd64", "linux-arm64"),
+        formats=("pex", "nuitka"),
+        cache_dir=Path("/c"),
+        lockfiles=Path("/l"),
+        wheelhouse=Path("/w"),
+        offline=True,
+        verbose=True,
+        json=True,
+    )
+    argv = req.to_argv("/py", prefix=["taskset", "-c", "0"])
+    assert argv[:7] == ["taskset", "-c", "0", "/py", "-m", "buildkit", "build"]
+    args = cli._parse(argv[6:])
+    for field in dataclasses.fields(BuildRequest):
+        value = getattr(args, DEST.get(field.name, field.name))
+        want = getattr(req, field.name)
+        assert (tuple(value) if isinstance(want, tuple) else value) == want, field.name
+
+
+def test_build_request_defaults_add_nothing() -> None:
+    argv = BuildRequest(recipe=Path("r"), out=Path("dist")).to_argv("py")
+    assert argv == ["py", "-m", "buildkit", "build", "r", "--out", "dist"]
+
+
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
+def test_every_command_has_help_and_parses_its_help(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli._parse([name, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: buildkit {name}")
+    assert cli.command(name).DESCRIPTION.split()[0] in out
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli._parse(["bulid", "recipes/portcheck"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'bulid'" in capsys.readouterr().err
