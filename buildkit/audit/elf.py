@@ -1,6 +1,7 @@
-"""ELF hardening checks with LIEF, decided as the established checkers decide them
-(see REFERENCE.md): RELRO, stack canary, NX, PIE, FORTIFY, RPATH/RUNPATH, stripped, and
-CET (x86-64: IBT, SHSTK) / BTI (aarch64: BTI, PAC) from the GNU property note."""
+"""ELF hardening checks with LIEF, decided as the established checkers decide them (the
+rules: README, "The hardening audit"): RELRO, stack canary, NX, PIE, FORTIFY,
+RPATH/RUNPATH, stripped, and CET (x86-64: IBT, SHSTK) / BTI (aarch64: BTI, PAC) from the
+GNU property note."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Mach-O hardening checks with LIEF, for every slice of a (possibly universal) file.
 
-Decided from the header and load commands as REFERENCE.md lists: PIE = MH_PIE; canary =
+Decided from the header and load commands (README, "The hardening audit"): PIE = MH_PIE; canary =
 ``___stack_chk_fail``/``___stack_chk_guard``; NX stack = no MH_ALLOW_STACK_EXECUTION;
 NX heap = MH_NO_HEAP_EXECUTION read from the header flags (LIEF 1.0's ``has_nx_heap`` is
 inverted); code signature = LC_CODE_SIGNATURE; hardened runtime = CS_RUNTIME in the code

@@ -3,21 +3,33 @@ each complete or absent (temporary name, then rename), and the terminal table.""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..fsutil import atomic_write_text, output_errors
-from . import html, report, sarif
 from .findings import ALL_CHECKS
-from .policy import GateResult
-from .run import AuditResult
+
+if TYPE_CHECKING:
+    from .policy import GateResult
+    from .run import AuditResult
 
 FORMATS = ("json", "sarif", "md", "html")
+_MODULES = {"json": "report", "sarif": "sarif", "md": "report", "html": "html"}
+
+
+def prepare(formats: tuple[str, ...]) -> None:
+    """Import the renderers of ``formats``, the table's and the gate's (the audit
+    command does this while its workers load the parsers)."""
+    for name in {"report", "policy", *(_MODULES[f] for f in formats)}:
+        importlib.import_module(f"{__package__}.{name}")
 
 
 def render(
     fmt: str, result: AuditResult, gate: GateResult | None, *, title: str, root: Path | None
 ) -> str:
+    from . import html, report, sarif
+
     if fmt == "json":
         # compact: the C encoder is ten times faster than the indenting one on big audits
         return json.dumps(report.document(result, gate), sort_keys=True) + "\n"
@@ -30,6 +42,22 @@ def render(
     raise ValueError(fmt)
 
 
+def texts(
+    stem: str,
+    result: AuditResult,
+    gate: GateResult | None,
+    *,
+    formats: tuple[str, ...] = FORMATS,
+    root: Path | None = None,
+) -> dict[str, str]:
+    """``<stem>.hardening.<fmt>`` → its text, for each format. SARIF locations are
+    relative to ``root``."""
+    return {
+        f"{stem}.hardening.{fmt}": render(fmt, result, gate, title=stem, root=root)
+        for fmt in formats
+    }
+
+
 def write_reports(
     folder: Path,
     stem: str,
@@ -39,21 +67,19 @@ def write_reports(
     formats: tuple[str, ...] = FORMATS,
     root: Path | None = None,
 ) -> list[Path]:
-    """``<stem>.hardening.<fmt>`` for each format; returns the paths written. SARIF
-    locations are relative to ``root`` (default: the folder written to)."""
-    written = []
-    with output_errors(folder):
-        folder.mkdir(parents=True, exist_ok=True)
-        for fmt in formats:
-            dest = folder / f"{stem}.hardening.{fmt}"
-            atomic_write_text(dest, render(fmt, result, gate, title=stem, root=root or folder))
-            written.append(dest)
-    return written
+    """Write the reports into ``folder`` (each complete or absent, under the folder's
+    lock: the release stage's writer); returns the paths written. SARIF locations are
+    relative to ``root`` (default: the folder written to)."""
+    from ..release.publish import put
+
+    return put(folder, texts(stem, result, gate, formats=formats, root=root or folder))
 
 
 def table(result: AuditResult, gate: GateResult | None) -> str:
     """One line per native file (each check's state), what could not be read or was not
     audited, a summary, and the gate's verdict with its waivers."""
+    from .report import gate_line
+
     names = ALL_CHECKS
     lines = ["  ".join(f"{n[:8]:<8}" for n in names) + "  component     file"]
     failing = 0
@@ -76,7 +102,7 @@ def table(result: AuditResult, gate: GateResult | None) -> str:
         f"check, {failing} fail at least one; {len(result.not_audited)} not audited"
     )
     if gate is not None:
-        lines.append(report.gate_line(gate))
+        lines.append(gate_line(gate))
         lines += [f"  waived: {v.path}: {v.requirement}: {v.waiver}" for v in gate.waived]
         lines += [f"  {v.path}: {v.requirement}: {v.waiver}" for v in gate.failures if v.waiver]
         lines += [f"  unused waiver: {w}" for w in gate.unused_waivers]

@@ -9,6 +9,7 @@ to the whole process group) ends the audit at once.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -16,7 +17,7 @@ import resource
 import signal
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -230,7 +231,10 @@ def audit_paths(
     jobs: int | None = None,
     time_limit: float = TIME_LIMIT,
     memory_limit: int = MEMORY_LIMIT,
+    meanwhile: Callable[[], object] | None = None,
 ) -> AuditResult:
+    """Audit every native file under ``paths``; ``meanwhile`` is work for this process
+    while the workers start (imports the caller needs next)."""
     reports: list[FileReport] = []
     problems: list[Problem] = []
     skipped: list[NotAudited] = []
@@ -247,16 +251,28 @@ def audit_paths(
             else:
                 skipped.append(item)
 
-    load_parsers()  # once, before the workers fork: they inherit it loaded
-
-    workers = _Workers(jobs or min(os.cpu_count() or 1, 4), time_limit, memory_limit)
-    try:
-        for found, item, problem in workers.run(natives()):
-            reports += found
-            if problem is not None:
-                problems.append(Problem(path=item.path, reason=problem, artifact=item.artifact))
-    finally:
-        workers.close()
+    # The workers load the parsers themselves (LIEF's import is most of a small audit's
+    # time): this process goes on meanwhile. No more workers than the walk's first items
+    # need: one small file costs one import, a folder with no native file none; a onefile
+    # binary's payload members come later, so it counts as many.
+    source = natives()
+    head: list[Native] = []
+    limit = jobs or min(os.cpu_count() or 1, 4)
+    weight = 0
+    while weight < limit and (nxt := next(source, None)) is not None:
+        head.append(nxt)
+        weight += limit if nxt.scan else 1
+    if head:
+        workers = _Workers(min(limit, weight), time_limit, memory_limit)
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            for found, item, problem in workers.run(itertools.chain(head, source)):
+                reports += found
+                if problem is not None:
+                    problems.append(Problem(path=item.path, reason=problem, artifact=item.artifact))
+        finally:
+            workers.close()
     # Workers finish in any order and payload members join late: report by artifact, in
     # the order the walk met the artifacts, each file's own path first.
     first = {a: i for i, a in enumerate(dict.fromkeys(order))}

@@ -64,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             "--format: several formats need --out DIR", hint="or ask for one format at a time"
         )
-    # The walk and the parsers first: the policy and the report writers load meanwhile
-    # in this process while the workers parse (see audit.run).
+    from ..audit import output
     from ..audit.run import audit_paths
 
     policy = None
@@ -73,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         from ..recipe import load_policy
 
         policy = load_policy(args.policy)
-    result = audit_paths(args.paths)
-    from ..audit import output
+    # The report writers load in this process while the workers load the parsers.
+    result = audit_paths(args.paths, meanwhile=lambda: output.prepare(files))
     from ..audit.policy import evaluate
     from ..audit.report import gate_line
 

@@ -21,15 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audit import output
-from ..audit.policy import evaluate
-from ..audit.report import gate_line, policy_from_document
-from ..audit.run import audit_paths
+from ..audit.report import policy_from_document
 from ..errors import CheckFailed, InputError
-from ..fsutil import atomic_copy, output_errors, sha256_file
-from ..recipe import Hardening
-from . import checksums, documents, manifest
-from .sign import sign as sign_release
+from ..fsutil import output_errors
+from . import checksums, documents, manifest, sign, stage
+from .manifest import ArtifactRecord
 from .verify import is_document, verify
 
 log = logging.getLogger(__name__)
@@ -74,12 +70,24 @@ def assemble(out: Path, inputs: Sequence[Path], *, sign_key: Path | None = None)
     missing = sorted(set(entries) - set(artifacts))
     if missing:
         raise CheckFailed(f"manifest entries without their file: {', '.join(missing)}")
+    built = [
+        (source, ArtifactRecord.from_dict(entries[name], f"{source.parent}/manifest.json"))
+        for name, (_digest, source) in sorted(artifacts.items())
+    ]
+    rules = {s: policy_from_document(json.loads(text)) for s, (text, _) in policies.items()}
+    # Published into a temporary sibling, renamed into place: on any error nothing is
+    # written (a rejected audit goes with the sibling).
     tmp = out.parent / f".{out.name}.assembling-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
+        try:
+            stage.release(tmp, built, policies=rules, sign_key=sign_key)
+        except stage.GateFailed as exc:
+            raise CheckFailed(
+                f"the merged release fails its hardening gate: {exc.verdict}",
+                hint="a waiver may have expired since the inputs were built; nothing was written",
+            ) from None
         with output_errors(out.parent):
-            tmp.mkdir(parents=True)
-            written = _write(tmp, artifacts, entries, policies, sign_key)
             if out.exists():
                 out.rmdir()
             tmp.rename(out)
@@ -90,7 +98,7 @@ def assemble(out: Path, inputs: Sequence[Path], *, sign_key: Path | None = None)
         out=out,
         artifacts=tuple(sorted(artifacts)),
         inputs=tuple(folders),
-        files=tuple(out / p.name for p in written),
+        files=tuple(out / p.name for p in _written(out)),
     )
 
 
@@ -140,42 +148,10 @@ def _take(
         policies.setdefault(stem, (policy, folder))
 
 
-def _policy(text: str) -> Hardening:
-    return policy_from_document(json.loads(text))
-
-
-def _write(
-    tmp: Path,
-    artifacts: dict[str, tuple[str, Path]],
-    entries: dict[str, dict[str, Any]],
-    policies: dict[str, tuple[str, Path]],
-    sign_key: Path | None,
-) -> list[Path]:
-    digests: dict[str, str] = {}
-    for name, (digest, source) in sorted(artifacts.items()):
-        atomic_copy(source, tmp / name, mode=0o755 if os.access(source, os.X_OK) else 0o644)
-        if sha256_file(tmp / name) != digest:
-            raise CheckFailed(f"{source} changed while it was being assembled")
-        digests[name] = digest
-    written = [manifest.write(tmp, entries)]
-    for (recipe, version), group in documents.by_release(entries).items():
-        stem = f"{recipe}-{version}"
-        names = sorted(str(e["name"]) for e in group)
-        result = audit_paths([tmp / n for n in names], {tmp / n: n for n in names})
-        gate = evaluate(
-            result.files,
-            _policy(policies[stem][0]),
-            unreadable=tuple(p.path for p in result.problems),
-        )
-        if not gate.passed or result.problems:
-            raise CheckFailed(
-                f"{stem}: the merged release fails its hardening gate: {gate_line(gate)}",
-                hint="a waiver may have expired since the inputs were built; nothing was written",
-            )
-        written += output.write_reports(tmp, stem, result, gate)
-    written += documents.write(tmp, entries)
-    digests.update({p.name: sha256_file(p) for p in written})
-    written.append(checksums.write(tmp, digests))
-    if sign_key is not None:
-        written.append(sign_release(tmp, sign_key))
-    return written
+def _written(out: Path) -> list[Path]:
+    """Every file of the assembled release, SHA256SUMS last but one, then its signature."""
+    last = (checksums.FILENAME, sign.FILENAME)
+    return sorted(
+        out.iterdir(),
+        key=lambda p: (p.name in last, last.index(p.name) if p.name in last else 0, p.name),
+    )

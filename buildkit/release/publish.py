@@ -1,4 +1,5 @@
-"""Move built artifacts into a release folder, then write manifest.json and SHA256SUMS.
+"""The release folder's one writer: move built artifacts into it, with the documents the
+release stage makes, then manifest.json, SHA256SUMS and its signature.
 
 The folder stays consistent whenever the build stops, even by SIGKILL: every line of
 SHA256SUMS and every entry of manifest.json names a file that is there with those bytes.
@@ -12,10 +13,14 @@ SHA256SUMS and every entry of manifest.json names a file that is there with thos
    complete.
 
 A build stopped between 2 and 3 leaves a smaller, true listing; the next build lists
-the rest. Leftovers of a stopped build (the staging folder, ``.buildkit-part-*.part`` files) are
-removed by the next one. Writers of one folder take turns (a lock on the folder), so
-concurrent builds into it lose no entry. Entries of earlier builds stay listed while
-their files are still there and still match; the others are dropped with a warning.
+the rest. Files the release no longer needs (``retire``: a recipe version's rejected
+reports once it passes) are removed last. Leftovers of a stopped build (the staging
+folder, ``.buildkit-part-*.part`` files) are removed by the next one. Writers of one
+folder take turns (a lock on the folder), so concurrent builds into it lose no entry.
+Entries of earlier builds stay listed while their files are still there and still match;
+the others are dropped with a warning.
+``put`` writes single files (the reports of a rejected build, ``audit --out``) under the
+same lock, each complete or absent.
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckFailed, OutputError
-from ..fsutil import atomic_copy, folder_lock, is_part, output_errors, remove_tree, sha256_file
+from ..fsutil import (
+    atomic_copy,
+    atomic_write_text,
+    folder_lock,
+    is_part,
+    output_errors,
+    remove_tree,
+    sha256_file,
+)
 from . import checksums, manifest, sign
 from .manifest import ArtifactRecord
 
@@ -38,7 +51,8 @@ log = logging.getLogger(__name__)
 STAGING_PREFIX = ".buildkit-staging-"
 
 #: ``extra(entries, folder)`` writes more release files into ``folder`` (the staging
-#: folder) and returns their paths; SHA256SUMS lists them as well.
+#: folder, with ``stage_text``) and returns their paths; SHA256SUMS lists them as well.
+#: The release stage (``stage.py``) supplies it: the reports, SBOM and provenance.
 Extra = Callable[[dict[str, dict[str, Any]], Path], list[Path]]
 
 
@@ -52,19 +66,39 @@ def leftovers(out: Path) -> list[Path]:
     return [out / n for n in names if n.startswith(STAGING_PREFIX) or is_part(n)]
 
 
+def stage_text(staging: Path, name: str, text: str) -> Path:
+    """Write one release file into publish's staging folder (for ``extra``)."""
+    path = staging / name
+    atomic_write_text(path, text)
+    return path
+
+
+def put(out: Path, texts: Mapping[str, str]) -> list[Path]:
+    """Write ``name → text`` files into ``out`` under the folder's lock, each complete or
+    absent; returns their paths. They are not listed in SHA256SUMS."""
+    written = []
+    with folder_lock(out), output_errors(out):
+        for name, text in texts.items():
+            atomic_write_text(out / name, text)
+            written.append(out / name)
+    return written
+
+
 def publish(
     out: Path,
     built: Sequence[tuple[Path, ArtifactRecord]],
     *,
     extra: Extra | None = None,
-    resign: bool = False,
+    retire: Sequence[str] = (),
+    sign_key: Path | None = None,
     unvouched: Mapping[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """Copy each ``(source, record)`` into ``out``; returns (SHA256SUMS, manifest.json).
 
-    ``resign``: the caller signs the new SHA256SUMS (no warning when the old signature
-    is removed). ``unvouched``: kept entries the caller signs without having built them
-    (``--keep-foreign``), each marked so in manifest.json with why."""
+    ``retire``: names of files in ``out`` to remove once the release is in place.
+    ``sign_key``: sign the new SHA256SUMS, still under the lock. ``unvouched``: kept
+    entries signed without having been built here (``--keep-foreign``), each marked so
+    in manifest.json with why."""
     log.info("publishing %d artifact(s) into %s", len(built), out, extra={"step": "release"})
     with folder_lock(out):
         for path in leftovers(out):
@@ -75,9 +109,19 @@ def publish(
         with output_errors(out):
             staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
         try:
-            return _publish(
-                out, staging, built, extra=extra, resign=resign, unvouched=unvouched or {}
+            done = _publish(
+                out,
+                staging,
+                built,
+                extra=extra,
+                resign=sign_key is not None,
+                unvouched=unvouched or {},
             )
+            for name in retire:
+                (out / name).unlink(missing_ok=True)
+            if sign_key is not None:
+                sign.sign_held(out, sign_key)
+            return done
         except OutputError as exc:  # name the release folder, not its staging folder
             raise OutputError(exc.message.replace(str(staging), str(out)), hint=exc.hint) from exc
         finally:
@@ -124,6 +168,13 @@ def _publish(
         extra(entries, staging)
 
     staged = {p.name: sha256_file(p) for p in staging.iterdir() if not p.name.startswith(".")}
+    for source, record in built:
+        if staged.get(record.name, record.sha256) != record.sha256:
+            raise CheckFailed(
+                f"{source} changed before it was published: its sha256 is no longer "
+                f"{record.sha256[:16]}…",
+                hint="something else writes to it; run the same command again",
+            )
     changed = sorted(n for n, d in staged.items() if not _matches(out / n, d))
     final = {
         name: digest

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import tools
 from ..errors import InputError
-from ..fsutil import atomic_copy
+from ..fsutil import atomic_copy, folder_lock
 from . import checksums
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,25 @@ def check_key(key: Path) -> None:
 
 
 def sign(release: Path, key: Path) -> Path:
-    """Sign ``release/SHA256SUMS`` with ``key``; write ``release/SHA256SUMS.sig``."""
-    sums = release / checksums.FILENAME
+    """Sign ``release/SHA256SUMS`` with ``key``; write ``release/SHA256SUMS.sig`` (under
+    the folder's lock: no build changes SHA256SUMS meanwhile)."""
     check_key(key)
+    _require_sums(release)  # before the lock, which would make a missing folder
+    with folder_lock(release):
+        return sign_held(release, key)
+
+
+def _require_sums(release: Path) -> None:
+    sums = release / checksums.FILENAME
     if not sums.is_file():
         raise InputError(f"{sums} does not exist", hint="sign a release folder built by buildkit")
+
+
+def sign_held(release: Path, key: Path) -> Path:
+    """``sign`` for a caller that holds the folder's lock (publish)."""
+    sums = release / checksums.FILENAME
+    check_key(key)
+    _require_sums(release)
     with tempfile.TemporaryDirectory(prefix="buildkit-sign-") as tmp:
         copy = Path(tmp) / checksums.FILENAME
         shutil.copyfile(sums, copy)

@@ -106,26 +106,6 @@ def test_unhardened_build_is_caught_by_checksec(
     assert report["relro"] == "partial" and report["canary"] == "no", report
 
 
-def test_foreign_target_refused_at_once(tmp_path: Path) -> None:
-    proc = buildkit(
-        "build",
-        RECIPES / "portcheck",
-        "--target",
-        "darwin-arm64",
-        "--format",
-        "nuitka",
-        "--out",
-        tmp_path / "d",
-        "--cache-dir",
-        tmp_path / "c",
-        check=False,
-    )
-    assert proc.returncode == 2
-    assert "build darwin-arm64 nuitka binaries on a macOS arm64 host" in proc.stderr
-    assert "darwin-arm64 job" in proc.stderr
-    assert not (tmp_path / "d").exists() and not (tmp_path / "c").exists()
-
-
 def test_foreign_targets_skipped_when_not_asked_for(tmp_path: Path, cache_dir: Path) -> None:
     """With the recipe's default formats, nuitka for a foreign target is skipped and reported."""
     proc = buildkit(

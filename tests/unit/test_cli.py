@@ -59,3 +59,20 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         cli._parse(["bulid", "recipes/portcheck"])
     assert exc.value.code == 2
     assert "invalid choice: 'bulid'" in capsys.readouterr().err
+
+
+def test_foreign_native_target_refused_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Nuitka binary for a target this host cannot build is refused before anything is
+    fetched, built or written, and the message says where it can be built."""
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "portcheck"
+    code = cli.main(
+        ["build", str(recipe), "--target", "darwin-arm64", "--format", "nuitka",
+         "--out", str(tmp_path / "d"), "--cache-dir", str(tmp_path / "c")]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "build darwin-arm64 nuitka binaries on a macOS arm64 host" in err
+    assert "darwin-arm64 job" in err
+    assert not (tmp_path / "d").exists() and not (tmp_path / "c").exists()

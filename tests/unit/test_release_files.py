@@ -15,7 +15,7 @@ from buildkit.errors import CheckFailed, InputError
 from buildkit.fsutil import atomic_path, atomic_write_text, sha256_file
 from buildkit.release import checksums, manifest
 from buildkit.release.manifest import ArtifactRecord
-from buildkit.release.publish import listing_problems, publish
+from buildkit.release.publish import listing_problems, publish, put
 from buildkit.release.verify import verify
 
 
@@ -183,3 +183,37 @@ def test_verify_flags_a_manifest_name_outside_the_folder(tmp_path: Path) -> None
     assert any(
         i.kind == "manifest" and i.name == "bad" and "lacks" in i.detail for i in result.failures
     )
+
+
+def test_manifest_entries_round_trip_and_foreign_ones_are_refused() -> None:
+    entry = record("demo-1-t.pex", b"A").to_dict()
+    assert "unvouched" not in entry  # only a --keep-foreign entry carries it
+    assert ArtifactRecord.from_dict(entry, "in/manifest.json").to_dict() == entry
+    kept = {**entry, "unvouched": "kept by --keep-foreign: another recipe"}
+    assert ArtifactRecord.from_dict(kept, "in/manifest.json").to_dict() == kept
+    for bad, why in (
+        ({**entry, "script": "curl | sh"}, "unknown key.*script"),
+        ({k: v for k, v in entry.items() if k != "sha256"}, "sha256"),
+        ({**entry, "size": "12"}, "wrong type"),
+        ({**entry, "name": ["a"]}, "wrong type"),
+    ):
+        with pytest.raises(CheckFailed, match=f"in/manifest.json: manifest entry .*{why}"):
+            ArtifactRecord.from_dict(bad, "in/manifest.json")
+
+
+def test_publish_refuses_an_artifact_that_changed_before_it_was_published(
+    tmp_path: Path,
+) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    (src / "a").write_bytes(b"tampered")
+    with pytest.raises(CheckFailed, match="changed before it was published"):
+        publish(out, [(src / "a", record("demo-a.pex", b"A"))])
+    assert not [p for p in out.iterdir()]  # nothing published, no staging left
+
+
+def test_put_writes_whole_files_and_names_them(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    written = put(out, {"x.hardening.json": "{}\n", "x.hardening.md": "# x\n"})
+    assert written == [out / "x.hardening.json", out / "x.hardening.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["x.hardening.json", "x.hardening.md"]
