@@ -60,10 +60,31 @@ class CachedArtifact:
 
 @dataclass(frozen=True, kw_only=True)
 class Cache:
+    """The cache's folders are spelt here only: other modules ask for them."""
+
     root: Path
 
+    @property
+    def wheels(self) -> Path:
+        """Verified wheels by sha256 (shared by repro's builds)."""
+        return self.root / "wheels"
+
+    @property
+    def tools(self) -> Path:
+        """Tools' own caches (ccache, Nuitka's), one folder each."""
+        return self.root / "tools"
+
+    @property
+    def hosts(self) -> Path:
+        """The emulated hosts' roots, one folder each, and their locks."""
+        return self.root / "hosts"
+
+    def download(self, sha256: str, filename: str) -> Path:
+        """Where a source archive with this digest is kept once verified."""
+        return self.root / "downloads" / sha256[:2] / sha256 / filename
+
     def tool_dir(self, name: str) -> Path:
-        path = self.root / "tools" / name
+        path = self.tools / name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -116,7 +137,7 @@ class Cache:
     # --- wheels ---------------------------------------------------------------------------
 
     def _wheel_dir(self, sha256: str) -> Path:
-        return self.root / "wheels" / sha256[:2] / sha256
+        return self.wheels / sha256[:2] / sha256
 
     def find_wheel(self, sha256: str) -> Path | None:
         """The cached wheel with this digest, not yet verified, or None."""

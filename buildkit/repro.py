@@ -255,9 +255,10 @@ def _prepare(run: _Run, recipe: Recipe, locks: Path, cache: Cache, perturb: str 
         with target.open("a", encoding="utf-8") as f:
             f.write(f"\n# changed in build {run.index} by buildkit repro --perturb\n")
     run.cache.mkdir(parents=True)
-    (run.cache / "wheels").symlink_to(cache.root / "wheels", target_is_directory=True)
+    mine = Cache(root=run.cache)  # a fresh cache sharing only the verified wheels
+    mine.wheels.symlink_to(cache.wheels, target_is_directory=True)
     if run.index == 1:
-        (run.cache / "tools").symlink_to(cache.root / "tools", target_is_directory=True)
+        mine.tools.symlink_to(cache.tools, target_is_directory=True)
     Path(run.env["HOME"]).mkdir(parents=True, exist_ok=True)
 
 
@@ -359,8 +360,8 @@ def repro(
         out.mkdir(parents=True, exist_ok=True)
         for stale in out.glob("*.diffoscope.txt"):
             stale.unlink()
-    for shared in ("wheels", "tools"):
-        (cache.root / shared).mkdir(parents=True, exist_ok=True)
+    for shared in (cache.wheels, cache.tools):
+        shared.mkdir(parents=True, exist_ok=True)
     work = cache.tmp_dir()
     try:
         plans, conditions = _plan_runs(work, runs, cache)

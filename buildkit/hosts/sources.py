@@ -29,7 +29,7 @@ TIMEOUT = 60.0
 def fetch(source: Source, cache: Cache) -> Path:
     """The verified local copy of ``source``."""
     filename = source.url.rsplit("/", 1)[-1]
-    final = cache.root / "downloads" / source.sha256[:2] / source.sha256 / filename
+    final = cache.download(source.sha256, filename)
     if final.is_file():
         if sha256_file(final) == source.sha256:
             return final

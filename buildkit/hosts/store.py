@@ -49,6 +49,7 @@ BASE_ENV = {"PATH": HOST_PATH, "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb
 class Host:
     spec: HostSpec
     folder: Path
+    cache: Cache  # the cache it lives in (its scratch folders go there too)
 
     @property
     def root(self) -> Path:
@@ -71,12 +72,12 @@ class HostStatus:
 
 
 def location(spec: HostSpec, cache: Cache) -> Host:
-    return Host(spec=spec, folder=cache.root / "hosts" / spec.name)
+    return Host(spec=spec, folder=cache.hosts / spec.name, cache=cache)
 
 
 @contextlib.contextmanager
 def locked(cache: Cache, name: str) -> Iterator[None]:
-    base = cache.root / "hosts"
+    base = cache.hosts
     with output_errors(base):
         base.mkdir(parents=True, exist_ok=True)
         handle = (base / f"{name}.lock").open("a")
@@ -112,7 +113,7 @@ def create(spec: HostSpec, cache: Cache, *, force: bool = False, mirror: str | N
         try:
             (staging / "root").mkdir()
             made_from = _make(spec, staging / "root", cache, mirror=mirror)
-            fresh = Host(spec=spec, folder=staging)
+            fresh = Host(spec=spec, folder=staging, cache=cache)
             atomic_write_text(
                 fresh.record,
                 json.dumps(
@@ -221,7 +222,7 @@ def run_in(
             scratch_in.mkdir(parents=True, exist_ok=True, mode=0o700)
             scratch = Path(tempfile.mkdtemp(prefix=f"run-{host.spec.name}-", dir=scratch_in))
     else:
-        scratch = Cache(root=host.folder.parent.parent).tmp_dir(f"run-{host.spec.name}-")
+        scratch = host.cache.tmp_dir(f"run-{host.spec.name}-")
     try:
         spec = {
             "lower": str(host.root),

@@ -47,8 +47,8 @@ class Assembled:
         }
 
 
-def _canonical(entry: dict[str, Any]) -> str:
-    return json.dumps(entry, sort_keys=True)
+def _canonical(entry: ArtifactRecord) -> str:
+    return json.dumps(entry.to_dict(), sort_keys=True)
 
 
 def assemble(out: Path, inputs: Sequence[Path], *, sign_key: Path | None = None) -> Assembled:
@@ -63,17 +63,14 @@ def assemble(out: Path, inputs: Sequence[Path], *, sign_key: Path | None = None)
     if out.resolve() in folders:
         raise InputError(f"{out} is also an input", hint="assemble into a new folder")
     artifacts: dict[str, tuple[str, Path]] = {}
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, ArtifactRecord] = {}
     policies: dict[str, tuple[str, Path]] = {}
     for folder in folders:
         _take(folder, artifacts, entries, policies)
     missing = sorted(set(entries) - set(artifacts))
     if missing:
         raise CheckFailed(f"manifest entries without their file: {', '.join(missing)}")
-    built = [
-        (source, ArtifactRecord.from_dict(entries[name], f"{source.parent}/manifest.json"))
-        for name, (_digest, source) in sorted(artifacts.items())
-    ]
+    built = [(source, entries[name]) for name, (_digest, source) in sorted(artifacts.items())]
     rules = {s: policy_from_document(json.loads(text)) for s, (text, _) in policies.items()}
     # Published into a temporary sibling, renamed into place: on any error nothing is
     # written (a rejected audit goes with the sibling).
@@ -105,7 +102,7 @@ def assemble(out: Path, inputs: Sequence[Path], *, sign_key: Path | None = None)
 def _take(
     folder: Path,
     artifacts: dict[str, tuple[str, Path]],
-    entries: dict[str, dict[str, Any]],
+    entries: dict[str, ArtifactRecord],
     policies: dict[str, tuple[str, Path]],
 ) -> None:
     """Check one input and merge what it holds; refuse conflicts with what came before."""

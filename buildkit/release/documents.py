@@ -7,21 +7,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ..fsutil import atomic_write_text
 from . import provenance, sbom
+from .manifest import ArtifactRecord
 
 
-def by_release(entries: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], list[Any]]:
-    """Manifest entries grouped by (recipe, version)."""
-    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+def by_release(
+    entries: Mapping[str, ArtifactRecord],
+) -> dict[tuple[str, str], list[ArtifactRecord]]:
+    """Manifest records grouped by (recipe, version)."""
+    groups: dict[tuple[str, str], list[ArtifactRecord]] = defaultdict(list)
     for entry in entries.values():
-        groups[(str(entry["recipe"]), str(entry["version"]))].append(entry)
+        groups[(entry.recipe, entry.version)].append(entry)
     return dict(sorted(groups.items()))
 
 
-def write(out: Path, entries: Mapping[str, Mapping[str, Any]]) -> list[Path]:
+def write(out: Path, entries: Mapping[str, ArtifactRecord]) -> list[Path]:
     """Write ``<recipe>-<version>.cdx.json`` and ``.intoto.jsonl`` for every release in
     ``entries``; returns their paths."""
     written = []

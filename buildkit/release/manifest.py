@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckFailed
 from ..fsutil import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 FILENAME = "manifest.json"
 SCHEMA = "buildkit-manifest/1"
@@ -36,53 +40,93 @@ class ArtifactRecord:
             del doc["unvouched"]
         return doc
 
+    @property
+    def stem(self) -> str:
+        """``<recipe>-<version>``: the name the release's documents start with."""
+        return f"{self.recipe}-{self.version}"
+
     @classmethod
-    def from_dict(cls, entry: dict[str, Any], where: str) -> ArtifactRecord:
+    def from_dict(cls, entry: object, where: str) -> ArtifactRecord:
         """The record of a manifest entry (one ``to_dict`` wrote); an entry with keys or
-        values of other kinds is refused, naming ``where`` it came from."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(entry) - known)
-        try:
-            if unknown:
-                raise TypeError(f"unknown key(s) {', '.join(unknown)}")
-            record = cls(**entry)
-            if not all(isinstance(getattr(record, k), str) for k in _TEXT) or not isinstance(
-                record.size, int
-            ):
-                raise TypeError("a field of the wrong type")
-        except TypeError as exc:
-            raise CheckFailed(
-                f"{where}: manifest entry {str(entry.get('name'))!r} is not one buildkit "
-                f"writes: {exc}",
-                hint="use a release folder written by this version of buildkit",
-            ) from None
-        return record
+        values of other kinds is refused (CheckFailed), naming ``where`` it came from."""
+        problem = _problem(entry)
+        if problem is None:
+            assert isinstance(entry, dict)
+            return cls(**entry)
+        name = entry.get("name") if isinstance(entry, dict) else None
+        raise CheckFailed(
+            f"{where}: manifest entry {str(name)!r} is not one buildkit writes: {problem}",
+            hint="use a release folder written by buildkit",
+        )
 
 
-_TEXT = ("name", "recipe", "version", "target", "format", "python", "sha256", "lock")
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(("name", "recipe", "version", "target", "format", "python"), str),
+    **dict.fromkeys(("sha256", "lock", "lock_digest"), str),
+    "size": int,
+    "inputs": dict,
+    "payload": dict,
+    "unvouched": (str, type(None)),
+}
+_OPTIONAL = ("payload", "unvouched")
 
 
-def read(folder: Path) -> dict[str, dict[str, Any]]:
-    """Existing entries by artifact name ({} when there is no manifest yet)."""
-    path = folder / FILENAME
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+def _problem(entry: object) -> str | None:
+    """Why ``entry`` is not a record's dict (None: it is one)."""
+    if not isinstance(entry, dict):
+        return f"not an object but {type(entry).__name__}"
+    unknown = sorted(set(entry) - set(_TYPES))
+    lacking = [k for k in _TYPES if k not in entry and k not in _OPTIONAL]
+    wrong = [
+        k
+        for k, kind in _TYPES.items()
+        if k in entry and (not isinstance(entry[k], kind) or isinstance(entry[k], bool))
+    ]
+    return (
+        "; ".join(
+            [f"unknown key(s) {', '.join(unknown)}"] * bool(unknown)
+            + [f"lacks {', '.join(lacking)}"] * bool(lacking)
+            + [f"{', '.join(wrong)} of the wrong type"] * bool(wrong)
+        )
+        or None
+    )
+
+
+def parse(doc: object, where: str) -> tuple[dict[str, ArtifactRecord], list[tuple[str, str]]]:
+    """The records of a manifest document by name, and (entry, why) for each entry that is
+    not one. Raises ValueError when ``doc`` is not a manifest at all."""
     artifacts = doc.get("artifacts") if isinstance(doc, dict) else None
     if not isinstance(artifacts, list):
-        return {}  # not a manifest: nothing of it is kept
-    return {
-        a["name"]: a
-        for a in artifacts
-        if isinstance(a, dict)
-        and isinstance(a.get("name"), str)
-        and isinstance(a.get("sha256"), str)
-    }
+        raise ValueError("no 'artifacts' list")
+    records: dict[str, ArtifactRecord] = {}
+    bad: list[tuple[str, str]] = []
+    for number, entry in enumerate(artifacts, 1):
+        problem = _problem(entry)
+        if problem is None:
+            assert isinstance(entry, dict)
+            records[entry["name"]] = ArtifactRecord(**entry)
+        else:
+            named = entry.get("name") if isinstance(entry, dict) else None
+            label = named if isinstance(named, str) else f"entry {number}"
+            bad.append((label, f"{where} entry {number} is not one buildkit writes: {problem}"))
+    return records, bad
 
 
-def write(folder: Path, entries: dict[str, dict[str, Any]]) -> Path:
-    doc = {"schema": SCHEMA, "artifacts": [entries[k] for k in sorted(entries)]}
+def read(folder: Path) -> dict[str, ArtifactRecord]:
+    """Existing records by artifact name ({} when there is no manifest yet, or it is not
+    one); entries that are not records are left out, with a warning."""
+    path = folder / FILENAME
+    try:
+        records, bad = parse(json.loads(path.read_text(encoding="utf-8")), str(path))
+    except (OSError, ValueError):
+        return {}
+    for _label, why in bad:
+        log.warning("%s; it is no longer listed", why)
+    return records
+
+
+def write(folder: Path, records: Mapping[str, ArtifactRecord]) -> Path:
+    doc = {"schema": SCHEMA, "artifacts": [records[k].to_dict() for k in sorted(records)]}
     path = folder / FILENAME
     atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return path

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import __version__, tools
+from .manifest import ArtifactRecord
 from .wheels import interpreter_version, wheel_files
 
 SUFFIX = ".intoto.jsonl"
@@ -56,11 +57,11 @@ def builder(env: Mapping[str, str] | None = None) -> dict[str, Any]:
 def render(
     recipe: str,
     version: str,
-    entries: Sequence[Mapping[str, Any]],
+    records: Sequence[ArtifactRecord],
     env: Mapping[str, str] | None = None,
 ) -> str:
-    """The statement for ``recipe`` ``version`` from its manifest entries (any order)."""
-    entries = sorted(entries, key=lambda e: str(e["name"]))
+    """The statement for ``recipe`` ``version`` from its manifest records (any order)."""
+    entries = [r.to_dict() for r in sorted(records, key=lambda r: r.name)]
     dependencies: dict[str, dict[str, Any]] = {}
 
     def depend(key: str, item: dict[str, Any]) -> None:

@@ -30,8 +30,8 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from ..errors import CheckFailed, OutputError
 from ..fsutil import (
@@ -53,7 +53,7 @@ STAGING_PREFIX = ".buildkit-staging-"
 #: ``extra(entries, folder)`` writes more release files into ``folder`` (the staging
 #: folder, with ``stage_text``) and returns their paths; SHA256SUMS lists them as well.
 #: The release stage (``stage.py``) supplies it: the reports, SBOM and provenance.
-Extra = Callable[[dict[str, dict[str, Any]], Path], list[Path]]
+Extra = Callable[[dict[str, ArtifactRecord], Path], list[Path]]
 
 
 def leftovers(out: Path) -> list[Path]:
@@ -148,21 +148,22 @@ def _publish(
     except (OSError, UnicodeDecodeError, CheckFailed):
         sums_text, listed = None, {}
     rebuilt = {record.name for _, record in built}
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, ArtifactRecord] = {}
     for name, entry in manifest.read(out).items():
         if name in rebuilt:
             continue
-        if _matches(out / name, entry.get("sha256")):
+        if _matches(out / name, entry.sha256):
             entries[name] = entry
             if name in unvouched:
-                entries[name] = {**entry, "unvouched": f"kept by --keep-foreign: {unvouched[name]}"}
+                why = f"kept by --keep-foreign: {unvouched[name]}"
+                entries[name] = replace(entry, unvouched=why)
         elif (out / name).exists():
             log.warning("%s changed since it was built; it is no longer listed", out / name)
     earlier = dict(entries)
     for source, record in built:
         if not _matches(out / record.name, record.sha256):
             atomic_copy(source, staging / record.name, mode=0o755)
-        entries[record.name] = record.to_dict()
+        entries[record.name] = record
     manifest.write(staging, entries)
     if extra is not None:
         extra(entries, staging)
@@ -181,7 +182,7 @@ def _publish(
         for name, digest in listed.items()
         if name not in entries and name not in staged and _matches(out / name, digest)
     }
-    final.update({name: str(e["sha256"]) for name, e in entries.items()})
+    final.update({name: e.sha256 for name, e in entries.items()})
     final.update(staged)
     new_text = checksums.render(final)
     if not changed and new_text == sums_text:

@@ -28,6 +28,7 @@ from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
 from .. import tools
+from .manifest import ArtifactRecord
 from .wheels import interpreter_version, wheel_files
 
 SUFFIX = ".cdx.json"
@@ -46,9 +47,9 @@ def _props(**values: str) -> list[Property]:
     return [Property(name=f"buildkit:{k.replace('_', '-')}", value=v) for k, v in values.items()]
 
 
-def render(recipe: str, version: str, entries: Sequence[Mapping[str, Any]]) -> str:
-    """The SBOM of ``recipe`` ``version`` from its manifest entries (any order)."""
-    entries = sorted(entries, key=lambda e: str(e["name"]))
+def render(recipe: str, version: str, records: Sequence[ArtifactRecord]) -> str:
+    """The SBOM of ``recipe`` ``version`` from its manifest records (any order)."""
+    entries = [r.to_dict() for r in sorted(records, key=lambda r: r.name)]
     canonical = json.dumps([recipe, version, entries], sort_keys=True).encode()
     serial = uuid.uuid5(_NAMESPACE, hashlib.sha256(canonical).hexdigest())
     release = Component(

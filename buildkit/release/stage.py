@@ -16,7 +16,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..audit import output
 from ..audit.policy import GateResult, evaluate
@@ -48,13 +47,6 @@ class Released:
     signature: Path | None  # SHA256SUMS.sig, when there is one
 
 
-def stem(record: ArtifactRecord | Mapping[str, Any]) -> str:
-    """``<recipe>-<version>``: the name every per-release document starts with."""
-    if isinstance(record, ArtifactRecord):
-        return f"{record.recipe}-{record.version}"
-    return f"{record['recipe']}-{record['version']}"
-
-
 def release(
     out: Path,
     built: Sequence[tuple[Path, ArtifactRecord]],
@@ -70,8 +62,8 @@ def release(
     log.info("auditing %d artifact(s)", len(built), extra={"step": "audit"})
     fresh = audit_paths([source for source, _ in built], names)
     gates = {}
-    for name in sorted({stem(r) for _, r in built}):
-        mine = {r.name for _, r in built if stem(r) == name}
+    for name in sorted({r.stem for _, r in built}):
+        mine = {r.name for _, r in built if r.stem == name}
         gates[name] = _evaluate(fresh, mine, policies[name])
     _refuse_rejected(out, fresh, gates)
     for gate in gates.values():
@@ -135,10 +127,10 @@ class _Documents:
     policies: Mapping[str, Hardening]
     reports: list[Path] = field(default_factory=list)
 
-    def write(self, entries: dict[str, dict[str, Any]], staging: Path) -> list[Path]:
+    def write(self, entries: dict[str, ArtifactRecord], staging: Path) -> list[Path]:
         by_stem: dict[str, list[str]] = defaultdict(list)
         for name, entry in entries.items():
-            by_stem[stem(entry)].append(name)
+            by_stem[entry.stem].append(name)
         staged: list[Path] = []
         for name, policy in sorted(self.policies.items()):
             result = self._audit(sorted(by_stem.get(name, ())), staging)

@@ -34,6 +34,7 @@ from ..errors import CheckFailed, InputError
 from ..fsutil import escaped, read_regular, regular_kind, sha256_regular
 from . import checksums, contents, manifest, provenance, sbom, sign
 from .documents import by_release
+from .manifest import ArtifactRecord
 
 HARDENING_SUFFIXES = tuple(f".hardening.{ext}" for ext in ("json", "sarif", "md", "html"))
 #: The release documents verify reads (SHA256SUMS, manifest, SBOM, provenance, reports)
@@ -157,7 +158,7 @@ def verify(
         items += _manifest(folder, listed, entries)
         for (recipe, version), group in by_release(entries).items():
             stem = f"{recipe}-{version}"
-            want = {str(e["name"]): str(e["sha256"]) for e in group}
+            want = {e.name: e.sha256 for e in group}
             for kind, check, path in (
                 ("sbom", _sbom, folder / sbom.filename(stem)),
                 ("provenance", _provenance, folder / provenance.filename(stem)),
@@ -250,16 +251,12 @@ def _signature(
     return [Item(ok=result.ok, kind="signature", name=sign.FILENAME, detail=result.detail)]
 
 
-_ENTRY_KEYS = ("name", "recipe", "version", "target", "format", "sha256", "size")
-
-
-def _manifest_entries(folder: Path, items: list[Item]) -> dict[str, dict[str, Any]] | None:
-    """The manifest's artifact entries that are well formed; a failure item for the rest."""
+def _manifest_entries(folder: Path, items: list[Item]) -> dict[str, ArtifactRecord] | None:
+    """The manifest's records; a failure item for each entry that is not one."""
     path = folder / manifest.FILENAME
     try:
-        artifacts = json.loads(read_regular(path, MAX_DOCUMENT).decode("utf-8"))["artifacts"]
-        if not isinstance(artifacts, list):
-            raise TypeError("'artifacts' is not a list")
+        doc = json.loads(read_regular(path, MAX_DOCUMENT).decode("utf-8"))
+        records, bad = manifest.parse(doc, manifest.FILENAME)
     except FileNotFoundError:
         items.append(Item(ok=False, kind="manifest", name=manifest.FILENAME, detail="missing"))
         return None
@@ -267,22 +264,21 @@ def _manifest_entries(folder: Path, items: list[Item]) -> dict[str, dict[str, An
         detail = f"unreadable: {type(exc).__name__}: {exc}"[:300]
         items.append(Item(ok=False, kind="manifest", name=manifest.FILENAME, detail=detail))
         return None
+    items += [Item(ok=False, kind="manifest", name=label, detail=why[:300]) for label, why in bad]
     entries = {}
-    for number, entry in enumerate(artifacts, 1):
-        name = str(entry.get("name", f"entry {number}")) if isinstance(entry, dict) else ""
-        lacking = [k for k in _ENTRY_KEYS if not isinstance(entry, dict) or k not in entry]
-        if lacking:
-            detail = f"manifest.json entry {number} lacks {', '.join(lacking)}"
-        elif not checksums.is_plain_name(name):
-            detail = "not a file of this folder"
+    for name, record in records.items():
+        if checksums.is_plain_name(name):
+            entries[name] = record
         else:
-            entries[name] = entry
-            continue
-        items.append(Item(ok=False, kind="manifest", name=name or f"entry {number}", detail=detail))
+            items.append(
+                Item(ok=False, kind="manifest", name=name, detail="not a file of this folder")
+            )
     return entries
 
 
-def _manifest(folder: Path, listed: dict[str, str], entries: dict[str, Any]) -> list[Item]:
+def _manifest(
+    folder: Path, listed: dict[str, str], entries: dict[str, ArtifactRecord]
+) -> list[Item]:
     items = []
     for name, entry in sorted(entries.items()):
         path = folder / name
@@ -294,17 +290,15 @@ def _manifest(folder: Path, listed: dict[str, str], entries: dict[str, Any]) -> 
             actual, detail, ok = None, _not_regular(exc), False
         if actual is None:
             pass
-        elif actual != entry.get("sha256"):
+        elif actual != entry.sha256:
             detail, ok = "sha256 differs from manifest.json", False
-        elif path.stat().st_size != entry.get("size"):
+        elif path.stat().st_size != entry.size:
             detail, ok = "size differs from manifest.json", False
         else:
-            detail, ok = f"{entry.get('format')} for {entry.get('target')} matches", True
+            detail, ok = f"{entry.format} for {entry.target} matches", True
         items.append(Item(ok=ok, kind="manifest", name=name, detail=detail))
-        if ok and entry.get("format") in contents.FORMATS:
-            inputs = entry.get("inputs")
-            wheels = inputs.get("wheels") if isinstance(inputs, dict) else None
-            ok, detail = contents.compare(path, str(entry["format"]), wheels)
+        if ok and entry.format in contents.FORMATS:
+            ok, detail = contents.compare(path, entry.format, entry.inputs.get("wheels"))
             items.append(Item(ok=ok, kind="contents", name=name, detail=detail))
     for name in sorted(listed):
         if name not in entries and not is_document(name):

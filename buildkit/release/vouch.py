@@ -20,6 +20,7 @@ from ..errors import CheckFailed, InputError
 from ..fsutil import escaped, sha256_file
 from ..recipe import Recipe
 from . import checksums, manifest
+from .manifest import ArtifactRecord
 
 
 def foreign(
@@ -37,7 +38,7 @@ def foreign(
     for name, entry in sorted(entries.items()):
         if name in rebuilt or not (out / name).is_file():
             continue
-        if sha256_file(out / name) != entry.get("sha256"):
+        if sha256_file(out / name) != entry.sha256:
             continue  # publish drops it: not signed
         if why := _why_foreign(out / name, entry, recipe, lock_paths, cache):
             found.append((name, why))
@@ -67,31 +68,31 @@ def _is_document(name: str, recipe: Recipe) -> bool:
 
 def _why_foreign(
     path: Path,
-    entry: Mapping[str, object],
+    entry: ArtifactRecord,
     recipe: Recipe,
     lock_paths: Mapping[str, Path],
     cache: Cache,
 ) -> str | None:
-    if (entry.get("recipe"), entry.get("version")) != (recipe.name, recipe.version):
-        return f"built from {entry.get('recipe')} {entry.get('version')}"
-    target = str(entry.get("target"))
+    if (entry.recipe, entry.version) != (recipe.name, recipe.version):
+        return f"built from {entry.recipe} {entry.version}"
+    target = entry.target
     lock_path = lock_paths.get(target) or lock.lock_path(recipe, target)
     try:
         current = lock.file_digest(lock_path)
     except OSError:
         return f"no lock for {target} to compare with"
-    if entry.get("lock_digest") != current:
+    if entry.lock_digest != current:
         return f"built from another version of {lock_path.name}"
     try:
         inside = buildinfo.read(path)
     except InputError:
         return "no readable build info inside"
     for key in ("recipe", "version", "target", "format", "lock_digest"):
-        if inside.get(key) != entry.get(key):
+        if inside.get(key) != getattr(entry, key):
             return (
                 f"its build info says {key} {inside.get(key)!r}, manifest.json says "
-                f"{entry.get(key)!r}"
+                f"{getattr(entry, key)!r}"
             )
-    if not cache.has_artifact(str(entry.get("sha256"))):
+    if not cache.has_artifact(entry.sha256):
         return "not built with this cache"
     return None

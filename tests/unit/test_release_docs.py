@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
@@ -13,36 +12,40 @@ from in_toto_attestation.v1 import statement_pb2
 from in_toto_attestation.v1.statement import Statement
 
 from buildkit.release import provenance, sbom
+from buildkit.release.manifest import ArtifactRecord
 
 PSUTIL_AMD64 = "psutil-7.2.2-cp36-abi3-manylinux2010_x86_64.manylinux_2_12_x86_64.whl"
 PSUTIL_DARWIN = "psutil-7.2.2-cp36-abi3-macosx_11_0_arm64.whl"
 
 
-def entry(name: str, target: str, fmt: str, wheel: str, digest: str) -> dict[str, Any]:
+def entry(name: str, target: str, fmt: str, wheel: str, digest: str) -> ArtifactRecord:
     settings = {"mode": "onefile", "interpreter": "CPython 3.11.7"} if fmt == "nuitka" else {}
     tools = {"nuitka": "4.3.3", "gcc": "12.2.0"} if fmt == "nuitka" else {"pex": "2.105.2"}
-    return {
-        "name": name,
-        "recipe": "hostmetrics",
-        "version": "1.0.0",
-        "target": target,
-        "format": fmt,
-        "python": "3.11",
-        "sha256": digest * 64,
-        "size": 10,
-        "lock": f"lockfiles/hostmetrics/{target}.txt",
-        "lock_digest": "sha256:" + "d" * 64,
-        "inputs": {
-            "sources_digest": "sha256:" + "5" * 64,
-            "wheels": [f"{wheel} sha256:{'e' * 64 if 'x86' in wheel else 'f' * 64}"],
-            "tools": tools,
-            "settings": settings,
-            "toolkit": "0.1.0",
-            "build_python": "3.11.7",
-            "recipe_digest": "sha256:" + "7" * 64,
+    return ArtifactRecord.from_dict(
+        {
+            "name": name,
+            "recipe": "hostmetrics",
+            "version": "1.0.0",
+            "target": target,
+            "format": fmt,
+            "python": "3.11",
+            "sha256": digest * 64,
+            "size": 10,
+            "lock": f"lockfiles/hostmetrics/{target}.txt",
+            "lock_digest": "sha256:" + "d" * 64,
+            "inputs": {
+                "sources_digest": "sha256:" + "5" * 64,
+                "wheels": [f"{wheel} sha256:{'e' * 64 if 'x86' in wheel else 'f' * 64}"],
+                "tools": tools,
+                "settings": settings,
+                "toolkit": "0.1.0",
+                "build_python": "3.11.7",
+                "recipe_digest": "sha256:" + "7" * 64,
+            },
+            "payload": {},
         },
-        "payload": {},
-    }
+        "test",
+    )
 
 
 ENTRIES = [
@@ -74,7 +77,7 @@ def test_sbom_valid_complete_and_deterministic() -> None:
         "sources:sha256:" + "5" * 64,
         f"wheel:{PSUTIL_DARWIN}",
     }
-    assert deps["release:hostmetrics@1.0.0"] == {f"artifact:{e['name']}" for e in ENTRIES}
+    assert deps["release:hostmetrics@1.0.0"] == {f"artifact:{e.name}" for e in ENTRIES}
     # another input, another serial number
     other = sbom.render("hostmetrics", "1.0.0", ENTRIES[:2])
     assert json.loads(other)["serialNumber"] != doc["serialNumber"]
@@ -87,7 +90,7 @@ def test_provenance_is_an_in_toto_slsa_statement() -> None:
     statement = json_format.Parse(text, statement_pb2.Statement())
     Statement.copy_from_pb(statement).validate()
     assert {(s.name, s.digest["sha256"]) for s in statement.subject} == {
-        (e["name"], e["sha256"]) for e in ENTRIES
+        (e.name, e.sha256) for e in ENTRIES
     }
     predicate = json_format.ParseDict(
         json.loads(text)["predicate"], provenance_pb2.Provenance(), ignore_unknown_fields=False

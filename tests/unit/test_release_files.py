@@ -163,16 +163,9 @@ def test_verify_flags_a_manifest_name_outside_the_folder(tmp_path: Path) -> None
     (tmp_path / "outside").write_bytes(b"x")
     release = tmp_path / "dist"
     release.mkdir()
-    entry = {
-        "name": "../outside",
-        "sha256": sha256_file(tmp_path / "outside"),
-        "size": 1,
-        "recipe": "probe",
-        "version": "1.0",
-        "target": "linux-amd64",
-        "format": "pex",
-    }
-    manifest.write(release, {"../outside": entry, "bad": {"name": "bad"}})
+    entry = {**record("../outside", b"x").to_dict(), "name": "../outside"}
+    doc = {"schema": manifest.SCHEMA, "artifacts": [entry, {"name": "bad"}, ["not", "one"]]}
+    (release / "manifest.json").write_text(json.dumps(doc))
     checksums.write(release, {"manifest.json": sha256_file(release / "manifest.json")})
     result = verify(release)
     assert not result.ok
@@ -182,6 +175,10 @@ def test_verify_flags_a_manifest_name_outside_the_folder(tmp_path: Path) -> None
     )
     assert any(
         i.kind == "manifest" and i.name == "bad" and "lacks" in i.detail for i in result.failures
+    )
+    assert any(
+        i.kind == "manifest" and i.name == "entry 3" and "not an object but list" in i.detail
+        for i in result.failures
     )
 
 
