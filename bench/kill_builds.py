@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildkit.release.publish import leftovers, listing_problems
+from buildkit.request import BuildRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = "linux-amd64"
@@ -53,28 +54,26 @@ class Work:
     base: Path
     recipe: Path
     formats: tuple[str, ...] = FORMATS
+    lockfiles: Path = field(init=False)
+    out: Path = field(init=False)
+    cache: Path = field(init=False)
 
-    @property
-    def lockfiles(self) -> Path:
-        return self.base / "lockfiles"
-
-    @property
-    def out(self) -> Path:
-        return self.base / "dist"
-
-    @property
-    def cache(self) -> Path:
-        return self.base / "cache"
+    def __post_init__(self) -> None:
+        self.lockfiles, self.out, self.cache = (
+            self.base / name for name in ("lockfiles", "dist", "cache")
+        )
 
     def commands(self) -> list[list[str]]:
-        bk = [sys.executable, "-m", "buildkit"]
-        build = [*bk, "build", str(self.recipe), "--target", TARGET,
-                 "--lockfiles", str(self.lockfiles), "--out", str(self.out),
-                 "--cache-dir", str(self.cache)]  # fmt: skip
-        for fmt in self.formats:
-            build += ["--format", fmt]
-        lock = [*bk, "lock", str(self.recipe), "--target", TARGET, "--lockfiles",
-                str(self.lockfiles)]  # fmt: skip
+        lock = [sys.executable, "-m", "buildkit", "lock", str(self.recipe), "--target", TARGET,
+                "--lockfiles", str(self.lockfiles)]  # fmt: skip
+        build = BuildRequest(
+            recipe=self.recipe,
+            out=self.out,
+            targets=(TARGET,),
+            formats=self.formats,
+            cache_dir=self.cache,
+            lockfiles=self.lockfiles,
+        ).to_argv(sys.executable)
         return [lock, build]
 
     def clear(self) -> None:

@@ -72,11 +72,15 @@ class ReproResult:
     def identical(self) -> bool:
         return bool(self.files) and all(f.same for f in self.files)
 
+    @property
+    def runs(self) -> int:
+        return len(self.conditions[0].values) if self.conditions else 0
+
     def to_json(self) -> dict[str, Any]:
         return {
             "recipe": self.recipe,
             "identical": self.identical,
-            "runs": len(self.conditions[0].values) if self.conditions else 0,
+            "runs": self.runs,
             "conditions": [
                 {"name": c.name, "values": list(c.values), "note": c.note} for c in self.conditions
             ],

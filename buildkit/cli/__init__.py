@@ -1,8 +1,9 @@
 """The command line: one module per command, each thin (parse, call the library, render).
 
-Only the command being run is imported in full: each module's top level holds its help
-texts, and its arguments and its work import what they use, so ``buildkit --help`` and
-``buildkit build --help`` load neither LIEF nor cyclonedx. Errors are caught here, once.
+Only the command being run is imported: the help texts of all of them are data
+(``buildkit/data/commands.toml``), and a command's arguments and its work import what they
+use, so ``buildkit --help`` and ``buildkit build --help`` load neither LIEF nor cyclonedx.
+Errors are caught here, once.
 
 Exit codes: 0 ok, 1 a check failed (stale lock, verification, policy), 2 bad input or
 usage, 3 a tool failed.
@@ -20,7 +21,7 @@ from typing import Protocol, cast
 from .. import __version__
 from ..errors import BuildkitError, Stopped
 from ..ui import print_error, setup_logging
-from .common import EPILOG
+from .common import EPILOG, step
 
 #: Command name → module under buildkit.cli, in the order --help lists them.
 COMMANDS = {
@@ -38,9 +39,6 @@ COMMANDS = {
 
 
 class Command(Protocol):
-    HELP: str
-    DESCRIPTION: str
-
     def add_arguments(self, p: argparse.ArgumentParser) -> None: ...
 
     def run(self, args: argparse.Namespace) -> int: ...
@@ -62,10 +60,9 @@ def parser(chosen: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"buildkit {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        cmd = command(name)
-        sp = sub.add_parser(name, help=cmd.HELP, description=cmd.DESCRIPTION, epilog=EPILOG)
+        sp = step(sub, name)
         if name == chosen:
-            cmd.add_arguments(sp)
+            command(name).add_arguments(sp)
     return p
 
 

@@ -8,19 +8,6 @@ from pathlib import Path
 
 from .common import add_common
 
-HELP = "hardening audit of native files, folders and artifacts"
-DESCRIPTION = (
-    "Audit every native file (ELF and Mach-O, every slice) in the given "
-    "files, folders, zipapps (.pex/.pyz members, read without extracting), nuitka "
-    ".tar.gz archives and onefile binaries (the native files of their payload): RELRO, "
-    "stack canary, NX, PIE, FORTIFY, RPATH/RUNPATH, stripped, CET/BTI; Mach-O PIE, "
-    "canary, NX stack and heap, code signature, hardened runtime, __PAGEZERO. Each check "
-    "is pass / fail / n/a / unknown with the evidence seen, and each file names its "
-    "component (own, interpreter, wheel with version, system). With --policy, the "
-    "hardening gate decides the exit code: 0 every required check passes (or is "
-    "waived), 1 the gate failed, 2 bad input or an unreadable file."
-)
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..audit.output import FORMATS

@@ -12,26 +12,14 @@ from .common import (
     add_formats,
     add_recipe,
     cache,
-    emit_json,
     load_recipe,
+    show,
 )
 
 if TYPE_CHECKING:
     from ..build import BuildResult
+    from ..hosts.builder import Delegated
     from ..recipe import Recipe
-
-HELP = "build artifacts into a release folder"
-DESCRIPTION = (
-    "Check the locks, fetch the locked wheels by hash, build every "
-    "(target x format) of the recipe (or the ones asked for) and write the artifacts, "
-    "manifest.json and SHA256SUMS into the output folder. Every artifact is audited "
-    "before it is published: when the recipe's [hardening] gate fails nothing is "
-    "published, the audit is written as NAME-VERSION.rejected.hardening.* and the exit "
-    "code is 1; otherwise NAME-VERSION.hardening.{json,sarif,md,html} are written too, "
-    "with the CycloneDX SBOM (NAME-VERSION.cdx.json) and the SLSA provenance "
-    "(NAME-VERSION.intoto.jsonl); --sign-key signs SHA256SUMS. Unchanged builds are "
-    "reused from the cache."
-)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,11 +75,7 @@ def run(args: argparse.Namespace) -> int:
         wheelhouse_dir=args.wheelhouse,
         keep_foreign=args.keep_foreign,
     )
-    if args.json:
-        emit_json(result.to_json())
-    else:
-        _print(result)
-    return 0
+    return show(args, result, _print)
 
 
 def _on_host(args: argparse.Namespace, recipe: Recipe) -> int:
@@ -118,15 +102,15 @@ def _on_host(args: argparse.Namespace, recipe: Recipe) -> int:
         sign_key=args.sign_key,
         keep_foreign=args.keep_foreign,
     )
-    if args.json:
-        emit_json(done.to_json())
-    else:
-        for name in done.artifacts:
-            print(f"wrote  {done.out / name}")
-        if done.signature:
-            print(f"signature:  {done.signature}")
-        print(f"built on the emulated host {done.builder}; the release folder verifies")
-    return 0
+    return show(args, done, _print_delegated)
+
+
+def _print_delegated(done: Delegated) -> None:
+    for name in done.artifacts:
+        print(f"wrote  {done.out / name}")
+    if done.signature:
+        print(f"signature:  {done.signature}")
+    print(f"built on the emulated host {done.builder}; the release folder verifies")
 
 
 def _print(result: BuildResult) -> None:

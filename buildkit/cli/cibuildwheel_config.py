@@ -9,16 +9,6 @@ from pathlib import Path
 
 from .common import add_common, emit_json, load_recipe
 
-HELP = "cibuildwheel configuration for a recipe's native packages"
-DESCRIPTION = (
-    "Write the cibuildwheel configuration (a [tool.cibuildwheel] table for "
-    "--config-file) that builds the wheels of the recipe's native packages for each of "
-    "its targets: exactly the build identifiers the targets need (e.g. "
-    "cp312-musllinux_aarch64), their architectures, and for each the recipe's hardening "
-    "flags (CFLAGS, LDFLAGS) and SOURCE_DATE_EPOCH. Give buildkit build the wheels with "
-    "--wheelhouse DIR."
-)
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)

@@ -5,14 +5,51 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
+from collections.abc import Callable
+from functools import cache as once
+from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ..cache import Cache
     from ..recipe import Recipe
 
 EPILOG = "Exit codes: 0 ok, 1 check failed, 2 bad input or usage, 3 a tool failed."
+
+
+@once
+def texts() -> dict[str, Any]:
+    """The help texts of every command and step (``buildkit/data/commands.toml``)."""
+    text = files("buildkit").joinpath("data/commands.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def step(sub: Any, *path: str) -> argparse.ArgumentParser:
+    """Add the command (or a command's step) ``path`` to ``sub``, with its help texts."""
+    entry = texts()
+    for name in path:
+        entry = entry[name]
+    return sub.add_parser(  # type: ignore[no-any-return]
+        path[-1], help=entry["help"], description=entry["description"], epilog=EPILOG
+    )
+
+
+class Result(Protocol):
+    def to_json(self) -> Any: ...
+
+
+R = TypeVar("R", bound=Result)
+
+
+def show(args: argparse.Namespace, result: R, text: Callable[[R], None]) -> int:
+    """The result as JSON with --json, else as ``text`` prints it; exit code 0."""
+    if args.json:
+        emit_json(result.to_json())
+    else:
+        text(result)
+    return 0
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

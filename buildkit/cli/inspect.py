@@ -7,12 +7,6 @@ from pathlib import Path
 
 from .common import add_common, emit_json
 
-HELP = "print the build info embedded in an artifact"
-DESCRIPTION = (
-    "Print the build info embedded in an artifact (recipe, version, target, "
-    "format, lock digest, wheels, tool versions), read from its bytes without running it."
-)
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)

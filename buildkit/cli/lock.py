@@ -7,14 +7,6 @@ from dataclasses import asdict
 
 from .common import add_common, add_recipe, emit_json, load_recipe
 
-HELP = "write hash-pinned lockfiles/<recipe>/<target>.txt"
-DESCRIPTION = (
-    "Resolve the recipe's requirements for each target and write "
-    "lockfiles/<recipe>/<target>.txt: every requirement pinned == with every file hash, "
-    "under a header recording the digest of the inputs and the engine. With --check, "
-    "write nothing and fail (exit 1) if a lock is missing, stale, unpinned or unhashed."
-)
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from .. import lock

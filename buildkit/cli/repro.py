@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .common import (
     add_cache_dir,
@@ -11,22 +12,12 @@ from .common import (
     add_formats,
     add_recipe,
     cache,
-    emit_json,
     load_recipe,
+    show,
 )
 
-HELP = "build twice under varied conditions and compare every file byte for byte"
-DESCRIPTION = (
-    "Build the recipe twice (or --runs N times), each build in a fresh "
-    "folder with its own copy of the recipe, output folder and cache (only downloaded "
-    "wheels are shared, verified by hash), the later builds under varied conditions: "
-    "recipe and output paths, working directory, TZ, umask, locale, HOME, unrelated "
-    "environment variables, file creation order, number of CPUs (taskset) and host "
-    "name (unshare -u, where permitted). Then compare every release file by sha256. "
-    "Exit 0 when all are identical; otherwise run diffoscope on each differing pair, "
-    "save its text report in the output folder beside repro.json, and exit 1 naming "
-    "the files."
-)
+if TYPE_CHECKING:
+    from ..repro import ReproResult
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,22 +58,23 @@ def run(args: argparse.Namespace) -> int:
         lockfiles=args.lockfiles,
         perturb=args.perturb,
     )
-    if args.json:
-        emit_json(result.to_json())
-    else:
-        for c in result.conditions:
-            note = f"  ({c.note})" if c.note else ""
-            print(f"varied  {c.name}: {' | '.join(c.values)}{note}")
-        for f in result.files:
-            if f.same:
-                print(f"same    {f.name}  sha256:{str(f.digests[0])[:16]}…")
-            else:
-                shown = " vs ".join(str(d)[:16] if d else "missing" for d in f.digests)
-                report = f"  → {f.report}" if f.report else ""
-                print(f"DIFFERS {f.name}  {shown}{report}")
-        for s in result.skipped:
-            print(f"skipped {s}")
-        same = sum(f.same for f in result.files)
-        print(f"{same} of {len(result.files)} files identical across {args.runs} builds")
+    show(args, result, _print)
     check(result)
     return 0
+
+
+def _print(result: ReproResult) -> None:
+    for c in result.conditions:
+        note = f"  ({c.note})" if c.note else ""
+        print(f"varied  {c.name}: {' | '.join(c.values)}{note}")
+    for f in result.files:
+        if f.same:
+            print(f"same    {f.name}  sha256:{str(f.digests[0])[:16]}…")
+        else:
+            shown = " vs ".join(str(d)[:16] if d else "missing" for d in f.digests)
+            report = f"  → {f.report}" if f.report else ""
+            print(f"DIFFERS {f.name}  {shown}{report}")
+    for s in result.skipped:
+        print(f"skipped {s}")
+    same = sum(f.same for f in result.files)
+    print(f"{same} of {len(result.files)} files identical across {result.runs} builds")

@@ -8,16 +8,6 @@ from pathlib import Path
 from .common import add_cache_dir, add_common, cache
 from .host import CACHE_HELP, host_names
 
-HELP = "run an artifact on an emulated host"
-DESCRIPTION = (
-    "Run ARTIFACT (a onefile binary, .pex or .pyz) with ARGS inside the "
-    "emulated host HOST, on a throw-away overlay of its root (nothing the program "
-    "writes is kept), with /proc, /dev and /sys of this machine and a plain "
-    "environment (PATH, HOME=/root, LANG=C.UTF-8, plus --env). stdin, stdout and "
-    "stderr pass through. An artifact built for another target is refused. The exit "
-    "code is the program's; buildkit's own errors exit 2 or 3 before it starts."
-)
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)

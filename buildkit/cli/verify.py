@@ -7,18 +7,6 @@ from pathlib import Path
 
 from .common import add_common, emit_json
 
-HELP = "check a release folder: checksums, signature, manifest, SBOM, provenance, gate"
-DESCRIPTION = (
-    "Check a release folder: every file SHA256SUMS lists is present and "
-    "matches, no file is present that it does not list, SHA256SUMS.sig is a good "
-    "signature (against --allowed-signers and --identity when given), every manifest "
-    "entry matches its artifact, the SBOM and the provenance name exactly the manifest's "
-    "artifacts with their digests, each zipapp holds exactly the wheels the manifest "
-    "records, and the hardening reports record a passed gate. A signature whose signer "
-    "was not checked is a warning (WARN), not a pass. One line per check, then a "
-    "summary; exit 0 when all pass, 1 otherwise, 2 for a usage error."
-)
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from buildkit import cli
+from buildkit.cli.common import texts
 from buildkit.request import BuildRequest
 
 # BuildRequest field → the name argparse gives it in `buildkit build`.
@@ -51,7 +52,17 @@ def test_every_command_has_help_and_parses_its_help(
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: buildkit {name}")
-    assert cli.command(name).DESCRIPTION.split()[0] in out
+    assert texts()[name]["description"].split()[0] in out
+
+
+def test_every_command_and_step_has_help_texts() -> None:
+    assert list(texts()) == list(cli.COMMANDS)
+    for name, entry in texts().items():
+        steps = {k: v for k, v in entry.items() if isinstance(v, dict)}
+        assert entry["help"] and entry["description"], name
+        assert all(s["help"] and s["description"] for s in steps.values()), name
+    assert set(texts()["host"]) - {"help", "description"} == {"create", "status", "remove"}
+    assert set(texts()["release"]) - {"help", "description"} == {"assemble", "sign"}
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
