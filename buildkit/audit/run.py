@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import resource
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -75,7 +76,20 @@ def _work(item: Native) -> tuple[list[FileReport], list[Native], str | None]:
     return audit_native(item), extra, problem
 
 
-def _worker_start(limit: int) -> None:
+def _die_with(parent: int) -> None:
+    """A worker ends with the audit that started it, even one killed by SIGKILL: an
+    orphan would go on holding what it inherited (the cache's owner lock, which keeps a
+    stopped build's leftovers from being swept) until it noticed its pipe had closed."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(0)
+
+
+def _worker_start(limit: int, parent: int) -> None:
     """Cap the worker's memory, then load the parsers while the parent walks the tree.
 
     Signals get their defaults back: the CLI's SIGTERM handler (inherited by fork) would
@@ -83,6 +97,7 @@ def _worker_start(limit: int) -> None:
     is the parent's to handle. The worker is born with SIGTERM blocked (``_Worker``) and
     unblocks it only once the default action is back, so a SIGTERM that came earlier is
     held until it kills the worker."""
+    _die_with(parent)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
@@ -92,9 +107,9 @@ def _worker_start(limit: int) -> None:
     from . import elf, macho  # noqa: F401
 
 
-def _serve(conn: Connection, limit: int) -> None:
+def _serve(conn: Connection, limit: int, parent: int) -> None:
     """A worker's loop: one item in, its result out, until the parent closes the pipe."""
-    _worker_start(limit)
+    _worker_start(limit, parent)
     while True:
         try:
             item = conn.recv()
@@ -126,7 +141,9 @@ class _Worker:
     def __init__(self, memory_limit: int) -> None:
         context = multiprocessing.get_context("fork")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, memory_limit), daemon=True)
+        self.process = context.Process(
+            target=_serve, args=(child, memory_limit, os.getpid()), daemon=True
+        )
         held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         try:
             self.process.start()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,10 +74,10 @@ def test_hanging_and_crashing_parsers_become_findings(
 _real_worker_start = run._worker_start
 
 
-def _recording_start(limit: int) -> None:
+def _recording_start(limit: int, parent: int) -> None:
     """The real initializer, with the worker's SIGTERM mask noted before and after."""
     before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
-    _real_worker_start(limit)
+    _real_worker_start(limit, parent)
     after = signal.pthread_sigmask(signal.SIG_BLOCK, set())
     handler = signal.getsignal(signal.SIGTERM)
     note = f"{signal.SIGTERM in before} {signal.SIGTERM in after} {handler == signal.SIG_DFL}"
@@ -109,3 +111,36 @@ def test_workers_cannot_lose_the_pools_terminate(
         assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()  # parent unchanged
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+ORPHAN = """
+import os, sys, time
+from buildkit.audit import run
+workers = run._Workers(2, 30.0, run.MEMORY_LIMIT)
+holder = os.fork()  # keeps the workers' pipes open: they see no end of input
+if holder == 0:
+    time.sleep(60)
+    os._exit(0)
+print(holder, " ".join(str(w.process.pid) for w in workers.workers), flush=True)
+time.sleep(60)
+"""
+
+
+def test_workers_end_with_an_audit_killed_by_sigkill(tmp_path: Path) -> None:
+    """A SIGKILL of the audit (while its workers still load LIEF) ends the workers at
+    once: an orphan would hold the locks it inherited, the cache's owner lock among them,
+    and a resumed build could not sweep what the killed one left."""
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    holder, *pids = (int(p) for p in proc.stdout.readline().split())
+    assert len(pids) == 2
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 5
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists()
+                 and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]]  # fmt: skip
+        time.sleep(0.05)
+    os.kill(holder, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived the audit"
