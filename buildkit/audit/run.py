@@ -81,10 +81,13 @@ def _die_with(parent: int) -> None:
     orphan would go on holding what it inherited (the cache's owner lock, which keeps a
     stopped build's leftovers from being swept) until it noticed its pipe had closed."""
     if sys.platform.startswith("linux"):
-        import ctypes
+        try:
+            import ctypes
 
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        except (ImportError, OSError, AttributeError):  # an interpreter built without ctypes
+            log.debug("no prctl: a worker orphaned by a SIGKILL ends at its pipe's end")
     if os.getppid() != parent:  # it died before the line above
         os._exit(0)
 
