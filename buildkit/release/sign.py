@@ -66,10 +66,9 @@ def _require_sums(release: Path) -> None:
 
 
 def sign_held(release: Path, key: Path) -> Path:
-    """``sign`` for a caller that holds the folder's lock (publish)."""
+    """``sign`` for a caller that holds the folder's lock, has checked the key and has
+    just written SHA256SUMS (publish)."""
     sums = release / checksums.FILENAME
-    check_key(key)
-    _require_sums(release)
     with tempfile.TemporaryDirectory(prefix="buildkit-sign-") as tmp:
         copy = Path(tmp) / checksums.FILENAME
         shutil.copyfile(sums, copy)

@@ -58,6 +58,8 @@ def release(
     """Gate ``built`` (``(source, record)`` pairs) with ``policies`` (by stem), then
     publish them into ``out`` with every document, signed with ``sign_key``. A failed
     gate or an unreadable artifact raises CheckFailed (exit 1) with nothing published."""
+    if sign_key is not None:
+        sign.check_key(sign_key)  # before the audit: an unusable key wastes no work
     names = {source: record.name for source, record in built}
     log.info("auditing %d artifact(s)", len(built), extra={"step": "audit"})
     fresh = audit_paths([source for source, _ in built], names)
