@@ -23,7 +23,8 @@ import logging
 import platform
 import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from .audit.report import policy_document
 from .backends import Backend, BuildJob, launcher, registry
 from .buildinfo import MEMBER, BuildInfo
 from .cache import Cache, CachedArtifact
+from .checks import run as checks_run
 from .errors import CheckFailed, InputError, RecipeError, did_you_mean
 from .fsutil import sha256_file
 from .recipe import Hardening, Recipe, TargetSpec
@@ -104,6 +106,7 @@ class BuildResult:
     gate: GateResult
     reports: tuple[Path, ...]
     signature: Path | None  # SHA256SUMS.sig, when signed
+    checks: Mapping[str, checks_run.ArtifactChecks]  # the recipe's checks, by artifact
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,6 +122,7 @@ class BuildResult:
                 {"target": r.target, "format": r.format, "reason": r.reason} for r in self.skipped
             ],
             "artifacts": [a.to_json() for a in self.artifacts],
+            "checks": {name: c.to_dict() for name, c in self.checks.items()},
         }
 
 
@@ -171,8 +175,8 @@ def plan(
             "cannot build here: " + "; ".join(map(str, refused)),
             hint="leave these out, or build them where the message says",
         )
-    for refusal in skipped:
-        log.warning("skipped %s", refusal)
+    for refusal in skipped:  # the result lists them; this says so before the long work
+        log.info("skipping %s", refusal)
     return plans, skipped
 
 
@@ -542,6 +546,14 @@ def build(
                 result.seconds,
                 extra={"progress": (index, total), "step": "build"},
             )
+        log.info("running the recipe's checks", extra={"step": "check"})
+        proofs = checks_run.run_checks(
+            built, recipe.checks, cache, work_root / "checks", recipe_path=recipe.path
+        )
+        built = [
+            (source, replace(record, checks=proofs[record.name].to_dict()))
+            for source, record in built
+        ]
         stem = f"{recipe.name}-{recipe.version}"
         released = stage.release(
             out,
@@ -561,4 +573,5 @@ def build(
         gate=released.gates[stem],
         reports=released.reports,
         signature=released.signature,
+        checks=proofs,
     )

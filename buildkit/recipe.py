@@ -19,6 +19,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from . import targets as registry
+from .checks import model as checks_model
+from .checks.model import DEFAULT as DEFAULT_CHECKS
+from .checks.model import Check
 from .errors import RecipeError, did_you_mean
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
@@ -42,7 +45,7 @@ HARDENING_CHECKS = (
 )
 
 RECIPE_KEYS = ("name", "version", "entry", "sources", "native", "requirements", "python")
-TOP_KEYS = ("recipe", "targets", "formats", "hardening")
+TOP_KEYS = ("recipe", "targets", "formats", "hardening", "checks")
 TARGET_KEYS = ("python",)
 HARDENING_KEYS = ("require", "scope", "waivers")
 WAIVER_KEYS = ("path", "checks", "reason", "expires")
@@ -83,6 +86,7 @@ class Recipe:
     hardening: Hardening | None
     format_options: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     native: tuple[str, ...] = ()  # local packages with C extensions, built into wheels
+    checks: tuple[Check, ...] = DEFAULT_CHECKS  # run against every artifact before release
 
     def options(self, fmt: str) -> dict[str, str]:
         """The ``[formats.<fmt>]`` options given in the recipe."""
@@ -117,7 +121,7 @@ def recipe_file(arg: Path) -> Path:
     return path
 
 
-class _Checker:
+class Checker:
     """Walks the parsed TOML and raises a RecipeError with file, key and line."""
 
     def __init__(self, path: Path, text: str) -> None:
@@ -132,23 +136,27 @@ class _Checker:
     def _line_of(self, dotted: str) -> int | None:
         """Best-effort line of a key like ``[recipe].entry`` or ``[targets].foo``."""
         table, _, key = dotted.partition("].")
-        table = table.lstrip("[")
+        table = table.lstrip("[").removesuffix("]")
+        table, _, index = table.partition("][")  # "[checks][2]": the third [[checks]]
+        wanted = int(index) if index.isdigit() else 0
         key = key.split("[")[0].split(".")[0]
-        current = ""
+        current, seen = "", -1
         for number, raw in enumerate(self.lines, 1):
             line = raw.strip()
             if header := re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?", line):
                 current = header.group(1)
-                if not key and current == table:
+                seen = seen + 1 if current == table else seen
+                if not key and current == table and seen == wanted:
                     return number
                 continue
-            if key and current == table and re.match(rf"^\"?{re.escape(key)}\"?\s*=", line):
+            here = current == table and seen == wanted
+            if key and here and re.match(rf"^\"?{re.escape(key)}\"?\s*=", line):
                 return number
         return None
 
     def table(self, value: Any, key: str) -> Mapping[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(key, f"must be a table, not {_type(value)}")
+            raise self.fail(key, f"must be a table, not {type_name(value)}")
         return value
 
     def known(self, table: Mapping[str, Any], allowed: Iterable[str], prefix: str) -> None:
@@ -168,17 +176,17 @@ class _Checker:
             return ""
         value = table[key]
         if not isinstance(value, str):
-            raise self.fail(f"{where}{key}", f"must be a string, not {_type(value)}")
+            raise self.fail(f"{where}{key}", f"must be a string, not {type_name(value)}")
         return value
 
     def strings(self, table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(f"{where}{key}", f"must be a list of strings, not {_type(value)}")
+            raise self.fail(f"{where}{key}", f"must be a list of strings, not {type_name(value)}")
         return tuple(value)
 
 
-def _type(value: Any) -> str:
+def type_name(value: Any) -> str:
     return {
         str: "a string",
         int: "an integer",
@@ -224,7 +232,7 @@ def load_policy(path: Path) -> Hardening:
     if not path.is_file():
         raise RecipeError(f"{path}: no such policy file")
     text, doc = _read_toml(path)
-    c = _Checker(path, text)
+    c = Checker(path, text)
     if "hardening" not in doc:
         raise c.fail(
             "[hardening]",
@@ -243,7 +251,7 @@ def parse(
     formats: FormatOptions,
     targets: tuple[str, ...],
 ) -> Recipe:
-    c = _Checker(path, text)
+    c = Checker(path, text)
     c.known(doc, TOP_KEYS, "")
     if "recipe" not in doc:
         raise c.fail("[recipe]", "the [recipe] table is required")
@@ -310,6 +318,7 @@ def parse(
     target_specs = _targets(c, doc.get("targets"), targets, python)
     format_names, format_options = _formats(c, doc.get("formats"), formats)
     hardening = _hardening(c, doc["hardening"]) if "hardening" in doc else None
+    checks = checks_model.parse(c, doc["checks"]) if "checks" in doc else DEFAULT_CHECKS
     return Recipe(
         path=path,
         name=name,
@@ -323,10 +332,11 @@ def parse(
         hardening=hardening,
         format_options=format_options,
         native=native,
+        checks=checks,
     )
 
 
-def _check_entry_module(c: _Checker, root: Path, sources: tuple[str, ...], entry: str) -> None:
+def _check_entry_module(c: Checker, root: Path, sources: tuple[str, ...], entry: str) -> None:
     module = entry.partition(":")[0]
     rel = Path(*module.split("."))
     for src in sources:
@@ -341,7 +351,7 @@ def _check_entry_module(c: _Checker, root: Path, sources: tuple[str, ...], entry
 
 
 def _targets(
-    c: _Checker, value: Any, known: tuple[str, ...], python: str | None
+    c: Checker, value: Any, known: tuple[str, ...], python: str | None
 ) -> tuple[TargetSpec, ...]:
     if value is None:
         value = {name: {} for name in known}
@@ -366,7 +376,7 @@ def _targets(
 
 
 def _formats(
-    c: _Checker, value: Any, known: FormatOptions
+    c: Checker, value: Any, known: FormatOptions
 ) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]:
     names = tuple(known)
     if value is None:
@@ -402,7 +412,7 @@ def _formats(
     return tuple(table), tuple(options)
 
 
-def _modules(c: _Checker, opts: Mapping[str, Any], key: str, where: str) -> str:
+def _modules(c: Checker, opts: Mapping[str, Any], key: str, where: str) -> str:
     names = c.strings(opts, key, where)
     for i, module in enumerate(names):
         if not MODULE_RE.fullmatch(module):
@@ -414,7 +424,7 @@ def _modules(c: _Checker, opts: Mapping[str, Any], key: str, where: str) -> str:
     return ",".join(dict.fromkeys(names))
 
 
-def _hardening(c: _Checker, value: Any) -> Hardening:
+def _hardening(c: Checker, value: Any) -> Hardening:
     table = c.table(value, "[hardening]")
     c.known(table, HARDENING_KEYS, "[hardening].")
     require = c.strings(table, "require", "[hardening].")
@@ -430,7 +440,7 @@ def _hardening(c: _Checker, value: Any) -> Hardening:
         raise c.fail("[hardening].scope", f"must be 'own' or 'all', not {scope!r}")
     raw = table.get("waivers", [])
     if not isinstance(raw, list):
-        raise c.fail("[hardening].waivers", f"must be an array of tables, not {_type(raw)}")
+        raise c.fail("[hardening].waivers", f"must be an array of tables, not {type_name(raw)}")
     waivers = []
     for i, item in enumerate(raw):
         where = f"[hardening].waivers[{i}]."

@@ -127,6 +127,11 @@ def run(
         raise ToolError(
             f"{what}: {argv[0]} not found", hint=hint or "run ci/setup to install the toolkit"
         ) from exc
+    except OSError as exc:  # not executable, not a program for this machine
+        raise ToolError(
+            f"{what}: cannot start {argv[0]}: {exc.strerror}",
+            hint=hint or "check that the file is a program for this machine and executable",
+        ) from exc
     except subprocess.TimeoutExpired as exc:
         raise ToolError(
             f"{what}: {argv[0]} did not finish within {timeout:.0f} s; it was stopped",

@@ -122,6 +122,12 @@ def _print(result: BuildResult) -> None:
         print(f"{how}  {a.name:<{width}}  {a.size / 1e6:7.2f} MB  sha256:{a.sha256[:16]}…")
     for r in result.skipped:
         print(f"skipped {r}")
+    print()
+    for name, proof in result.checks.items():
+        if proof.not_run:
+            print(f"checks not run  {name}: {proof.not_run}")
+        for run in proof.runs:
+            print(f"checks {proof.status:<8} {name}: {len(run.outcomes)} on {run.where}")
     print(f"\nartifacts:  {result.out}/")
     print(f"checksums:  {result.checksums}")
     if result.signature:

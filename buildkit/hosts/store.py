@@ -212,11 +212,13 @@ def run_in(
     capture: bool = False,
     timeout: float | None = None,
     scratch_in: Path | None = None,
+    stdin: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` inside the host on a throw-away overlay; return its completed process.
 
     ``binds``: (folder or file outside, path inside, read only) mounted for the run.
-    ``capture``: keep stdout/stderr (checks); otherwise they pass through (run-on)."""
+    ``capture``: keep stdout/stderr (checks); otherwise they pass through (run-on).
+    ``stdin``: a file fed to the program's standard input."""
     if scratch_in is not None:
         with output_errors(scratch_in):
             scratch_in.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -243,6 +245,7 @@ def run_in(
             check=False,
             exact_env={"PATH": os.environ.get("PATH", HOST_PATH), "LC_ALL": "C.UTF-8"},
             timeout=timeout,
+            stdin=stdin,
         )
         if proc.returncode == 125:
             raise ToolError(

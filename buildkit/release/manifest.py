@@ -33,11 +33,13 @@ class ArtifactRecord:
     inputs: dict[str, Any]  # sources digest, wheels, tools, backend settings
     payload: dict[str, str] = field(default_factory=dict)  # files inside a native artifact
     unvouched: str | None = None  # kept by --keep-foreign: why (only then in the entry)
+    checks: dict[str, Any] | None = None  # the recipe's checks: where they ran, outcomes
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
-        if self.unvouched is None:
-            del doc["unvouched"]
+        for optional in ("unvouched", "checks"):
+            if doc[optional] is None:
+                del doc[optional]
         return doc
 
     @property
@@ -67,8 +69,9 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "inputs": dict,
     "payload": dict,
     "unvouched": (str, type(None)),
+    "checks": (dict, type(None)),
 }
-_OPTIONAL = ("payload", "unvouched")
+_OPTIONAL = ("payload", "unvouched", "checks")
 
 
 def _problem(entry: object) -> str | None:

@@ -133,7 +133,18 @@ def render(
                 },
                 "resolvedDependencies": [dependencies[k] for k in sorted(dependencies)],
             },
-            "runDetails": builder(env),
+            "runDetails": {**builder(env), **_checks(entries)},
         },
     }
     return json.dumps(statement, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def _checks(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The recipe's checks as byproducts: what ran against each artifact, where, and how
+    it ended (or why it could not run on this builder)."""
+    found = [
+        {"name": f"checks/{e['name']}", "annotations": e["checks"]}
+        for e in entries
+        if e.get("checks") is not None
+    ]
+    return {"byproducts": found} if found else {}

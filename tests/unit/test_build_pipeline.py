@@ -1,12 +1,19 @@
 """The whole build, in this process, with a fake native backend: plan, lock check, the
-recipe's sources, the cache, the gate and the release folder, without starting any
-program (the unit tier's guard would fail the test if one started). The real backends
-are tested in tests/integration."""
+recipe's sources, the cache, the recipe's checks, the gate and the release folder,
+without starting any program (the unit tier's guard would fail the test if one started):
+the checks call portcheck's own ``main`` in this process, against the real fixtures. The
+real backends, and checks that start the real artifacts, are tested in tests/integration."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,10 +25,13 @@ from buildkit.backends.pex import PexBackend
 from buildkit.backends.shiv import ShivBackend
 from buildkit.build import build
 from buildkit.cache import Cache
+from buildkit.checks import run as checks_run
+from buildkit.checks.model import Check
 from buildkit.cli.common import load_recipe
 from buildkit.errors import CheckFailed
 from buildkit.release.publish import listing_problems
 from buildkit.release.stage import GateFailed
+from tests.conftest import RECIPES
 
 HOST = "linux-amd64"
 
@@ -43,6 +53,40 @@ def fake_backends(monkeypatch: pytest.MonkeyPatch) -> None:
     backends = {b.name: b for b in (PexBackend(), ShivBackend(), FakeNative())}
     monkeypatch.setattr(build_module, "registry", lambda: backends)
     monkeypatch.setattr("buildkit.backends.registry", lambda: backends)
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """A check place that calls portcheck's ``main`` here instead of starting a program."""
+
+    where: str = "this process (portcheck.cli.main)"
+
+    def inside(self, folder: Path) -> str:
+        return str(folder)
+
+    def run(
+        self, program: Path, args: Sequence[str], check: Check, folder: Path, stdin: Path | None
+    ) -> subprocess.CompletedProcess[str]:
+        from portcheck.cli import main  # type: ignore[import-not-found]
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 2
+        return subprocess.CompletedProcess(
+            [str(program), *args], code, out.getvalue(), err.getvalue()
+        )
+
+
+@pytest.fixture(autouse=True)
+def in_process_checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.syspath_prepend(str(RECIPES / "portcheck" / "src"))
+    monkeypatch.setattr(checks_run, "places", lambda record, cache, work: ([InProcess()], ""))
+    yield
+    for name in [m for m in sys.modules if m.split(".")[0] == "portcheck"]:
+        del sys.modules[name]
 
 
 def _build(recipe: Path, out: Path, cache: Path) -> build_module.BuildResult:
@@ -78,6 +122,10 @@ def test_a_build_that_passes_its_gate_publishes_a_whole_release(
     (entry,) = doc["artifacts"]
     assert entry["inputs"]["tools"] == {"nuitka": "0-fake", "gcc": "0-fake"}
     assert entry["sha256"] == artifact.sha256
+    assert entry["checks"]["status"] == "passed"
+    (run,) = entry["checks"]["runs"]
+    assert [r["check"] for r in run["results"]] == ["open port", "closed port", "json"]
+    assert result.checks[artifact.name].status == "passed"
     assert listing_problems(out) == []
     again = _build(recipe, out, tmp_path / "cache")
     assert again.artifacts[0].sha256 == artifact.sha256
@@ -103,3 +151,23 @@ def test_a_stale_lock_stops_the_build_before_anything_is_built(recipe_copy, tmp_
         _build(recipe, tmp_path / "dist", tmp_path / "cache")
     assert "buildkit lock" in (exc.value.hint or "")
     assert not (tmp_path / "dist").exists()
+
+
+def test_a_build_that_fails_its_checks_publishes_nothing(recipe_copy, tmp_path: Path) -> None:
+    recipe = recipe_copy("portcheck")
+    toml = recipe / "recipe.toml"
+    toml.write_text(toml.read_text().replace('stdout = "closed"', 'stdout = "shut"'))
+    out = tmp_path / "dist"
+    out.mkdir()
+    (out / "kept.txt").write_text("was here\n")
+    with pytest.raises(checks_run.ChecksFailed) as exc:
+        _build(recipe, out, tmp_path / "cache")
+    assert exc.value.exit_code == 1
+    message = exc.value.message
+    assert f"portcheck-1.0.0-{HOST}: check 'closed port'" in message
+    assert "expected: exit 1, stdout containing 'shut'" in message
+    assert "got:      stdout does not contain 'shut'" in message
+    assert "closed 127.0.0.1:" in message  # what the program said
+    assert [p.name for p in out.iterdir()] == ["kept.txt"]
+    results = exc.value.results[f"portcheck-1.0.0-{HOST}"]
+    assert [o.passed for r in results.runs for o in r.outcomes] == [True, False, True]

@@ -1,0 +1,202 @@
+"""The recipe's ``[[checks]]``: commands run against every built artifact before release.
+
+A check runs the artifact with its ``args`` and compares the exit code and output with
+what it expects. Fixtures make the run real without the network: ``serve`` starts a TCP
+listener or an HTTP server on 127.0.0.1 (``{port}``, ``{url}``), ``{closed_port}`` is a
+port nothing listens on, ``files`` are created in the check's working folder (``{dir}``),
+and ``env`` and ``stdin`` are given to the program. A recipe without ``[[checks]]`` gets
+one: ``--help`` must exit 0.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from ..errors import did_you_mean
+
+if TYPE_CHECKING:
+    from ..recipe import Checker
+
+KEYS = (
+    "name",
+    "args",
+    "exit",
+    "stdout",
+    "stdout_regex",
+    "stderr",
+    "stderr_regex",
+    "env",
+    "stdin",
+    "files",
+    "serve",
+    "timeout",
+)
+SERVE = ("tcp", "http")
+PLACEHOLDERS = ("port", "closed_port", "url", "dir")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_CHECKS = 64
+MAX_FIXTURE = 1 << 20  # bytes of files and stdin per check
+MAX_TIMEOUT = 3600
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    name: str
+    args: tuple[str, ...]
+    exit: int = 0
+    stdout: str = ""
+    stdout_regex: str = ""
+    stderr: str = ""
+    stderr_regex: str = ""
+    env: tuple[tuple[str, str], ...] = ()
+    stdin: str = ""
+    files: tuple[tuple[str, str], ...] = ()
+    serve: str = ""  # "", "tcp" or "http"
+    timeout: float = DEFAULT_TIMEOUT
+
+    def expected(self) -> str:
+        """What the check expects, in words (for failures and reports)."""
+        parts = [f"exit {self.exit}"]
+        for stream in ("stdout", "stderr"):
+            if text := getattr(self, stream):
+                parts.append(f"{stream} containing {text!r}")
+            if pattern := getattr(self, f"{stream}_regex"):
+                parts.append(f"{stream} matching /{pattern}/")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "args": list(self.args),
+            "expected": self.expected(),
+        }
+
+
+#: What a recipe without ``[[checks]]`` is held to: the entry starts and answers --help.
+DEFAULT = (Check(name="--help", args=("--help",)),)
+
+
+def parse(c: Checker, value: Any) -> tuple[Check, ...]:
+    """The ``[[checks]]`` array of a recipe (already known to be present)."""
+    if not isinstance(value, list):
+        raise c.fail(
+            "[checks]",
+            "must be an array of tables ([[checks]]), not a single table or value",
+            hint='write each check as [[checks]] with args = ["--version"] and what it expects',
+        )
+    if not value:
+        raise c.fail(
+            "[checks]",
+            "is empty: every artifact must be proven to run",
+            hint="remove it to get the default check (--help exits 0), or list real checks",
+        )
+    if len(value) > MAX_CHECKS:
+        raise c.fail("[checks]", f"lists {len(value)} checks; at most {MAX_CHECKS}")
+    checks = [_one(c, item, i) for i, item in enumerate(value)]
+    names = [check.name for check in checks]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise c.fail(
+                f"[checks][{i}].name", f"{name!r} names two checks", hint="give each its own name"
+            )
+    return tuple(checks)
+
+
+def _one(c: Checker, item: Any, i: int) -> Check:
+    where = f"[checks][{i}]."
+    table = c.table(item, where.rstrip("."))
+    c.known(table, KEYS, where)
+    args = c.strings(table, "args", where)
+    serve = c.string(table, "serve", where, required=False)
+    if serve and serve not in SERVE:
+        raise c.fail(
+            f"{where}serve",
+            f"{serve!r} is not a fixture{did_you_mean(serve, SERVE)}",
+            hint='"tcp": a listener that accepts connections; "http": a server answering '
+            "200 'ok' (and /status/NNN with NNN)",
+        )
+    for arg in args:
+        for found in _PLACEHOLDER.findall(arg):
+            if found not in PLACEHOLDERS:
+                raise c.fail(
+                    f"{where}args",
+                    f"{{{found}}} is not a placeholder{did_you_mean(found, PLACEHOLDERS)}",
+                    hint="placeholders: " + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS),
+                )
+            if found in ("port", "url") and not serve:
+                raise c.fail(
+                    f"{where}args",
+                    f'{{{found}}} needs a server: set serve = "tcp" or "http"',
+                )
+            if found == "url" and serve != "http":
+                raise c.fail(f"{where}args", '{url} needs serve = "http"')
+    code = table.get("exit", 0)
+    if not isinstance(code, int) or isinstance(code, bool) or not 0 <= code <= 255:
+        raise c.fail(f"{where}exit", f"must be an exit code from 0 to 255, not {code!r}")
+    texts = {k: c.string(table, k, where, required=False) for k in ("stdout", "stderr")}
+    regexes = {}
+    for key in ("stdout_regex", "stderr_regex"):
+        pattern = c.string(table, key, where, required=False)
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise c.fail(
+                f"{where}{key}", f"{pattern!r} is not a regular expression: {exc}"
+            ) from None
+        regexes[key] = pattern
+    env = _mapping(c, table, "env", where)
+    for key, _ in env:
+        if not _ENV_NAME.fullmatch(key):
+            raise c.fail(f"{where}env", f"{key!r} is not an environment variable name")
+    files = _mapping(c, table, "files", where)
+    for name, _ in files:
+        path = PurePosixPath(name)
+        if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
+            raise c.fail(
+                f"{where}files",
+                f"{name!r} is not a relative path inside the check's folder",
+                hint='name files like "app.log" or "conf/app.ini"',
+            )
+    stdin = c.string(table, "stdin", where, required=False)
+    size = len(stdin.encode()) + sum(len(text.encode()) for _, text in files)
+    if size > MAX_FIXTURE:
+        raise c.fail(f"{where}files", f"fixtures of {size} bytes; at most {MAX_FIXTURE} per check")
+    timeout = table.get("timeout", DEFAULT_TIMEOUT)
+    if (
+        not isinstance(timeout, (int, float))
+        or isinstance(timeout, bool)
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise c.fail(f"{where}timeout", f"must be seconds from 1 to {MAX_TIMEOUT}, not {timeout!r}")
+    name = c.string(table, "name", where, required=False) or " ".join(args) or "(no arguments)"
+    return Check(
+        name=name,
+        args=tuple(args),
+        exit=code,
+        stdout=texts["stdout"],
+        stdout_regex=regexes["stdout_regex"],
+        stderr=texts["stderr"],
+        stderr_regex=regexes["stderr_regex"],
+        env=env,
+        stdin=stdin,
+        files=files,
+        serve=serve,
+        timeout=float(timeout),
+    )
+
+
+def _mapping(
+    c: Checker, table: Mapping[str, Any], key: str, where: str
+) -> tuple[tuple[str, str], ...]:
+    value = table.get(key, {})
+    mapping = c.table(value, f"{where}{key}")
+    for k, v in mapping.items():
+        if not isinstance(v, str):
+            raise c.fail(f"{where}{key}", f"{k!r} must be a string, not {type(v).__name__}")
+    return tuple(sorted(mapping.items()))

@@ -1,0 +1,433 @@
+"""Run the recipe's checks against every built artifact, on the closest real host.
+
+Where an artifact runs (its *places*):
+
+* a target this machine runs natively (linux-amd64 here): the file itself, started as
+  ops staff start it (``./app``), with a private ``HOME`` and ``TMPDIR``; a zipapp with
+  exactly one Python on ``PATH``, of the recipe's version, and a pex whose wheels all
+  run on later versions also under each later version this machine has;
+* linux-arm64 and alpine-arm64: the emulated host of that target, when it was created
+  here (``buildkit host create``), under QEMU;
+* anything else (darwin-arm64 on Linux): not run; the record says why, and that only the
+  static checks (the Mach-O audit, the wheel tags) stand for it.
+
+Every outcome, passed or not, goes into the release's manifest and provenance; a failed
+check raises :class:`ChecksFailed` (exit 1) before anything is published.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import targets, tools
+from ..cache import Cache
+from ..errors import BuildkitError, CheckFailed
+from ..release.manifest import ArtifactRecord
+from . import fixtures, pythons
+from .model import Check
+
+log = logging.getLogger(__name__)
+
+#: What a record keeps of a program's output (its end: where a failure says why).
+KEEP = 2000
+#: How much slower a program runs under QEMU user emulation than natively (timeouts).
+EMULATED_SLOWDOWN = 10
+INSIDE = "/opt/buildkit-check"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """One check, run once in one place."""
+
+    check: str
+    command: tuple[str, ...]
+    expected: str
+    exit: int | None  # None: it did not finish (timed out, could not start)
+    problems: tuple[str, ...]  # what differed from the expectation; empty: passed
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "check": self.check,
+            "command": shlex.join(self.command),
+            "expected": self.expected,
+            "exit": self.exit,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 2),
+        }
+        if self.problems:
+            doc.update(problems=list(self.problems), stdout=self.stdout, stderr=self.stderr)
+        return doc
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    where: str
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(o.passed for o in self.outcomes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArtifactChecks:
+    artifact: str
+    runs: tuple[Run, ...]
+    not_run: str = ""  # why no check could run for it (then runs is empty)
+
+    @property
+    def status(self) -> str:
+        if not self.runs:
+            return "not-run"
+        return "passed" if all(r.passed for r in self.runs) else "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"status": self.status}
+        if self.not_run:
+            doc["not_run"] = self.not_run
+        doc["runs"] = [
+            {"where": r.where, "results": [o.to_dict() for o in r.outcomes]} for r in self.runs
+        ]
+        return doc
+
+
+class ChecksFailed(CheckFailed):
+    def __init__(self, message: str, *, hint: str, results: dict[str, ArtifactChecks]) -> None:
+        super().__init__(message, hint=hint)
+        self.results = results
+
+
+class Place(Protocol):
+    @property
+    def where(self) -> str: ...
+
+    def run(
+        self, program: Path, args: Sequence[str], check: Check, folder: Path, stdin: Path | None
+    ) -> subprocess.CompletedProcess[str]: ...
+
+    def inside(self, folder: Path) -> str:
+        """The path under which the program sees ``folder`` (its working folder)."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Local:
+    """This machine, with ``bin`` as the only folder of programs on ``PATH`` when given
+    (a zipapp's: exactly one Python there), and a private home."""
+
+    where: str
+    home: Path
+    bin: Path | None = None
+
+    def inside(self, folder: Path) -> str:
+        return str(folder)
+
+    def run(
+        self, program: Path, args: Sequence[str], check: Check, folder: Path, stdin: Path | None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {"HOME": str(self.home), "TMPDIR": str(self.home / "tmp"), **dict(check.env)}
+        if self.bin is not None:
+            env["PATH"] = str(self.bin)
+        return tools.run(
+            [program, *args],
+            what=f"check {check.name!r}",
+            env=env,
+            cwd=folder,
+            stdin=stdin,
+            check=False,
+            timeout=check.timeout,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Emulated:
+    """An emulated host: a throw-away overlay per run, the working folder and a home
+    (kept between the checks of one artifact, as a real user's is) bound in."""
+
+    where: str
+    host: Any  # hosts.store.Host (imported lazily: hosts pull in more than checks need)
+    home: Path
+
+    def inside(self, folder: Path) -> str:
+        return f"{INSIDE}/work"
+
+    def run(
+        self, program: Path, args: Sequence[str], check: Check, folder: Path, stdin: Path | None
+    ) -> subprocess.CompletedProcess[str]:
+        from ..hosts.store import run_in
+
+        exe = f"{INSIDE}/{program.name}"
+        return run_in(
+            self.host,
+            [exe, *args],
+            binds=[
+                (program, exe, True),
+                (folder, f"{INSIDE}/work", False),
+                (self.home, f"{INSIDE}/home", False),
+            ],
+            env={"HOME": f"{INSIDE}/home", **dict(check.env)},
+            cwd=f"{INSIDE}/work",
+            capture=True,
+            timeout=check.timeout * EMULATED_SLOWDOWN,
+            stdin=stdin,
+        )
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= KEEP else "…" + text[-KEEP:]
+
+
+def judge(check: Check, code: int, stdout: str, stderr: str) -> tuple[str, ...]:
+    """What differs between a finished run and what ``check`` expects."""
+    problems = []
+    if code != check.exit:
+        problems.append(f"exit {code}, expected {check.exit}")
+    for stream, text in (("stdout", stdout), ("stderr", stderr)):
+        want = getattr(check, stream)
+        if want and want not in text:
+            problems.append(f"{stream} does not contain {want!r}")
+        pattern = getattr(check, f"{stream}_regex")
+        if pattern and not re.search(pattern, text, re.MULTILINE):
+            problems.append(f"{stream} does not match /{pattern}/")
+    return tuple(problems)
+
+
+def _one(place: Place, program: Path, name: str, check: Check, work: Path) -> Outcome:
+    folder = work / "work"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    fixtures.write_files(check, folder)
+    stdin = None
+    if check.stdin:
+        stdin = work / "stdin"
+        stdin.write_text(check.stdin, encoding="utf-8")
+    started = time.monotonic()
+    with fixtures.serving(check, place.inside(folder)) as values:
+        args = [fixtures.expand(a, values) for a in check.args]
+        try:
+            proc = place.run(program, args, check, folder, stdin)
+        except BuildkitError as exc:  # timed out, or could not start at all
+            return Outcome(
+                check=check.name,
+                command=(name, *args),
+                expected=check.expected(),
+                exit=None,
+                problems=(exc.message,),
+                stdout="",
+                stderr="",
+                seconds=time.monotonic() - started,
+            )
+    return Outcome(
+        check=check.name,
+        command=(name, *args),
+        expected=check.expected(),
+        exit=proc.returncode,
+        problems=judge(check, proc.returncode, proc.stdout, proc.stderr),
+        stdout=_tail(proc.stdout),
+        stderr=_tail(proc.stderr),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _program(path: Path, record: ArtifactRecord, work: Path) -> Path:
+    """The file to start, as a user has it after download and ``chmod +x``: a copy of the
+    artifact, or the program inside a standalone archive."""
+    if not record.name.endswith(".tar.gz"):
+        copy = work / record.name
+        shutil.copyfile(path, copy)
+        copy.chmod(0o755)
+        return copy
+    root = record.name.removesuffix(".tar.gz")
+    dest = work / "unpacked"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    with tarfile.open(path) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / root / root
+
+
+def _python_bin(python: Path, folder: Path) -> Path:
+    """A folder of the host's programs in which the only Python is ``python``."""
+    folder.mkdir(parents=True)
+    seen = set()
+    for entry in ("/usr/local/bin", "/usr/bin", "/bin"):
+        base = Path(entry)
+        if not base.is_dir():
+            continue
+        for tool in sorted(base.iterdir()):
+            if tool.name in seen or re.match(r"(python|pip|pydoc|idle|2to3)", tool.name):
+                continue
+            seen.add(tool.name)
+            (folder / tool.name).symlink_to(tool)
+    version = re.search(r"python(3\.\d+)$", python.name)
+    names = ["python3", "python"] + ([python.name] if version else [])
+    for name in names:
+        (folder / name).symlink_to(python)
+    return folder
+
+
+def _machine() -> str:
+    libc, libc_version = platform.libc_ver()
+    return f"this machine ({platform.system().lower()} {platform.machine()}, {libc} {libc_version})"
+
+
+def places(record: ArtifactRecord, cache: Cache, work: Path) -> tuple[list[Place], str]:
+    """Where ``record``'s artifact can run here, or ([], why it cannot)."""
+    target = targets.get(record.target)
+    home = work / "home"
+    (home / "tmp").mkdir(parents=True, mode=0o700)
+    home.chmod(0o700)
+    if target.is_host():
+        if record.format == "nuitka":
+            return [Local(where=_machine(), home=home)], ""
+        versions = [record.python]
+        wheels = [str(w).split(" ")[0] for w in record.inputs.get("wheels", [])]
+        if record.format == "pex" and pythons.open_ended(wheels, record.python):
+            versions += pythons.newer(record.python)
+        found = pythons.available(versions)
+        if record.python not in found:
+            return [], (
+                f"no python{record.python} on this machine to run a {record.format} zipapp "
+                f"built for Python {record.python} (install one: the checks run it as ops "
+                "staff would)"
+            )
+        return [
+            Local(
+                where=f"{_machine()} with Python {v} ({path})",
+                home=home,
+                bin=_python_bin(path, work / f"bin-{v}"),
+            )
+            for v, path in found.items()
+        ], ""
+    return _emulated(record, target, cache, home)
+
+
+def _emulated(
+    record: ArtifactRecord, target: targets.Target, cache: Cache, home: Path
+) -> tuple[list[Place], str]:
+    from .. import hosts
+    from ..hosts import store
+
+    specs = [s for s in hosts.all_hosts().values() if s.target == target.name]
+    if not specs:
+        return [], (
+            f"no {target.name} host here (this is a {_machine()}): only the static checks "
+            "stand for it (the audit of its binaries and the wheel tags)"
+        )
+    spec = specs[0]
+    if not store.location(spec, cache).folder.exists():
+        return [], (
+            f"the emulated host {spec.name} is not created here "
+            f"(make it once with `buildkit host create {spec.name}`, as root)"
+        )
+    if record.format != "nuitka" and record.python != spec.python_version:
+        return [], (
+            f"the emulated host {spec.name} has Python {spec.python_version}; the artifact "
+            f"is built for {record.python}"
+        )
+    try:
+        host = store.use(spec, cache)
+    except BuildkitError as exc:
+        return [], f"the emulated host {spec.name} cannot be used: {exc.message}"
+    where = f"emulated host {spec.name} ({target.name} under QEMU {spec.qemu})"
+    return [Emulated(where=where, host=host, home=home)], ""
+
+
+def check_artifact(
+    path: Path, record: ArtifactRecord, checks: Sequence[Check], cache: Cache, work: Path
+) -> ArtifactChecks:
+    work.mkdir(parents=True, exist_ok=True)
+    found, why = places(record, cache, work)
+    if not found:
+        return ArtifactChecks(artifact=record.name, runs=(), not_run=why)
+    program = _program(path, record, work)
+    runs = []
+    for place in found:
+        outcomes = tuple(_one(place, program, record.name, c, work) for c in checks)
+        runs.append(Run(where=place.where, outcomes=outcomes))
+    return ArtifactChecks(artifact=record.name, runs=tuple(runs))
+
+
+def run_checks(
+    built: Sequence[tuple[Path, ArtifactRecord]],
+    checks: Sequence[Check],
+    cache: Cache,
+    work: Path,
+    *,
+    recipe_path: Path,
+) -> dict[str, ArtifactChecks]:
+    """The checks' results by artifact name; raises :class:`ChecksFailed` when any failed."""
+    results: dict[str, ArtifactChecks] = {}
+    total = len(built)
+    for index, (path, record) in enumerate(built, 1):
+        result = check_artifact(path, record, checks, cache, work / str(index))
+        results[record.name] = result
+        if result.not_run:
+            log.warning("checks not run for %s: %s", record.name, result.not_run)
+        log.info(
+            "%s: checks %s (%s)",
+            record.name,
+            result.status,
+            "; ".join(f"{len(r.outcomes)} on {r.where}" for r in result.runs) or "none ran",
+            extra={"progress": (index, total), "step": "check"},
+        )
+        shutil.rmtree(work / str(index), ignore_errors=True)
+    failed = [r for r in results.values() if r.status == "failed"]
+    if failed:
+        raise ChecksFailed(
+            describe(failed),
+            hint=f"fix the program, or what the check expects in {recipe_path} [[checks]]; "
+            "nothing was published",
+            results=results,
+        )
+    return results
+
+
+def describe(failed: Sequence[ArtifactChecks]) -> str:
+    """The failures, each with the command, what was expected and what happened."""
+    count = sum(1 for a in failed for r in a.runs for o in r.outcomes if not o.passed)
+    lines = [f"{count} check(s) failed on {len(failed)} artifact(s):"]
+    for artifact in failed:
+        for run in artifact.runs:
+            for o in run.outcomes:
+                if o.passed:
+                    continue
+                lines.append(f"  {artifact.artifact}: check {o.check!r} on {run.where}")
+                lines.append(f"    command:  {shlex.join(o.command)}")
+                lines.append(f"    expected: {o.expected}")
+                lines.append(f"    got:      {'; '.join(o.problems)}")
+                for stream in ("stdout", "stderr"):
+                    text = getattr(o, stream).strip()
+                    if text:
+                        shown = text.splitlines()[-8:]
+                        lines.append(f"    {stream}:")
+                        lines.extend(f"      {line}" for line in shown)
+    return "\n".join(lines)
+
+
+def summary(results: dict[str, ArtifactChecks]) -> str:
+    """One line: how many artifacts passed, and which could not be checked here."""
+    passed = [n for n, r in results.items() if r.status == "passed"]
+    not_run = [n for n, r in results.items() if r.status == "not-run"]
+    text = f"checks passed for {len(passed)} of {len(results)} artifact(s)"
+    if not_run:
+        text += "; not run here: " + ", ".join(not_run)
+    return text
