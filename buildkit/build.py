@@ -29,7 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import __version__, buildinfo, closure, hardening, lock, native, targets, wheelhouse
+from . import __version__, buildinfo, closure, entry, hardening, lock, native, targets, wheelhouse
 from .audit.policy import GateResult
 from .audit.report import policy_document
 from .backends import Backend, BuildJob, launcher, registry
@@ -522,6 +522,7 @@ def build(
         }
         for name, p in {p.target.name: p for p in plans}.items():
             check_closure(recipe, p, lock_paths[name], wheels[name], own[name])
+            entry.check(recipe, wheels[name] + own[name])
         ctx = _Context(
             recipe=recipe,
             cache=cache,

@@ -284,9 +284,13 @@ def _python_bin(python: Path, folder: Path) -> Path:
     return folder
 
 
-def _machine() -> str:
+def _describe_machine() -> str:
     libc, libc_version = platform.libc_ver()
-    return f"this machine ({platform.system().lower()} {platform.machine()}, {libc} {libc_version})"
+    return f"{platform.system().lower()} {platform.machine()}, {libc} {libc_version}"
+
+
+def _machine() -> str:
+    return f"this machine ({_describe_machine()})"
 
 
 def places(record: ArtifactRecord, cache: Cache, work: Path) -> tuple[list[Place], str]:
@@ -329,8 +333,8 @@ def _emulated(
     specs = [s for s in hosts.all_hosts().values() if s.target == target.name]
     if not specs:
         return [], (
-            f"no {target.name} host here (this is a {_machine()}): only the static checks "
-            "stand for it (the audit of its binaries and the wheel tags)"
+            f"no {target.name} host here (this machine: {_describe_machine()}); only the "
+            "static checks stand for it (the audit of its binaries and the wheel tags)"
         )
     spec = specs[0]
     if not store.location(spec, cache).folder.exists():
@@ -383,10 +387,13 @@ def run_checks(
         if result.not_run:
             log.warning("checks not run for %s: %s", record.name, result.not_run)
         log.info(
-            "%s: checks %s (%s)",
+            "%s: checks %s",
             record.name,
-            result.status,
-            "; ".join(f"{len(r.outcomes)} on {r.where}" for r in result.runs) or "none ran",
+            f"{result.status} ("
+            + "; ".join(f"{len(r.outcomes)} on {r.where}" for r in result.runs)
+            + ")"
+            if result.runs
+            else "not run here",
             extra={"progress": (index, total), "step": "check"},
         )
         shutil.rmtree(work / str(index), ignore_errors=True)

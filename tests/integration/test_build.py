@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -63,6 +64,59 @@ def test_manifest_describes_each_artifact(sample_dist: Path) -> None:
     assert entry["lock"] == "lockfiles/hostmetrics/alpine-arm64.txt"
     assert entry["lock_digest"].startswith("sha256:")
     assert any("musllinux_1_2_aarch64" in w for w in entry["inputs"]["wheels"])
+
+
+def test_every_artifact_carries_its_checks(sample_dist: Path) -> None:
+    """linux-amd64 zipapps ran their recipe's checks here, with a clean Python of their
+    version alone on PATH (pex: also under later ones when every wheel allows it); the
+    others say why they did not run here (this session's cache has no emulated host)."""
+    doc = json.loads((sample_dist / "manifest.json").read_text())
+    for entry in doc["artifacts"]:
+        checks, name = entry["checks"], entry["name"]
+        if entry["target"] == "linux-amd64":
+            assert checks["status"] == "passed", (name, checks)
+            wheres = [r["where"] for r in checks["runs"]]
+            assert wheres[0].startswith("this machine (linux x86_64") and "Python 3.11" in wheres[0]
+            if entry["format"] == "pex":  # every sample's wheels are pure or abi3
+                assert any("Python 3.12" in w for w in wheres), wheres
+            else:
+                assert len(wheres) == 1
+            for run in checks["runs"]:
+                assert all(r["passed"] for r in run["results"])
+                assert len(run["results"]) >= 2
+        elif entry["target"] == "darwin-arm64":
+            assert checks["status"] == "not-run"
+            assert "no darwin-arm64 host here" in checks["not_run"]
+            assert "static checks" in checks["not_run"]
+        else:
+            assert checks["status"] == "not-run"
+            assert f"buildkit host create {entry['target']}" in checks["not_run"]
+    statement = json.loads((sample_dist / "portcheck-1.0.0.intoto.jsonl").read_text())
+    byproducts = statement["predicate"]["runDetails"]["byproducts"]
+    assert {b["name"] for b in byproducts} == {
+        f"checks/portcheck-1.0.0-{t}{s}" for t in TARGETS for s in (".pex", ".pyz")
+    }
+
+
+def test_a_failing_check_fails_the_build_and_changes_nothing(
+    recipe_copy, tmp_path: Path, cache_dir: Path, sample_dist: Path
+) -> None:
+    recipe = recipe_copy("healthcheck")
+    toml = recipe / "recipe.toml"
+    toml.write_text(toml.read_text().replace('stdout = "UNHEALTHY"', 'stdout = "DOWN"'))
+    out = tmp_path / "dist"
+    shutil.copytree(sample_dist, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = buildkit(
+        "build", recipe, "--target", "linux-amd64", "--format", "shiv",
+        "--out", out, "--cache-dir", cache_dir, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "healthcheck-1.0.0-linux-amd64.pyz: check 'unhealthy'" in proc.stderr
+    assert "expected: exit 1, stdout containing 'DOWN'" in proc.stderr
+    assert "UNHEALTHY http://127.0.0.1:" in proc.stderr  # what the program printed
+    assert "nothing was published" in proc.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_inspect_without_running(sample_dist: Path) -> None:

@@ -146,6 +146,26 @@ def test_zipapps_run_on_the_emulated_host_as_on_amd64(
         assert comparable(recipe, proc.stdout) == want, proc.stdout
 
 
+@pytest.mark.parametrize("recipe", ["portcheck", "hostmetrics"])
+def test_zipapps_pass_their_checks_on_the_emulated_hosts(
+    recipe: str, hosts: dict[str, Path], host_cache: Path, tmp_path: Path
+) -> None:
+    """A build whose cache holds the emulated hosts runs the recipe's checks there."""
+    out = tmp_path / "dist"
+    buildkit(
+        "build", RECIPES / recipe, "--target", "linux-arm64", "--target", "alpine-arm64",
+        "--format", "pex", "--format", "shiv", "--out", out, "--cache-dir", host_cache,
+    )  # fmt: skip
+    doc = json.loads((out / "manifest.json").read_text())
+    assert len(doc["artifacts"]) == 4
+    for entry in doc["artifacts"]:
+        checks = entry["checks"]
+        assert checks["status"] == "passed", (entry["name"], checks)
+        (run,) = checks["runs"]
+        assert run["where"].startswith(f"emulated host {entry['target']} ("), run["where"]
+        assert len(run["results"]) == 3 and all(r["passed"] for r in run["results"])
+
+
 def test_the_hosts_are_what_they_stand_for(
     hosts: dict[str, Path], host_cache: Path, tmp_path: Path
 ) -> None:
@@ -315,6 +335,9 @@ def test_builder_makes_a_verified_linux_arm64_binary(arm_nuitka: Path) -> None:
     ]
     assert entry["target"] == "linux-arm64" and entry["format"] == "nuitka"
     assert entry["inputs"]["settings"]["libpython"] in ("static", "auto")
+    checks = entry["checks"]  # run by the build inside the builder, on its own machine
+    assert checks["status"] == "passed", checks
+    assert checks["runs"][0]["where"].startswith("this machine (linux aarch64")
 
 
 def test_builder_binary_passes_the_aarch64_hardening_audit(arm_nuitka: Path) -> None:

@@ -28,7 +28,7 @@ from buildkit.cache import Cache
 from buildkit.checks import run as checks_run
 from buildkit.checks.model import Check
 from buildkit.cli.common import load_recipe
-from buildkit.errors import CheckFailed
+from buildkit.errors import CheckFailed, RecipeError
 from buildkit.release.publish import listing_problems
 from buildkit.release.stage import GateFailed
 from tests.conftest import RECIPES
@@ -127,6 +127,7 @@ def test_a_build_that_passes_its_gate_publishes_a_whole_release(
     assert [r["check"] for r in run["results"]] == ["open port", "closed port", "json"]
     assert result.checks[artifact.name].status == "passed"
     assert listing_problems(out) == []
+    assert len(list((tmp_path / "cache").glob("blobs/*/*"))) == 1  # the artifact
     again = _build(recipe, out, tmp_path / "cache")
     assert again.artifacts[0].sha256 == artifact.sha256
 
@@ -171,3 +172,16 @@ def test_a_build_that_fails_its_checks_publishes_nothing(recipe_copy, tmp_path: 
     assert [p.name for p in out.iterdir()] == ["kept.txt"]
     results = exc.value.results[f"portcheck-1.0.0-{HOST}"]
     assert [o.passed for r in results.runs for o in r.outcomes] == [True, False, True]
+
+
+def test_an_entry_typo_stops_the_build_before_anything_is_built(
+    recipe_copy, tmp_path: Path
+) -> None:
+    recipe = recipe_copy("portcheck")
+    toml = recipe / "recipe.toml"
+    toml.write_text(toml.read_text().replace('"portcheck.cli:main"', '"portcheck.cli:mian"'))
+    with pytest.raises(RecipeError, match=r"has no 'mian'; did you mean 'main'\?") as exc:
+        _build(recipe, tmp_path / "dist", tmp_path / "cache")
+    assert exc.value.exit_code == 2
+    assert not (tmp_path / "dist").exists()
+    assert not list((tmp_path / "cache").glob("blobs/*/*"))  # nothing was built
