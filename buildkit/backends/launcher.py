@@ -19,7 +19,9 @@ pinned. buildkit's zipapps therefore start through a POSIX ``sh`` header that
   pex: keeps pex's own boot (which already runs ``python -I``) with the checks added.
 
 The entry point of both is ``__buildkit_boot__:main``, a module buildkit adds to the
-app: it restores the umask, then imports the recipe's ``module`` and calls its
+app: it refuses, in one line and with exit 2, an interpreter the app was not built for
+(a pex whose wheels are all pure Python or abi3 runs on later versions as well), restores
+the umask, then imports the recipe's ``module`` and calls its
 ``attr[.attr]`` as console scripts do (pex and shiv disagree on ``pkg:name`` when
 ``pkg.name`` is also a submodule).
 """
@@ -35,15 +37,27 @@ BOOT_MODULE = "__buildkit_boot__"
 BOOT_ENTRY = f"{BOOT_MODULE}:main"
 
 _BOOT = '''\
-"""Started by buildkit: hand the user's umask back, then call the recipe's entry point
-{entry!r} as a console script would."""
+"""Started by buildkit: check the interpreter, hand the user's umask back, then call the
+recipe's entry point {entry!r} as a console script would."""
 
 import os
 import sys
 from importlib import import_module
 
+NEEDS = {needs!r}  # the CPython the artifact's wheels were chosen for
+OR_NEWER = {or_newer!r}  # every wheel also runs on later CPythons (pure Python, abi3)
+
 
 def main():
+    found = sys.version_info[:2]
+    if found < NEEDS or (found != NEEDS and not OR_NEWER):
+        want = "%d.%d" % NEEDS + (" or newer" if OR_NEWER else "")
+        sys.stderr.write(
+            "%s: needs Python %s (python%d.%d on PATH); it was started by Python %d.%d (%s)\\n"
+            % (os.path.basename(os.environ.get("PEX") or sys.argv[0]), want, *NEEDS, *found,
+               sys.executable)
+        )
+        sys.exit(2)
     mask = os.environ.pop("BUILDKIT_UMASK", "")
     if mask:
         try:
@@ -87,9 +101,14 @@ _bk_uid=$(id -u)
 """
 
 
-def boot_module(entry: str) -> str:
+def boot_module(entry: str, python: str, *, or_newer: bool) -> str:
+    """The boot module of a zipapp for CPython ``python`` (X.Y); ``or_newer``: it may
+    run on later versions too (every wheel in it does)."""
     module, _, attrs = entry.partition(":")
-    return _BOOT.format(entry=entry, module=module, attrs=tuple(attrs.split(".")))
+    needs = tuple(int(x) for x in python.split("."))
+    return _BOOT.format(
+        entry=entry, module=module, attrs=tuple(attrs.split(".")), needs=needs, or_newer=or_newer
+    )
 
 
 def shiv_header(name: str, python: str, build_id: str) -> str:
@@ -113,7 +132,14 @@ def shiv_header(name: str, python: str, build_id: str) -> str:
         'export SHIV_ROOT="$_bk_root" BUILDKIT_UMASK="$_bk_umask"\n'
         f"if command -v python{python} >/dev/null 2>&1; then\n"
         f'  exec python{python} -I "$0" "$@"\n'
-        "fi\n"
+        "fi\n" + _needs(python)
+    )
+
+
+def _needs(python: str) -> str:
+    """Shell lines that say, in one line, which Python the app needs and what the host
+    has, and exit 2."""
+    return (
         "_bk_has='no python3'\n"
         "command -v python3 >/dev/null 2>&1 && _bk_has=$(python3 --version 2>&1)\n"
         f'echo "$_bk_name: needs Python {python} (python{python} on PATH); this host has: '
@@ -142,14 +168,24 @@ _PEX_CHECKS = (
 )
 
 
-def pex_header(original: str, name: str) -> str:
+def pex_header(original: str, name: str, python: str, *, or_newer: bool) -> str:
     """pex's own ``--sh-boot`` header with buildkit's checks added after the line that
-    names the installed venv (so they run before pex either uses or builds it)."""
+    names the installed venv (so they run before pex either uses or builds it). A pex
+    tied to one CPython (``or_newer`` false) that finds no ``python{python}`` and is not
+    installed yet says so in one line, where pex's boot would try another interpreter."""
     at = original.find(_PEX_ANCHOR)
     end = original.find("\n", at)
     if at < 0 or end < 0:
         raise ValueError("pex's boot header has no INSTALLED_PEX line (pex changed?)")
     block = f"_bk_name='{name}'\n" + _CHECKS + _PEX_CHECKS
+    if not or_newer:
+        block += (
+            f'if [ -z "${{PEX_PYTHON:-}}" ] && ! command -v python{python} >/dev/null 2>&1 \\\n'
+            '    && [ ! -x "${INSTALLED_PEX}/bin/python" ]; then\n'
+            + "  "
+            + _needs(python).replace("\n", "\n  ").rstrip(" ")
+            + "fi\n"
+        )
     return original[: end + 1] + block + original[end + 1 :]
 
 

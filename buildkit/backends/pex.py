@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .. import tools
+from ..checks import pythons
 from . import BuildJob, Output, ZipappBackend, launcher, wheel_dir
 
 
@@ -24,7 +25,11 @@ class PexBackend(ZipappBackend):
         )
         out = work / "out.pex"
         boot = job.app_dir / f"{launcher.BOOT_MODULE}.py"
-        boot.write_text(launcher.boot_module(job.entry), encoding="utf-8")
+        # pex's boot takes any python3.X when python3.<ours> is missing: the wheels decide
+        # whether a later one may run the app
+        or_newer = pythons.open_ended((w.filename for w in job.wheels), job.python)
+        text = launcher.boot_module(job.entry, job.python, or_newer=or_newer)
+        boot.write_text(text, encoding="utf-8")
         boot.chmod(0o644)
         cmd: list[str | Path] = [
             tools.find_tool("pex"),
@@ -43,5 +48,7 @@ class PexBackend(ZipappBackend):
             env={"PEX_ROOT": str(job.cache.tool_dir("pex"))},
         )
         header = launcher.zip_prefix(out).decode("utf-8")
-        launcher.replace_prefix(out, launcher.pex_header(header, job.name).encode())
+        launcher.replace_prefix(
+            out, launcher.pex_header(header, job.name, job.python, or_newer=or_newer).encode()
+        )
         return Output(artifact=out)

@@ -20,7 +20,9 @@ class ShivBackend(ZipappBackend):
     def build(self, job: BuildJob, work: Path) -> Output:
         out = work / "out.pyz"
         boot = job.app_dir / f"{launcher.BOOT_MODULE}.py"
-        boot.write_text(launcher.boot_module(job.entry), encoding="utf-8")
+        # the sh header starts python3.<ours> only; run by another, the boot says so
+        text = launcher.boot_module(job.entry, job.python, or_newer=False)
+        boot.write_text(text, encoding="utf-8")
         boot.chmod(0o644)
         cmd: list[str | Path] = [
             tools.find_tool("shiv"),

@@ -264,7 +264,7 @@ def _program(path: Path, record: ArtifactRecord, work: Path) -> Path:
     return dest / root / root
 
 
-def _python_bin(python: Path, folder: Path) -> Path:
+def python_bin(python: Path, folder: Path) -> Path:
     """A folder of the host's programs in which the only Python is ``python``."""
     folder.mkdir(parents=True)
     seen = set()
@@ -317,7 +317,7 @@ def places(record: ArtifactRecord, cache: Cache, work: Path) -> tuple[list[Place
             Local(
                 where=f"{_machine()} with Python {v} ({path})",
                 home=home,
-                bin=_python_bin(path, work / f"bin-{v}"),
+                bin=python_bin(path, work / f"bin-{v}"),
             )
             for v, path in found.items()
         ], ""

@@ -16,6 +16,8 @@ import pytest
 from packaging.utils import parse_wheel_filename
 
 from buildkit import targets
+from buildkit.checks import pythons
+from buildkit.checks.run import python_bin
 from tests.conftest import RECIPES, SAMPLES
 from tests.integration.conftest import buildkit
 
@@ -117,6 +119,27 @@ def test_a_failing_check_fails_the_build_and_changes_nothing(
     assert "UNHEALTHY http://127.0.0.1:" in proc.stderr  # what the program printed
     assert "nothing was published" in proc.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_an_open_ended_pex_refuses_an_older_python_in_one_line(
+    sample_dist: Path, tmp_path: Path
+) -> None:
+    """portcheck's pex runs on 3.11 and later (its checks ran there); pex's boot takes a
+    python3.10 when that is all there is, and the app says what it needs."""
+    older = pythons.find("3.10")
+    if older is None:
+        pytest.skip("no python3.10 on this machine")
+    env = {"PATH": str(python_bin(older, tmp_path / "bin")), "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sample_dist / "portcheck-1.0.0-linux-amd64.pex", "127.0.0.1:9"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.splitlines()  # one line, no traceback
+    assert line.startswith(
+        "portcheck-1.0.0-linux-amd64.pex: needs Python 3.11 or newer (python3.11 on PATH); "
+        "it was started by Python 3.10 ("
+    ), line
 
 
 def test_inspect_without_running(sample_dist: Path) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from buildkit.checks import pythons
+from buildkit.checks.run import python_bin
 from tests.conftest import RECIPES
 from tests.integration.conftest import buildkit
 
@@ -48,6 +50,38 @@ def test_three_formats_run_with_the_extension(logwatch: dict[str, Any], tmp_path
         assert (doc["alert"], doc["lines"], doc["matching"]) == (True, 4, 2)
         outputs.add(proc.stdout.replace(str(log), "LOG"))
     assert len(outputs) == 1  # every format says the same
+
+
+def test_a_zipapp_started_by_another_python_says_which_it_needs(
+    logwatch: dict[str, Any], tmp_path: Path
+) -> None:
+    """logwatch's own extension is built for CPython 3.11's ABI: its zipapps refuse 3.12
+    in one line, before the program imports anything (and its checks ran under 3.11
+    only)."""
+    newer = pythons.find("3.12")
+    if newer is None:
+        pytest.skip("no python3.12 on this machine")
+    built = {a["format"]: Path(a["path"]) for a in logwatch["artifacts"]}
+    only_312 = python_bin(newer, tmp_path / "bin")
+    env = {"PATH": str(only_312), "HOME": str(tmp_path / "home"), "LC_ALL": "C.UTF-8"}
+    log = tmp_path / "app.log"
+    log.write_bytes(LOG)
+    for fmt, command, says in (
+        ("pex", [built["pex"]], "needs Python 3.11 (python3.11 on PATH); this host has: "
+         "Python 3.12"),
+        ("shiv", [built["shiv"]], "needs Python 3.11 (python3.11 on PATH); this host has: "
+         "Python 3.12"),
+        ("shiv", [newer, "-I", built["shiv"]], "needs Python 3.11 (python3.11 on PATH); it "
+         "was started by Python 3.12"),
+    ):  # fmt: skip
+        proc = subprocess.run([*command, log, "--pattern", "ERROR"], capture_output=True,
+                              text=True, env=env, check=False)  # fmt: skip
+        assert proc.returncode == 2, (fmt, proc.stderr)
+        assert says in proc.stderr, (fmt, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+    manifest = json.loads((logwatch["out"] / "manifest.json").read_text())
+    (pex,) = [a for a in manifest["artifacts"] if a["format"] == "pex"]
+    assert [r["where"].split(" with ")[1][:10] for r in pex["checks"]["runs"]] == ["Python 3.11"]
 
 
 def test_extension_is_hardened_and_audited_as_our_own(logwatch: dict[str, Any]) -> None:
