@@ -8,6 +8,7 @@ the file, the key, the line (where one can be found), what is wrong and a close 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -23,6 +24,8 @@ from .checks import model as checks_model
 from .checks.model import DEFAULT as DEFAULT_CHECKS
 from .checks.model import Check
 from .errors import RecipeError, did_you_mean
+
+log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?$")
 #: A version goes into every artifact's file name: PEP 440's normal form, no epoch.
@@ -106,7 +109,7 @@ class Recipe:
                 return spec
         raise RecipeError(
             f"{self.path}: target {name!r} is not in [targets]"
-            f"{did_you_mean(name, (t.name for t in self.targets))}",
+            f"{registry.suggest(name, (t.name for t in self.targets))}",
             hint="targets in this recipe: " + ", ".join(t.name for t in self.targets),
         )
 
@@ -363,7 +366,7 @@ def _targets(
         if name not in known:
             raise c.fail(
                 f"[targets].{name}",
-                f"unknown target{did_you_mean(name, known)}",
+                f"unknown target{registry.suggest(name, known)}",
                 hint="targets: " + ", ".join(known),
             )
         opts = c.table(raw, f"[targets].{name}")
@@ -371,7 +374,18 @@ def _targets(
         py = c.string(opts, "python", f"[targets].{name}.", required=False)
         if py and not PYTHON_RE.fullmatch(py):
             raise c.fail(f"[targets].{name}.python", f"{py!r} is not a Python version X.Y")
-        specs.append(TargetSpec(name=name, python=py or python or registry.get(name).python))
+        default = registry.get(name).python
+        if not py and python and python != default:
+            log.warning(
+                "%s: [recipe].python = %r also applies to %s, whose own default is %s; "
+                "set [targets].%s.python to say which you mean",
+                c.path,
+                python,
+                name,
+                default,
+                name,
+            )
+        specs.append(TargetSpec(name=name, python=py or python or default))
     return tuple(specs)
 
 

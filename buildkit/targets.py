@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 import sys
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -108,12 +109,32 @@ def all_targets() -> dict[str, Target]:
     return _load(tomllib.loads(text))
 
 
+#: What people also call an OS or an architecture (uname, Go, Docker, Rust).
+ALIASES = {
+    "x86_64": "amd64", "x86-64": "amd64", "x64": "amd64",
+    "aarch64": "arm64", "armv8": "arm64",
+    "macos": "darwin", "osx": "darwin", "mac": "darwin", "apple": "darwin",
+    "musl": "alpine", "musllinux": "alpine", "manylinux": "linux", "gnu": "linux",
+}  # fmt: skip
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """``; did you mean 'linux-amd64'?`` for a target named by a common alias
+    (linux-x86_64, macos-aarch64) or misspelt, or nothing."""
+    choices = list(choices)
+    words = name.lower().replace("_64", "-64").replace("x86-64", "x86_64").split("-")
+    spelt = "-".join(ALIASES.get(w, w) for w in words if w)
+    if spelt in choices and spelt != name:
+        return f"; did you mean {spelt!r}?"
+    return did_you_mean(spelt, choices) or did_you_mean(name, choices)
+
+
 def get(name: str) -> Target:
     try:
         return all_targets()[name]
     except KeyError:
         raise InputError(
-            f"unknown target {name!r}{did_you_mean(name, all_targets())}",
+            f"unknown target {name!r}{suggest(name, all_targets())}",
             hint="targets: " + ", ".join(all_targets()),
         ) from None
 

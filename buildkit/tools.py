@@ -16,10 +16,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import cast
+from typing import IO, Any, cast
 
 from .errors import OutputError, ToolError
 
@@ -99,6 +101,7 @@ def run(
     exact_env: Mapping[str, str] | None = None,
     umask: int = 0o022,
     capture: bool = True,
+    heartbeat: Callable[[float, str], str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` hermetically; raise :class:`ToolError` naming ``what`` on failure.
 
@@ -106,23 +109,29 @@ def run(
     is returned to the caller (a verification that says no), not raised. ``exact_env`` and
     ``umask``: run under exactly these instead of the scrubbed ones (``repro`` varies them
     on purpose). ``capture=False``: the program shares this process's stdin, stdout and
-    stderr (a program the user runs, such as ``run-on``'s), and its output is not kept."""
+    stderr (a program the user runs, such as ``run-on``'s), and its output is not kept.
+    ``heartbeat``: a long step; its output is read as it comes (each line logged at debug
+    level, so ``--verbose`` streams it), and every :data:`HEARTBEAT` seconds
+    ``heartbeat(elapsed, last line)`` is logged at info level: a CI log never goes
+    silent while the tool works."""
     argv = [str(c) for c in cmd]
     log.debug("$ %s", shlex.join(argv))
     try:
         with stdin.open("rb") if stdin else open(os.devnull, "rb") as feed:
-            proc = subprocess.run(
-                argv,
-                env=dict(exact_env) if exact_env is not None else clean_env(env),
-                cwd=cwd,
-                capture_output=capture,
-                text=True,
-                stdin=feed if capture or stdin else None,
-                umask=umask,
-                timeout=timeout,
-                check=False,
-                preexec_fn=_die_with_parent,
-            )
+            kwargs: dict[str, Any] = {
+                "env": dict(exact_env) if exact_env is not None else clean_env(env),
+                "cwd": cwd,
+                "text": True,
+                "stdin": feed if capture or stdin else None,
+                "umask": umask,
+                "preexec_fn": _die_with_parent,
+            }
+            if heartbeat is not None:
+                proc = _watched(argv, kwargs, heartbeat, timeout)
+            else:
+                proc = subprocess.run(
+                    argv, capture_output=capture, timeout=timeout, check=False, **kwargs
+                )
     except FileNotFoundError as exc:
         raise ToolError(
             f"{what}: {argv[0]} not found", hint=hint or "run ci/setup to install the toolkit"
@@ -149,6 +158,57 @@ def run(
             hint=hint or "re-run with --verbose to see every command",
         )
     return proc
+
+
+#: Seconds between two heartbeat lines of a long step.
+HEARTBEAT = 30.0
+
+
+def _watched(
+    argv: list[str],
+    kwargs: dict[str, Any],
+    heartbeat: Callable[[float, str], str],
+    timeout: float | None,
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run`` with the output read line by line while a heartbeat ticks."""
+    started = time.monotonic()
+    streams: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    last = [""]
+
+    def read(name: str, pipe: IO[str]) -> None:
+        for line in pipe:
+            streams[name].append(line)
+            if line.strip():
+                last[0] = line.strip()
+                log.debug("%s", line.rstrip())
+
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs) as child:
+        assert child.stdout is not None and child.stderr is not None
+        readers = [
+            threading.Thread(target=read, args=(name, pipe), daemon=True)
+            for name, pipe in (("stdout", child.stdout), ("stderr", child.stderr))
+        ]
+        for reader in readers:
+            reader.start()
+        beat = started + HEARTBEAT
+        while True:
+            try:
+                child.wait(timeout=max(0.1, min(beat - time.monotonic(), 5.0)))
+                break
+            except subprocess.TimeoutExpired:
+                now = time.monotonic()
+                if timeout is not None and now - started > timeout:
+                    child.kill()
+                    child.wait()
+                    raise subprocess.TimeoutExpired(argv, timeout) from None
+                if now >= beat:
+                    log.info("%s", heartbeat(now - started, last[0]))
+                    beat = now + HEARTBEAT
+        for reader in readers:
+            reader.join()
+    return subprocess.CompletedProcess(
+        argv, child.returncode, "".join(streams["stdout"]), "".join(streams["stderr"])
+    )
 
 
 def _load_prctl() -> Callable[[int, int], int] | None:

@@ -23,7 +23,7 @@ import shutil
 import sys
 import sysconfig
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -104,7 +104,7 @@ class NuitkaBackend:
             f"--output-dir={out}", f"--output-filename={job.name.removesuffix('.tar.gz')}",
             f"--include-data-files={job.app_dir / MEMBER}={MEMBER}",
             "--python-flag=no_site", "--python-flag=isolated",
-            "--reproducible=yes", "--lto=no", "--no-progressbar", "--quiet",
+            "--reproducible=yes", "--lto=no", "--no-progressbar",
             f"--user-plugin={Path(__file__).with_name('nuitka_strip.py')}",
             f"--static-libpython={'yes' if job.settings['libpython'] == 'static' else 'auto'}",
         ]  # fmt: skip
@@ -124,6 +124,7 @@ class NuitkaBackend:
             what=f"nuitka build for {job.target.name}",
             cwd=work,
             timeout=3600,
+            heartbeat=_heartbeat(job.name, out / "main.build"),
             env={
                 "PYTHONPATH": os.pathsep.join([str(job.app_dir), str(site)]),
                 "CFLAGS": job.settings["cflags"],
@@ -166,6 +167,24 @@ def _gcc_version() -> str:
         return "missing"
     proc = tools.run([cc, "-dumpfullversion"], what="gcc version")
     return proc.stdout.strip()
+
+
+def _heartbeat(name: str, build: Path) -> Callable[[float, str], str]:
+    """The line a long Nuitka compile logs every half minute: elapsed time, the C files
+    compiled so far out of those generated, and the phase Nuitka last reported."""
+
+    def beat(elapsed: float, last: str) -> str:
+        sources = objects = 0
+        if build.is_dir():
+            for path in build.rglob("*"):
+                sources += path.suffix == ".c"
+                objects += path.suffix == ".o"
+        files = f"; C files compiled {objects}/{sources}" if sources else ""
+        minutes, seconds = divmod(int(elapsed), 60)
+        phase = last[:120] if last else "starting"
+        return f"nuitka {name}: {minutes}m{seconds:02d}s{files}; last: {phase}"
+
+    return beat
 
 
 def reproducible_tar(folder: Path, dest: Path, root: str) -> None:

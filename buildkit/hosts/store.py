@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import Cache
-from ..errors import BuildkitError, CheckFailed, ToolError
+from ..errors import BuildkitError, InputError, ToolError
 from ..fsutil import atomic_write_text, output_errors, remove_tree
 from ..tools import run
 from . import HostSpec
@@ -175,17 +175,19 @@ def check(host: Host) -> str | None:
 
 
 def use(spec: HostSpec, cache: Cache) -> Host:
-    """The host's root, checked; never made here (that is `buildkit host create`)."""
+    """The host's root, checked; never made here (that is `buildkit host create`).
+    A host not made yet is a usage error (exit 2), a broken one a tool failure (exit 3):
+    neither may look like the exit 1 of a program run there."""
     require_root(f"running on the emulated host {spec.name}")
     ensure_binfmt(spec.qemu)
     host = location(spec, cache)
     if not host.folder.exists():
-        raise CheckFailed(
+        raise InputError(
             f"the emulated host {spec.name} does not exist yet (looked in {host.folder})",
             hint=f"make it: buildkit host create {spec.name}",
         )
     if (problem := check(host)) is not None:
-        raise CheckFailed(
+        raise ToolError(
             f"the emulated host {spec.name} at {host.folder} is broken: {problem}",
             hint=f"make it again: buildkit host create {spec.name} --force",
         )

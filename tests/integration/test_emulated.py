@@ -269,6 +269,16 @@ def test_missing_binfmt_misc_is_explained(host_cache: Path, sample_dist: Path) -
     assert "hint:" in proc.stderr
 
 
+def test_a_host_not_made_yet_is_a_usage_error(
+    hosts: dict[str, Path], tmp_path: Path, sample_dist: Path
+) -> None:
+    artifact = sample_dist / "portcheck-1.0.0-linux-arm64.pex"
+    proc = run_on("linux-arm64", artifact, ["--help"], tmp_path / "empty-cache")
+    assert proc.returncode == 2, proc.stderr
+    assert "the emulated host linux-arm64 does not exist yet" in proc.stderr
+    assert "buildkit host create linux-arm64" in proc.stderr
+
+
 def test_broken_root_is_refused(hosts: dict[str, Path], tmp_path: Path, sample_dist: Path) -> None:
     """A copy of the root (hard links) whose interpreter is gone, then one whose interpreter
     is garbage: run-on refuses both, naming what is wrong and how to make it again."""
@@ -281,13 +291,13 @@ def test_broken_root_is_refused(hosts: dict[str, Path], tmp_path: Path, sample_d
     python.unlink()
     artifact = sample_dist / "portcheck-1.0.0-linux-arm64.pex"
     proc = run_on("linux-arm64", artifact, ["--help"], cache)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # buildkit's own error, not the program's 1
     assert f"the emulated host linux-arm64 at {folder} is broken" in proc.stderr
     assert "buildkit host create linux-arm64 --force" in proc.stderr
     python.write_bytes(b"\x7fELF garbage")
     python.chmod(0o755)
     proc = run_on("linux-arm64", artifact, ["--help"], cache)
-    assert proc.returncode == 1 and "does not" in proc.stderr, proc.stderr
+    assert proc.returncode == 3 and "does not" in proc.stderr, proc.stderr
     (folder / "host.json").unlink()
     proc = run_on("linux-arm64", artifact, ["--help"], cache)
     assert "host.json is missing" in proc.stderr

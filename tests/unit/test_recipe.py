@@ -8,7 +8,7 @@ from buildkit import recipe as recipe_mod
 from buildkit import targets
 from buildkit.backends import format_options, registry
 from buildkit.cli import main
-from buildkit.errors import RecipeError
+from buildkit.errors import InputError, RecipeError
 from tests.conftest import RECIPES, SAMPLES
 
 GOOD = """\
@@ -183,3 +183,29 @@ def test_waiver_expiry_must_be_date(tmp_path: Path) -> None:
     )
     with pytest.raises(RecipeError, match="expires: must be a date"):
         load(write(tmp_path, text))
+
+
+def test_recipe_python_overriding_a_targets_default_is_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = GOOD.replace('alpine-arm64 = { python = "3.12" }', "alpine-arm64 = {}")
+    r = load(write(tmp_path, text))
+    assert r.target("alpine-arm64").python == "3.11"
+    (record,) = [m for m in caplog.messages if "also applies" in m]
+    assert "[recipe].python = '3.11' also applies to alpine-arm64" in record
+    assert "own default is 3.12" in record and "[targets].alpine-arm64.python" in record
+    caplog.clear()
+    load(write(tmp_path, GOOD))  # said per target: nothing to say
+    assert not [m for m in caplog.messages if "also applies" in m]
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"),
+    [("linux-x86_64", "linux-amd64"), ("macos-aarch64", "darwin-arm64"),
+     ("alpine-aarch64", "alpine-arm64"), ("linux-aarch64", "linux-arm64")],
+)  # fmt: skip
+def test_target_aliases_are_suggested(tmp_path: Path, given: str, meant: str) -> None:
+    with pytest.raises(RecipeError, match=f"did you mean '{meant}'"):
+        load(write(tmp_path, GOOD.replace("linux-amd64 = {}", f"{given} = {{}}")))
+    with pytest.raises(InputError, match=f"unknown target '{given}'; did you mean '{meant}'"):
+        targets.get(given)
