@@ -36,6 +36,7 @@ from .backends import Backend, BuildJob, launcher, registry
 from .buildinfo import MEMBER, BuildInfo
 from .cache import Cache, CachedArtifact
 from .checks import run as checks_run
+from .checks import trace as checks_trace
 from .errors import CheckFailed, InputError, RecipeError, did_you_mean
 from .fsutil import sha256_file
 from .recipe import Hardening, Recipe, TargetSpec
@@ -372,6 +373,24 @@ def _matching(hit: CachedArtifact | None, info: BuildInfo) -> CachedArtifact | N
     return hit
 
 
+def _trace(
+    recipe: Recipe,
+    app: Path,
+    wheels: tuple[wheelhouse.Wheel, ...],
+    requirements: Path,
+    work: Path,
+) -> checks_trace.Trace:
+    """What the recipe's checks import and read, run under the build's Python."""
+    from .backends.nuitka import install_site
+
+    folder = work / "trace"
+    folder.mkdir()
+    site = install_site(wheels, requirements, folder, what="the trace")
+    return checks_trace.trace(
+        recipe.entry, app, site, recipe.checks, folder, recipe_path=recipe.path
+    )
+
+
 def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord, BuiltArtifact]:
     started = time.monotonic()
     recipe = ctx.recipe
@@ -383,7 +402,10 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
     own = ctx.native[p.target.name]
     wheels = ctx.wheels[p.target.name] + own
     requirements = _requirements(ctx.locks[p.target.name], ctx.wheels[p.target.name], own, work)
-    settings = p.backend.settings(p.target, p.options, recipe.hardening)
+    options = p.options
+    if options.get("trace", "off") != "off":
+        options = checks_trace.apply(options, _trace(recipe, app, wheels, requirements, work))
+    settings = p.backend.settings(p.target, options, recipe.hardening)
     info = BuildInfo(
         recipe=recipe.name,
         version=recipe.version,

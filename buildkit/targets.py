@@ -119,7 +119,7 @@ ALIASES = {
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
-    """``; did you mean 'linux-amd64'?`` for a target named by a common alias
+    """``; did you mean '<target>'?`` for a target named by a common alias
     (linux-x86_64, macos-aarch64) or misspelt, or nothing."""
     choices = list(choices)
     words = name.lower().replace("_64", "-64").replace("x86-64", "x86_64").split("-")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -72,9 +72,13 @@ def format_options() -> dict[str, Mapping[str, tuple[str, ...]]]:
 
 def wheel_dir(job: BuildJob, work: Path) -> Path:
     """A folder holding exactly the job's verified wheels (links into the cache)."""
-    folder = work / "wheels"
+    return link_wheels(job.wheels, work / "wheels")
+
+
+def link_wheels(wheels: Sequence[Wheel], folder: Path) -> Path:
+    """``folder``, made to hold exactly ``wheels`` (links into the cache)."""
     folder.mkdir()
-    for wheel in job.wheels:
+    for wheel in wheels:
         dest = folder / wheel.filename
         try:
             dest.hardlink_to(wheel.path)

@@ -23,15 +23,17 @@ import shutil
 import sys
 import sysconfig
 import tarfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
 from .. import hardening, tools
 from ..buildinfo import MEMBER
+from ..checks.trace import MODES as TRACE_MODES
 from ..recipe import MODULES, Hardening
 from ..targets import Target, host_target
-from . import BuildJob, Output, wheel_dir
+from ..wheelhouse import Wheel
+from . import BuildJob, Output, link_wheels
 
 MODES = ("onefile", "standalone")
 
@@ -42,7 +44,14 @@ def host_python() -> str:
 
 class NuitkaBackend:
     name = "nuitka"
-    options: Mapping[str, tuple[str, ...]] = {"mode": MODES, "exclude": MODULES}
+    options: Mapping[str, tuple[str, ...]] = {
+        "mode": MODES,
+        "exclude": MODULES,  # modules never followed (--nofollow-import-to)
+        "include_packages": MODULES,  # packages packed whole (--include-package)
+        "include_modules": MODULES,  # modules packed though no import names them
+        "include_data": MODULES,  # packages whose data files are packed
+        "trace": TRACE_MODES,  # learn the three above from the recipe's checks
+    }
 
     def suffix(self, options: Mapping[str, str]) -> str:
         return ".tar.gz" if options.get("mode") == "standalone" else ""
@@ -74,21 +83,17 @@ class NuitkaBackend:
             "interpreter": f"CPython {platform.python_version()}",
             "libpython": "static" if static_libpython() else "auto",
             "exclude": options.get("exclude", ""),
+            "include_packages": options.get("include_packages", ""),
+            "include_modules": options.get("include_modules", ""),
+            "include_data": options.get("include_data", ""),
+            "trace": options.get("trace", "off"),
+            "paths": options.get("paths", ""),  # folders under site, found by the trace
             "cflags": " ".join(flags.cflags),
             "ldflags": " ".join(flags.ldflags),
         }
 
     def build(self, job: BuildJob, work: Path) -> Output:
-        site = work / "site"
-        site.mkdir()
-        if job.wheels:
-            install: list[str | Path] = [
-                sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
-                "--require-hashes", "--only-binary=:all:", "--no-compile",
-                "--target", site, "--find-links", wheel_dir(job, work),
-                "--requirement", job.lockfile,
-            ]  # fmt: skip
-            tools.run(install, what=f"installing the locked wheels for nuitka ({job.target.name})")
+        site = install_site(job.wheels, job.lockfile, work, what=f"nuitka ({job.target.name})")
         module, _, attrs = job.entry.partition(":")
         head, _, rest = attrs.partition(".")
         call = f"_entry.{rest}" if rest else "_entry"
@@ -110,6 +115,12 @@ class NuitkaBackend:
         ]  # fmt: skip
         if job.settings["exclude"]:
             cmd.append(f"--nofollow-import-to={job.settings['exclude']}")
+        for flag, key in (
+            ("--include-package", "include_packages"),
+            ("--include-module", "include_modules"),
+            ("--include-package-data", "include_data"),
+        ):
+            cmd += [f"{flag}={name}" for name in job.settings.get(key, "").split(",") if name]
         if mode == "onefile":
             cmd += [
                 f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.info_digest[:20]}",
@@ -126,7 +137,10 @@ class NuitkaBackend:
             timeout=3600,
             heartbeat=_heartbeat(job.name, out / "main.build"),
             env={
-                "PYTHONPATH": os.pathsep.join([str(job.app_dir), str(site)]),
+                "PYTHONPATH": os.pathsep.join(
+                    [str(job.app_dir), str(site)]
+                    + [str(site / p) for p in job.settings.get("paths", "").split(",") if p]
+                ),
                 "CFLAGS": job.settings["cflags"],
                 "LDFLAGS": job.settings["ldflags"],
                 "NUITKA_CACHE_DIR": str(job.cache.tool_dir("nuitka")),
@@ -167,6 +181,21 @@ def _gcc_version() -> str:
         return "missing"
     proc = tools.run([cc, "-dumpfullversion"], what="gcc version")
     return proc.stdout.strip()
+
+
+def install_site(wheels: Sequence[Wheel], requirements: Path, work: Path, *, what: str) -> Path:
+    """The locked wheels installed (hash-checked by pip again) into ``work/site``."""
+    site = work / "site"
+    site.mkdir()
+    if wheels:
+        install: list[str | Path] = [
+            sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+            "--require-hashes", "--only-binary=:all:", "--no-compile",
+            "--target", site, "--find-links", link_wheels(wheels, work / "wheels"),
+            "--requirement", requirements,
+        ]  # fmt: skip
+        tools.run(install, what=f"installing the locked wheels for {what}")
+    return site
 
 
 def _heartbeat(name: str, build: Path) -> Callable[[float, str], str]:

@@ -210,7 +210,7 @@ def judge(check: Check, code: int, stdout: str, stderr: str) -> tuple[str, ...]:
     return tuple(problems)
 
 
-def _one(place: Place, program: Path, name: str, check: Check, work: Path) -> Outcome:
+def run_one(place: Place, program: Path, name: str, check: Check, work: Path) -> Outcome:
     folder = work / "work"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -365,7 +365,7 @@ def check_artifact(
     program = _program(path, record, work)
     runs = []
     for place in found:
-        outcomes = tuple(_one(place, program, record.name, c, work) for c in checks)
+        outcomes = tuple(run_one(place, program, record.name, c, work) for c in checks)
         runs.append(Run(where=place.where, outcomes=outcomes))
     return ArtifactChecks(artifact=record.name, runs=tuple(runs))
 

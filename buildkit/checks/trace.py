@@ -1,0 +1,170 @@
+"""Trace-guided Nuitka builds: what the recipe's checks make the program import and read.
+
+Nuitka follows imports it can see in the code. What a program reaches through import
+hooks, ``importlib`` or plugin folders, and the data files it opens, it cannot see: the
+binary builds green and fails at its first real command. So, before a Nuitka build with
+``trace`` set, the recipe's checks run against the program under the build's own Python
+(the locked wheels installed, the recipe's sources), with :mod:`.tracer` recording every
+module imported, every file opened and every folder listed. From that record:
+
+* every module imported is included (``--include-module``), and a folder in which an
+  import hook found modules under other names (awscli's ``botocore``, vendored in
+  ``awscli/botocore``) is searched by Nuitka too;
+* every package whose data files were opened, or whose folders were listed, has its data
+  packed (``--include-package-data``);
+* with ``trace = "include-exclude"``, every standard-library module the runs never
+  imported is left out (``--nofollow-import-to``): the smaller payload is the faster
+  start, and the checks decide what "never needed" means, so they must be thorough.
+
+The record goes into the build's settings, so the build info and the manifest say what
+was traced, and a different trace is a different build.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CheckFailed
+from . import run
+from .model import Check
+
+log = logging.getLogger(__name__)
+
+MODES = ("off", "include", "include-exclude")
+#: Never left out, whatever a trace says: what every start of a Nuitka program needs.
+_KEEP = frozenset({"encodings", "codecs", "io", "abc", "site", "os", "sys", "builtins"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trace:
+    modules: tuple[str, ...]  # imported from a file, under their own names
+    aliases: tuple[tuple[str, str], ...]  # name in sys.modules -> the module's own name
+    paths: tuple[str, ...]  # folders under site an import hook found top-level modules in
+    data_packages: tuple[str, ...]  # top-level packages whose files were read or listed
+    exclude: tuple[str, ...]  # standard-library modules never imported
+
+
+def _root_of(name: str, file: str) -> Path | None:
+    """The folder from which ``name`` is found at ``file`` (``a.b`` at ``R/a/b.py`` or
+    ``R/a/b/__init__.py``: R), or None when the file is not laid out by its name."""
+    path = Path(file)
+    parts = name.split(".")
+    if path.name == "__init__.py":
+        path = path.parent
+    elif path.suffix == ".py":
+        path = path.with_suffix("")
+    else:  # an extension module: a.b at R/a/b.cpython-311-x86_64-linux-gnu.so
+        path = path.with_name(path.name.split(".")[0])
+    if list(path.parts[-len(parts) :]) != parts:
+        return None
+    return Path(*path.parts[: -len(parts)])
+
+
+def _top(path: str, roots: Sequence[Path]) -> str | None:
+    """The top-level package (or module) a file or folder under ``roots`` (deepest root
+    first) belongs to."""
+    resolved = Path(path).resolve()
+    for root in sorted(roots, key=lambda r: len(r.parts), reverse=True):
+        try:
+            rel = resolved.relative_to(root.resolve())
+        except ValueError:
+            continue
+        if rel.parts and not rel.parts[0].endswith((".dist-info", ".data")):
+            return rel.parts[0].removesuffix(".py")
+        return None
+    return None
+
+
+def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
+    """Merge the tracer's records in ``out``."""
+    modules: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    opened: set[str] = set()
+    for record in sorted(out.glob("*.json")):
+        doc = json.loads(record.read_text(encoding="utf-8"))
+        modules.update(doc["modules"])
+        aliases.update(doc["aliases"])
+        opened.update(p for p in doc["opened"] if not p.endswith((".py", ".pyc", ".so")))
+        opened.update(doc["listed"])
+    roots = {app.resolve(), site.resolve()}
+    extra: set[Path] = set()
+    for name, file in modules.items():
+        root = (_root_of(name, file) if file else None) or app
+        if root.resolve().is_relative_to(site.resolve()) and root.resolve() not in roots:
+            extra.add(root.resolve())  # found by an import hook under another name
+    imported = {m.split(".")[0] for m in modules} | {a.split(".")[0] for a in aliases}
+    data = {top for p in opened if (top := _top(p, [*roots, *extra])) and top in imported}
+    return Trace(
+        modules=tuple(sorted(m for m, file in modules.items() if file and m != "__main__")),
+        aliases=tuple(sorted(aliases.items())),
+        paths=tuple(sorted(p.relative_to(site.resolve()).as_posix() for p in extra)),
+        data_packages=tuple(sorted(data)),
+        exclude=tuple(sorted(n for n in stdlib if n not in imported and n not in _KEEP)),
+    )
+
+
+def trace(
+    entry: str,
+    app: Path,
+    site: Path,
+    checks: Sequence[Check],
+    work: Path,
+    *,
+    recipe_path: Path,
+) -> Trace:
+    """Run ``checks`` against ``entry`` under the tracer; what the runs used."""
+    out = work / "records"
+    out.mkdir(parents=True)
+    tracer = work / "tracer.py"
+    shutil.copyfile(Path(__file__).with_name("tracer.py"), tracer)
+    program = work / "traced"
+    program.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" -I "{tracer}" "{out}" "{app}" "{site}" '
+        f'"{entry}" "$@"\n',
+        encoding="utf-8",
+    )
+    program.chmod(0o755)
+    home = work / "home"
+    (home / "tmp").mkdir(parents=True)
+    place = run.Local(where=f"the build's Python {sys.version.split()[0]} (traced)", home=home)
+    outcomes = tuple(run.run_one(place, program, entry, check, work) for check in checks)
+    failed = run.ArtifactChecks(artifact=f"{entry} (traced)", runs=(run.Run(
+        where=place.where, outcomes=outcomes),))  # fmt: skip
+    if failed.status == "failed":
+        raise CheckFailed(
+            "the checks fail under the build's own Python, before Nuitka: "
+            + run.describe([failed]),
+            hint=f"fix the program, or what the check expects in {recipe_path} [[checks]]",
+        )
+    stdlib = frozenset(sys.stdlib_module_names)
+    found = collect(out, app, site, stdlib)
+    log.info(
+        "trace: %d module(s) imported, data of %s, %d standard-library module(s) never imported",
+        len(found.modules),
+        ", ".join(found.data_packages) or "no package",
+        len(found.exclude),
+    )
+    return found
+
+
+def apply(options: Mapping[str, str], found: Trace) -> dict[str, str]:
+    """The Nuitka options with what the trace found added (and, in include-exclude mode,
+    what it never imported left out)."""
+
+    def merged(key: str, more: Sequence[str]) -> str:
+        given = [m for m in options.get(key, "").split(",") if m]
+        return ",".join(dict.fromkeys([*given, *more]))
+
+    result = dict(options)
+    result["include_modules"] = merged("include_modules", found.modules)
+    result["include_data"] = merged("include_data", found.data_packages)
+    result["paths"] = merged("paths", found.paths)
+    if options.get("trace") == "include-exclude":
+        result["exclude"] = merged("exclude", found.exclude)
+    return result

@@ -1,0 +1,61 @@
+"""Run a recipe's entry point as a console script would, recording what it used.
+
+Started by buildkit's trace (never imported by buildkit itself) as::
+
+    python -I tracer.py OUT_DIR APP_DIR SITE_DIR MODULE:ATTR [ARGS...]
+
+At exit it writes ``OUT_DIR/<pid>.json``: every module in ``sys.modules`` that is what
+its name says, with its file (an alias an import hook made is listed apart), every file
+opened and every folder listed. It imports nothing of its own before the program does, so what it
+records is what the program imported.
+"""
+
+import sys
+
+OUT, APP, SITE, ENTRY = sys.argv[1:5]
+sys.argv = [ENTRY.partition(":")[0].split(".")[0], *sys.argv[5:]]
+sys.path[0:0] = [APP, SITE]
+OPENED: set[str] = set()
+LISTED: set[str] = set()
+
+
+def _hook(event: str, args: tuple[object, ...]) -> None:
+    if event == "open" and args and isinstance(args[0], str):
+        OPENED.add(args[0])
+    elif event in ("os.listdir", "os.scandir") and args and isinstance(args[0], str):
+        LISTED.add(args[0])
+
+
+def _dump() -> None:
+    modules: dict[str, str] = {}  # name -> its file ("" when it has none: built in, frozen)
+    aliases: dict[str, str] = {}
+    for name, module in list(sys.modules.items()):
+        real = getattr(module, "__name__", None)
+        if real == name:
+            file = getattr(module, "__file__", None)
+            modules[name] = file if isinstance(file, str) else ""
+        elif isinstance(real, str):
+            aliases[name] = real
+    import json
+    import os
+
+    doc = {
+        "modules": dict(sorted(modules.items())),
+        "aliases": dict(sorted(aliases.items())),
+        "opened": sorted(OPENED),
+        "listed": sorted(LISTED),
+    }
+    with open(os.path.join(OUT, f"{os.getpid()}.json"), "w") as f:
+        json.dump(doc, f)
+
+
+sys.addaudithook(_hook)
+__import__("atexit").register(_dump)
+_module, _, _attrs = ENTRY.partition(":")
+__import__(_module)
+_target: object = sys.modules[_module]
+for _name in _attrs.split("."):
+    _target = getattr(_target, _name)
+if not callable(_target):
+    raise SystemExit(f"{ENTRY}: {type(_target).__name__} is not callable")
+sys.exit(_target())
