@@ -66,19 +66,19 @@ def _root_of(name: str, file: str) -> Path | None:
     return Path(*path.parts[: -len(parts)])
 
 
-def _top(path: str, roots: Sequence[Path]) -> str | None:
-    """The top-level package (or module) a file or folder under ``roots`` (deepest root
-    first) belongs to."""
+def _tops(path: str, roots: Sequence[Path]) -> list[str]:
+    """The top-level package (or module) names a file or folder under ``roots`` may belong
+    to, from the deepest root up."""
     resolved = Path(path).resolve()
+    found = []
     for root in sorted(roots, key=lambda r: len(r.parts), reverse=True):
         try:
-            rel = resolved.relative_to(root.resolve())
+            rel = resolved.relative_to(root)
         except ValueError:
             continue
         if rel.parts and not rel.parts[0].endswith((".dist-info", ".data")):
-            return rel.parts[0].removesuffix(".py")
-        return None
-    return None
+            found.append(rel.parts[0].removesuffix(".py"))
+    return found
 
 
 def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
@@ -99,7 +99,9 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
         if root.resolve().is_relative_to(site.resolve()) and root.resolve() not in roots:
             extra.add(root.resolve())  # found by an import hook under another name
     imported = {m.split(".")[0] for m in modules} | {a.split(".")[0] for a in aliases}
-    data = {top for p in opened if (top := _top(p, [*roots, *extra])) and top in imported}
+    data = set()
+    for path in opened:  # the package a data file belongs to is one that was imported
+        data.update([t for t in _tops(path, [*roots, *extra]) if t in imported][:1])
     return Trace(
         modules=tuple(sorted(m for m, file in modules.items() if file and m != "__main__")),
         aliases=tuple(sorted(aliases.items())),

@@ -20,10 +20,14 @@ LISTED: set[str] = set()
 
 
 def _hook(event: str, args: tuple[object, ...]) -> None:
-    if event == "open" and args and isinstance(args[0], str):
-        OPENED.add(args[0])
-    elif event in ("os.listdir", "os.scandir") and args and isinstance(args[0], str):
-        LISTED.add(args[0])
+    if event not in ("open", "os.listdir", "os.scandir") or not args:
+        return
+    if not isinstance(args[0], str):
+        return
+    caller = sys._getframe(1).f_code.co_filename
+    if caller.startswith("<frozen importlib"):
+        return  # the import system reading code and listing folders, not the program
+    (OPENED if event == "open" else LISTED).add(args[0])
 
 
 def _dump() -> None:

@@ -1,0 +1,71 @@
+"""What a trace record becomes: Nuitka includes, search folders, data, excludes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from buildkit.checks import trace
+
+
+def _record(out: Path, n: int, **doc: object) -> None:
+    out.mkdir(exist_ok=True)
+    full = {"modules": {}, "aliases": {}, "opened": [], "listed": [], **doc}
+    (out / f"{n}.json").write_text(json.dumps(full))
+
+
+def test_root_of_a_module_laid_out_by_its_name() -> None:
+    assert trace._root_of("a.b", "/s/a/b.py") == Path("/s")
+    assert trace._root_of("a.b", "/s/a/b/__init__.py") == Path("/s")
+    assert trace._root_of("a._c", "/s/a/_c.cpython-311-x86_64-linux-gnu.so") == Path("/s")
+    assert trace._root_of("botocore", "/s/awscli/botocore/__init__.py") == Path("/s/awscli")
+    assert trace._root_of("a.b", "/s/x/y.py") is None
+
+
+def test_collect_merges_runs_and_finds_hooked_folders_and_data(tmp_path: Path) -> None:
+    app, site, out = tmp_path / "app", tmp_path / "site", tmp_path / "out"
+    for folder in (app / "tool", site / "awscli" / "botocore" / "data", site / "six"):
+        folder.mkdir(parents=True)
+    _record(
+        out,
+        1,
+        modules={
+            "tool.cli": str(app / "tool" / "cli.py"),
+            "awscli": str(site / "awscli" / "__init__.py"),
+            "botocore": str(site / "awscli" / "botocore" / "__init__.py"),
+            "botocore.session": str(site / "awscli" / "botocore" / "session.py"),
+            "json": "/usr/lib/python3.11/json/__init__.py",
+            "posix": "",  # built in
+            "six.moves": "",  # made at run time: no file to compile
+        },
+        aliases={"six.moves.urllib": "six.moves.urllib_parse"},
+        opened=[str(site / "awscli" / "botocore" / "data" / "endpoints.json"),
+                str(site / "awscli" / "data" / "cli.json"), str(app / "tool" / "cli.py")],
+    )  # fmt: skip
+    _record(out, 2, modules={"socket": "/usr/lib/python3.11/socket.py"},
+            listed=[str(site / "six")])  # fmt: skip
+    stdlib = frozenset({"json", "socket", "ssl", "email", "encodings", "six"})
+    found = trace.collect(out, app, site, stdlib - {"six"})
+    assert found.modules == ("awscli", "botocore", "botocore.session", "json", "socket",
+                             "tool.cli")  # fmt: skip
+    assert found.paths == ("awscli",)  # where the hook found botocore
+    assert found.data_packages == ("awscli", "botocore", "six")
+    assert found.exclude == ("email", "ssl")  # never imported; encodings always kept
+    assert found.aliases == (("six.moves.urllib", "six.moves.urllib_parse"),)
+
+
+def test_apply_adds_to_what_the_recipe_says() -> None:
+    found = trace.Trace(
+        modules=("a", "b"), aliases=(), paths=("awscli",), data_packages=("b",),
+        exclude=("ssl", "email"),
+    )  # fmt: skip
+    given = {"trace": "include", "include_modules": "z,a", "exclude": "xml"}
+    assert trace.apply(given, found) == {
+        "trace": "include",
+        "include_modules": "z,a,b",
+        "include_data": "b",
+        "paths": "awscli",
+        "exclude": "xml",  # include mode leaves nothing out
+    }
+    exact = trace.apply({**given, "trace": "include-exclude"}, found)
+    assert exact["exclude"] == "xml,ssl,email"
