@@ -78,29 +78,43 @@ def build(recipe: Path, out: Path, cache: Path) -> tuple[float, dict[str, object
     return time.perf_counter() - started, artifact
 
 
+def _project(tmp: Path, opts: argparse.Namespace) -> Path:
+    """A copy of the portcheck sample, its nuitka options as the variant asks."""
+    project = tmp / "project"
+    shutil.copytree(ROOT / "recipes" / "portcheck", project / "recipes" / "portcheck",
+                    ignore=shutil.ignore_patterns("tests", "__pycache__"))  # fmt: skip
+    shutil.copytree(ROOT / "lockfiles" / "portcheck", project / "lockfiles" / "portcheck")
+    recipe = project / "recipes" / "portcheck"
+    if opts.without_exclude or opts.traced:
+        toml = recipe / "recipe.toml"
+        instead = 'nuitka = { trace = "include-exclude" }' if opts.traced else "nuitka = {}"
+        text, n = re.subn(r"nuitka = \{ exclude = \[.*?\] \}", instead,
+                          toml.read_text(), flags=re.S)  # fmt: skip
+        assert n == 1, "the sample's nuitka exclude list was not found"
+        toml.write_text(text)
+    return recipe
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=21, help="timed runs per command (>= 10)")
-    parser.add_argument(
+    variant = parser.add_mutually_exclusive_group()
+    variant.add_argument(
         "--without-exclude",
         action="store_true",
         help="build the sample without its [formats] nuitka exclude list, for comparison",
+    )
+    variant.add_argument(
+        "--traced",
+        action="store_true",
+        help='build the sample with trace = "include-exclude" instead of its hand-written '
+        "exclude list: what the recipe's checks never import is left out",
     )
     opts = parser.parse_args()
     runs = max(10, opts.runs)
     with tempfile.TemporaryDirectory(prefix="buildkit-bench-nuitka-") as tmp_name:
         tmp = Path(tmp_name)
-        project = tmp / "project"
-        shutil.copytree(ROOT / "recipes" / "portcheck", project / "recipes" / "portcheck",
-                        ignore=shutil.ignore_patterns("tests", "__pycache__"))  # fmt: skip
-        shutil.copytree(ROOT / "lockfiles" / "portcheck", project / "lockfiles" / "portcheck")
-        recipe = project / "recipes" / "portcheck"
-        if opts.without_exclude:
-            toml = recipe / "recipe.toml"
-            text, n = re.subn(r"nuitka = \{ exclude = \[.*?\] \}", "nuitka = {}",
-                              toml.read_text(), flags=re.S)  # fmt: skip
-            assert n == 1, "the sample's nuitka exclude list was not found"
-            toml.write_text(text)
+        recipe = _project(tmp, opts)
         cache = tmp / "cache"
         cold_s, artifact = build(recipe, tmp / "dist", cache)
         binary = Path(str(artifact["path"]))
@@ -137,7 +151,13 @@ def main() -> int:
         assert rebuilt["reused"] is False and rebuilt["sha256"] != artifact["sha256"]
 
     base_t, base_rss = got["python3 -I"]
-    variant = " without its exclude list" if opts.without_exclude else ""
+    variant = (
+        " without its exclude list"
+        if opts.without_exclude
+        else " with a traced exclude list (no hand-written one)"
+        if opts.traced
+        else ""
+    )
     print(f"portcheck onefile{variant} ({size_mb:.1f} MB) against python3 -I, "
           f"median of {runs} runs")  # fmt: skip
     for name, (t, r) in got.items():
@@ -159,7 +179,9 @@ def main() -> int:
         print(f"{'met' if met else 'MISSED':<7}{goal}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    name = "nuitka_start_and_rebuild" + ("-without-exclude" if opts.without_exclude else "")
+    name = "nuitka_start_and_rebuild" + (
+        "-without-exclude" if opts.without_exclude else "-traced" if opts.traced else ""
+    )
     (out / f"{name}.json").write_text(json.dumps({
         "onefile_mb": size_mb,
         "start": {k: {"seconds": t, "rss_kib": r} for k, (t, r) in got.items()},

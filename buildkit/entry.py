@@ -115,10 +115,16 @@ def check(recipe: Recipe, wheels: Iterable[Wheel]) -> None:
             return
         if attr not in names:
             public = sorted(n for n in names if not n.startswith("_"))
+            functions = [
+                n.name
+                for n in body
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and not n.name.startswith("_")
+            ]
             raise checker.fail(
                 "[recipe].entry",
                 f"{recipe.entry!r}: {owner} ({where}) has no {attr!r}{did_you_mean(attr, public)}",
-                hint="name a function the module defines: " + ", ".join(public[:12]),
+                hint="name a function it defines: " + ", ".join((functions or public)[:12]),
             )
         classes = [n for n in body if isinstance(n, ast.ClassDef) and n.name == attr]
         if not classes:
