@@ -204,6 +204,8 @@ def type_name(value: Any) -> str:
 # list of Python module names (kept as one comma-separated string).
 FormatOptions = Mapping[str, Mapping[str, tuple[str, ...]]]
 MODULES: tuple[str, ...] = ()
+PATHS: tuple[str, ...] = ("<relative folder paths>",)  # a list of folders inside packages
+PATH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$")
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -414,6 +416,9 @@ def _formats(
             if allowed[key] == MODULES:
                 chosen.append((key, _modules(c, opts, key, f"[formats].{name}.")))
                 continue
+            if allowed[key] == PATHS:
+                chosen.append((key, _paths(c, opts, key, f"[formats].{name}.")))
+                continue
             val = c.string(opts, key, f"[formats].{name}.", required=True)
             if val not in allowed[key]:
                 raise c.fail(
@@ -434,6 +439,18 @@ def _modules(c: Checker, opts: Mapping[str, Any], key: str, where: str) -> str:
                 f"{where}{key}[{i}]",
                 f"{module!r} is not a Python module name",
                 hint='write dotted module names such as "xml" or "concurrent.futures.process"',
+            )
+    return ",".join(dict.fromkeys(names))
+
+
+def _paths(c: Checker, opts: Mapping[str, Any], key: str, where: str) -> str:
+    names = c.strings(opts, key, where)
+    for i, path in enumerate(names):
+        if not PATH_RE.fullmatch(path) or ".." in path.split("/"):
+            raise c.fail(
+                f"{where}{key}[{i}]",
+                f"{path!r} is not a relative folder path inside a package",
+                hint='write paths such as "glances/plugins", relative to where the package is',
             )
     return ",".join(dict.fromkeys(names))
 

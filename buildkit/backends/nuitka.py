@@ -30,7 +30,8 @@ from pathlib import Path
 from .. import hardening, tools
 from ..buildinfo import MEMBER
 from ..checks.trace import MODES as TRACE_MODES
-from ..recipe import MODULES, Hardening
+from ..errors import InputError
+from ..recipe import MODULES, PATHS, Hardening
 from ..targets import Target, host_target
 from ..wheelhouse import Wheel
 from . import BuildJob, Output, link_wheels
@@ -50,6 +51,7 @@ class NuitkaBackend:
         "include_packages": MODULES,  # packages packed whole (--include-package)
         "include_modules": MODULES,  # modules packed though no import names them
         "include_data": MODULES,  # packages whose data files are packed
+        "include_dirs": PATHS,  # package folders packed as they are (a plugin folder)
         "trace": TRACE_MODES,  # learn the three above from the recipe's checks
     }
 
@@ -86,6 +88,7 @@ class NuitkaBackend:
             "include_packages": options.get("include_packages", ""),
             "include_modules": options.get("include_modules", ""),
             "include_data": options.get("include_data", ""),
+            "include_dirs": options.get("include_dirs", ""),
             "trace": options.get("trace", "off"),
             "paths": options.get("paths", ""),  # folders under site, found by the trace
             "cflags": " ".join(flags.cflags),
@@ -121,6 +124,16 @@ class NuitkaBackend:
             ("--include-package-data", "include_data"),
         ):
             cmd += [f"{flag}={name}" for name in job.settings.get(key, "").split(",") if name]
+        searched = [job.app_dir, site] + [site / p for p in _listed(job.settings, "paths")]
+        for folder in _listed(job.settings, "include_dirs"):
+            found = next((r / folder for r in searched if (r / folder).is_dir()), None)
+            if found is None:
+                raise InputError(
+                    f"[formats].nuitka.include_dirs: {folder} is not a folder of the recipe's "
+                    "sources or of an installed wheel",
+                    hint="name it relative to where its package is, e.g. glances/plugins",
+                )
+            cmd.append(f"--include-raw-dir={found}={folder}")
         if mode == "onefile":
             cmd += [
                 f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.info_digest[:20]}",
@@ -181,6 +194,10 @@ def _gcc_version() -> str:
         return "missing"
     proc = tools.run([cc, "-dumpfullversion"], what="gcc version")
     return proc.stdout.strip()
+
+
+def _listed(settings: Mapping[str, str], key: str) -> list[str]:
+    return [item for item in settings.get(key, "").split(",") if item]
 
 
 def install_site(wheels: Sequence[Wheel], requirements: Path, work: Path, *, what: str) -> Path:

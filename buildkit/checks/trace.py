@@ -10,8 +10,10 @@ module imported, every file opened and every folder listed. From that record:
 * every module imported is included (``--include-module``), and a folder in which an
   import hook found modules under other names (awscli's ``botocore``, vendored in
   ``awscli/botocore``) is searched by Nuitka too;
-* every package whose data files were opened, or whose folders were listed, has its data
-  packed (``--include-package-data``);
+* every package whose data files were opened has its data packed
+  (``--include-package-data``), and every package folder the program listed (a plugin
+  folder it looks into) is packed as it is (``--include-raw-dir``), so the listing finds
+  what it found here;
 * with ``trace = "include-exclude"``, every standard-library module the runs never
   imported is left out (``--nofollow-import-to``): the smaller payload is the faster
   start, and the checks decide what "never needed" means, so they must be thorough.
@@ -46,7 +48,8 @@ class Trace:
     modules: tuple[str, ...]  # imported from a file, under their own names
     aliases: tuple[tuple[str, str], ...]  # name in sys.modules -> the module's own name
     paths: tuple[str, ...]  # folders under site an import hook found top-level modules in
-    data_packages: tuple[str, ...]  # top-level packages whose files were read or listed
+    data_packages: tuple[str, ...]  # top-level packages whose data files were read
+    dirs: tuple[str, ...]  # package folders listed, relative to where their package is
     exclude: tuple[str, ...]  # standard-library modules never imported
 
 
@@ -86,12 +89,13 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
     modules: dict[str, str] = {}
     aliases: dict[str, str] = {}
     opened: set[str] = set()
+    listed: set[str] = set()
     for record in sorted(out.glob("*.json")):
         doc = json.loads(record.read_text(encoding="utf-8"))
         modules.update(doc["modules"])
         aliases.update(doc["aliases"])
         opened.update(p for p in doc["opened"] if not p.endswith((".py", ".pyc", ".so")))
-        opened.update(doc["listed"])
+        listed.update(doc["listed"])
     roots = {app.resolve(), site.resolve()}
     extra: set[Path] = set()
     for name, file in modules.items():
@@ -102,11 +106,21 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
     data = set()
     for path in opened:  # the package a data file belongs to is one that was imported
         data.update([t for t in _tops(path, [*roots, *extra]) if t in imported][:1])
+    dirs = set()
+    for path in listed:
+        for root in sorted([*roots, *extra], key=lambda r: len(r.parts), reverse=True):
+            folder = Path(path).resolve()
+            if folder.is_relative_to(root) and folder != root and folder.is_dir():
+                rel = folder.relative_to(root)
+                if rel.parts[0] in imported:
+                    dirs.add(rel.as_posix())
+                break
     return Trace(
         modules=tuple(sorted(m for m, file in modules.items() if file and m != "__main__")),
         aliases=tuple(sorted(aliases.items())),
         paths=tuple(sorted(p.relative_to(site.resolve()).as_posix() for p in extra)),
         data_packages=tuple(sorted(data)),
+        dirs=tuple(sorted(dirs)),
         exclude=tuple(sorted(n for n in stdlib if n not in imported and n not in _KEEP)),
     )
 
@@ -167,6 +181,7 @@ def apply(options: Mapping[str, str], found: Trace) -> dict[str, str]:
     result["include_modules"] = merged("include_modules", found.modules)
     result["include_data"] = merged("include_data", found.data_packages)
     result["paths"] = merged("paths", found.paths)
+    result["include_dirs"] = merged("include_dirs", found.dirs)
     if options.get("trace") == "include-exclude":
         result["exclude"] = merged("exclude", found.exclude)
     return result

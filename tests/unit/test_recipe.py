@@ -209,3 +209,12 @@ def test_target_aliases_are_suggested(tmp_path: Path, given: str, meant: str) ->
         load(write(tmp_path, GOOD.replace("linux-amd64 = {}", f"{given} = {{}}")))
     with pytest.raises(InputError, match=f"unknown target '{given}'; did you mean '{meant}'"):
         targets.get(given)
+
+
+@pytest.mark.parametrize("bad", ["../etc", "/abs/plugins", "glances/../../x", "a//b", ""])
+def test_nuitka_include_dirs_must_stay_inside_packages(tmp_path: Path, bad: str) -> None:
+    text = GOOD.replace("pex = {}", f'nuitka = {{ include_dirs = ["glances/plugins", "{bad}"] }}')
+    with pytest.raises(RecipeError, match=r"include_dirs\[1\]: .* is not a relative folder path"):
+        load(write(tmp_path, text))
+    good = load(write(tmp_path, text.replace(f', "{bad}"', "")))
+    assert good.options("nuitka") == {"include_dirs": "glances/plugins"}

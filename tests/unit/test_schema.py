@@ -60,6 +60,8 @@ def test_schema_keys_match_model() -> None:
         for key, values in options.items():
             if values == recipe_mod.MODULES:
                 assert schema_opts[key]["items"]["pattern"] == recipe_mod.MODULE_RE.pattern
+            elif values == recipe_mod.PATHS:
+                assert schema_opts[key]["items"]["pattern"] == recipe_mod.PATH_RE.pattern
             else:
                 assert schema_opts[key]["enum"] == list(values)
     assert set(props["hardening"]["properties"]["require"]["items"]["enum"]) == set(

@@ -49,7 +49,8 @@ def test_collect_merges_runs_and_finds_hooked_folders_and_data(tmp_path: Path) -
     assert found.modules == ("awscli", "botocore", "botocore.session", "json", "socket",
                              "tool.cli")  # fmt: skip
     assert found.paths == ("awscli",)  # where the hook found botocore
-    assert found.data_packages == ("awscli", "botocore", "six")
+    assert found.data_packages == ("awscli", "botocore")
+    assert found.dirs == ("six",)  # a folder the program listed, packed as it is
     assert found.exclude == ("email", "ssl")  # never imported; encodings always kept
     assert found.aliases == (("six.moves.urllib", "six.moves.urllib_parse"),)
 
@@ -57,7 +58,7 @@ def test_collect_merges_runs_and_finds_hooked_folders_and_data(tmp_path: Path) -
 def test_apply_adds_to_what_the_recipe_says() -> None:
     found = trace.Trace(
         modules=("a", "b"), aliases=(), paths=("awscli",), data_packages=("b",),
-        exclude=("ssl", "email"),
+        dirs=("b/plugins",), exclude=("ssl", "email"),
     )  # fmt: skip
     given = {"trace": "include", "include_modules": "z,a", "exclude": "xml"}
     assert trace.apply(given, found) == {
@@ -65,6 +66,7 @@ def test_apply_adds_to_what_the_recipe_says() -> None:
         "include_modules": "z,a,b",
         "include_data": "b",
         "paths": "awscli",
+        "include_dirs": "b/plugins",
         "exclude": "xml",  # include mode leaves nothing out
     }
     exact = trace.apply({**given, "trace": "include-exclude"}, found)
