@@ -218,3 +218,41 @@ def test_records_carry_the_checks_into_manifest_and_provenance() -> None:
 def test_which_artifacts_run_on_later_pythons(wheels: list[str], expected: bool) -> None:
     assert pythons.open_ended(wheels, "3.11") is expected
     assert pythons.newer("3.11", upto=13) == ["3.12", "3.13"]
+
+
+def _record(target: str, fmt: str, python: str = "3.11", wheels: tuple[str, ...] = ()):
+    return ArtifactRecord(
+        name=f"app-1.0-{target}", recipe="app", version="1.0", target=target, format=fmt,
+        python=python, sha256="0" * 64, size=1, lock="l", lock_digest="d",
+        inputs={"wheels": [f"{w} sha256:{'0' * 64}" for w in wheels]},
+    )  # fmt: skip
+
+
+def test_where_each_artifact_runs(tmp_path: Path) -> None:
+    from buildkit.cache import Cache
+    from buildkit.checks import run
+
+    cache = Cache(root=tmp_path / "cache")
+    found, why = run.places(_record("darwin-arm64", "pex"), cache, tmp_path / "1")
+    assert found == [] and why.startswith("no darwin-arm64 host here (this machine: linux")
+    assert "only the static checks stand for it" in why
+    found, why = run.places(_record("linux-arm64", "shiv"), cache, tmp_path / "2")
+    assert found == [] and "buildkit host create linux-arm64" in why
+    found, why = run.places(_record("linux-amd64", "nuitka"), cache, tmp_path / "3")
+    (native,) = found
+    assert why == "" and native.where.startswith("this machine (linux x86_64, glibc ")
+    tied = ("PyYAML-6.0-cp311-cp311-manylinux_2_17_x86_64.whl",)
+    found, _ = run.places(_record("linux-amd64", "pex", wheels=tied), cache, tmp_path / "4")
+    assert [p.where.split(" with ")[1].split(" (")[0] for p in found] == ["Python 3.11"]
+    bin_folder = found[0].bin
+    assert bin_folder is not None and (bin_folder / "python3.11").resolve() == (
+        pythons.find("3.11").resolve()  # type: ignore[union-attr]
+    )
+    assert not [p.name for p in bin_folder.iterdir() if p.name.startswith("python3.1")
+                and p.name != "python3.11"]  # fmt: skip
+    pure = ("urllib3-2.2.3-py3-none-any.whl",)
+    found, _ = run.places(_record("linux-amd64", "pex", wheels=pure), cache, tmp_path / "5")
+    later = [v for v in pythons.newer("3.11") if pythons.find(v)]
+    assert len(found) == 1 + len(later)
+    found, _ = run.places(_record("linux-amd64", "shiv", wheels=pure), cache, tmp_path / "6")
+    assert len(found) == 1  # shiv's header starts python3.11 only
