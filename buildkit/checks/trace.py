@@ -161,9 +161,11 @@ def trace(
     stdlib = frozenset(sys.stdlib_module_names)
     found = collect(out, app, site, stdlib)
     log.info(
-        "trace: %d module(s) imported, data of %s, %d standard-library module(s) never imported",
+        "trace: %d module(s) imported, data of %s, folders listed: %s; "
+        "%d standard-library module(s) never imported",
         len(found.modules),
         ", ".join(found.data_packages) or "no package",
+        ", ".join(found.dirs) or "none",
         len(found.exclude),
     )
     return found
