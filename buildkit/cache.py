@@ -32,6 +32,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .fsutil import atomic_write_text, output_errors, remove_tree, sha256_file
 
@@ -199,6 +200,23 @@ class Cache:
             else:
                 shutil.rmtree(staging.parent, ignore_errors=True)
         return final
+
+    # --- check results --------------------------------------------------------------------
+
+    def _proof(self, key: str) -> Path:
+        return self.root / "proofs" / key[:2] / f"{key}.json"
+
+    def store_proof(self, key: str, doc: dict[str, Any]) -> None:
+        """Keep the passed checks of an artifact (key: its bytes, the checks, the places)."""
+        with output_errors(self.root):
+            atomic_write_text(self._proof(key), json.dumps(doc, sort_keys=True) + "\n")
+
+    def lookup_proof(self, key: str) -> dict[str, Any] | None:
+        try:
+            doc = json.loads(self._proof(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return doc if isinstance(doc, dict) else None
 
     # --- artifacts ------------------------------------------------------------------------
 

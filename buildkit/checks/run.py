@@ -17,6 +17,9 @@ check raises :class:`ChecksFailed` (exit 1) before anything is published.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import platform
 import re
@@ -63,6 +66,20 @@ class Outcome:
     def passed(self) -> bool:
         return not self.problems
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Outcome:
+        """A passed outcome as ``to_dict`` wrote it (kept in the cache)."""
+        return cls(
+            check=str(doc["check"]),
+            command=tuple(shlex.split(str(doc["command"]))),
+            expected=str(doc["expected"]),
+            exit=int(doc["exit"]),
+            problems=(),
+            stdout="",
+            stderr="",
+            seconds=float(doc["seconds"]),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "check": self.check,
@@ -92,6 +109,7 @@ class ArtifactChecks:
     artifact: str
     runs: tuple[Run, ...]
     not_run: str = ""  # why no check could run for it (then runs is empty)
+    reused: bool = False  # the same bytes passed the same checks in the same places before
 
     @property
     def status(self) -> str:
@@ -103,6 +121,8 @@ class ArtifactChecks:
         doc: dict[str, Any] = {"status": self.status}
         if self.not_run:
             doc["not_run"] = self.not_run
+        if self.reused:
+            doc["reused"] = True
         doc["runs"] = [
             {"where": r.where, "results": [o.to_dict() for o in r.outcomes]} for r in self.runs
         ]
@@ -362,12 +382,56 @@ def check_artifact(
     found, why = places(record, cache, work)
     if not found:
         return ArtifactChecks(artifact=record.name, runs=(), not_run=why)
+    key = _proof_key(record, checks, found)
+    if (kept := _reuse(cache.lookup_proof(key), record.name)) is not None:
+        return kept
     program = _program(path, record, work)
     runs = []
     for place in found:
         outcomes = tuple(run_one(place, program, record.name, c, work) for c in checks)
         runs.append(Run(where=place.where, outcomes=outcomes))
-    return ArtifactChecks(artifact=record.name, runs=tuple(runs))
+    result = ArtifactChecks(artifact=record.name, runs=tuple(runs))
+    if result.status == "passed":
+        cache.store_proof(key, result.to_dict())
+    return result
+
+
+def _proof_key(record: ArtifactRecord, checks: Sequence[Check], found: Sequence[Place]) -> str:
+    """What decides a check's outcome: the artifact's bytes, the checks, where they run
+    (the interpreter's path and version, the emulated host) and buildkit's own code."""
+    from ..build import toolkit_digest
+
+    doc = {
+        "v": 1,
+        "artifact": record.sha256,
+        "checks": [dataclasses.asdict(c) for c in checks],
+        "places": [p.where for p in found],
+        "pythons": [_stat(p) for p in found],
+        "toolkit": toolkit_digest(),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _stat(place: Place) -> list[int]:
+    """Size and mtime of the interpreter a zipapp runs under (an upgrade in place)."""
+    folder = getattr(place, "bin", None)
+    if folder is None:
+        return []
+    st = (folder / "python3").stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _reuse(doc: dict[str, Any] | None, name: str) -> ArtifactChecks | None:
+    if doc is None or doc.get("status") != "passed":
+        return None
+    try:
+        runs = tuple(
+            Run(where=str(r["where"]), outcomes=tuple(Outcome.from_dict(o) for o in r["results"]))
+            for r in doc["runs"]
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return ArtifactChecks(artifact=name, runs=runs, reused=True)
 
 
 def run_checks(
@@ -389,7 +453,7 @@ def run_checks(
         log.info(
             "%s: checks %s",
             record.name,
-            f"{result.status} ("
+            f"{result.status}{' (before, on these bytes)' if result.reused else ''} ("
             + "; ".join(f"{len(r.outcomes)} on {r.where}" for r in result.runs)
             + ")"
             if result.runs

@@ -15,7 +15,8 @@ module imported, every file opened and every folder listed. From that record:
   folder it looks into) is packed as it is (``--include-raw-dir``), so the listing finds
   what it found here;
 * with ``trace = "include-exclude"``, every standard-library module the runs never
-  imported is left out (``--nofollow-import-to``): the smaller payload is the faster
+  imported, and every submodule of an imported standard-library package they never
+  imported, is left out (``--nofollow-import-to``): the smaller payload is the faster
   start, and the checks decide what "never needed" means, so they must be thorough.
 
 The record goes into the build's settings, so the build info and the manifest say what
@@ -24,8 +25,10 @@ was traced, and a different trace is a different build.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import pkgutil
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,7 +43,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("off", "include", "include-exclude")
 #: Never left out, whatever a trace says: what every start of a Nuitka program needs.
-_KEEP = frozenset({"encodings", "codecs", "io", "abc", "site", "os", "sys", "builtins"})
+_KEEP = frozenset({"encodings", "codecs", "io", "abc", "os", "sys", "builtins", "importlib"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,8 +124,32 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
         paths=tuple(sorted(p.relative_to(site.resolve()).as_posix() for p in extra)),
         data_packages=tuple(sorted(data)),
         dirs=tuple(sorted(dirs)),
-        exclude=tuple(sorted(n for n in stdlib if n not in imported and n not in _KEEP)),
+        exclude=tuple(
+            sorted(n for n in stdlib if n not in imported and n not in _KEEP)
+            + _unused_submodules(set(modules) | set(aliases), stdlib)
+        ),
     )
+
+
+def _unused_submodules(imported: set[str], stdlib: frozenset[str]) -> list[str]:
+    """The submodules of each imported standard-library package that were never imported
+    (``concurrent.futures.process`` of a program that only uses threads: following it
+    would bring ``multiprocessing`` back)."""
+    found = []
+    for name in sorted(imported):
+        if name.split(".")[0] not in stdlib or name.split(".")[0] in _KEEP:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for sub in pkgutil.iter_modules(spec.submodule_search_locations):
+            full = f"{name}.{sub.name}"
+            if full not in imported and not sub.name.startswith("__"):
+                found.append(full)
+    return sorted(found)
 
 
 def trace(
@@ -141,7 +168,7 @@ def trace(
     shutil.copyfile(Path(__file__).with_name("tracer.py"), tracer)
     program = work / "traced"
     program.write_text(
-        f'#!/bin/sh\nexec "{sys.executable}" -I "{tracer}" "{out}" "{app}" "{site}" '
+        f'#!/bin/sh\nexec "{sys.executable}" -I -S "{tracer}" "{out}" "{app}" "{site}" '
         f'"{entry}" "$@"\n',
         encoding="utf-8",
     )

@@ -2,7 +2,7 @@
 
 Started by buildkit's trace (never imported by buildkit itself) as::
 
-    python -I tracer.py OUT_DIR APP_DIR SITE_DIR MODULE:ATTR [ARGS...]
+    python -I -S tracer.py OUT_DIR APP_DIR SITE_DIR MODULE:ATTR [ARGS...]
 
 At exit it writes ``OUT_DIR/<pid>.json``: every module in ``sys.modules`` that is what
 its name says, with its file (an alias an import hook made is listed apart), every file

@@ -128,8 +128,15 @@ def test_a_build_that_passes_its_gate_publishes_a_whole_release(
     assert result.checks[artifact.name].status == "passed"
     assert listing_problems(out) == []
     assert len(list((tmp_path / "cache").glob("blobs/*/*"))) == 1  # the artifact
+    assert not result.checks[artifact.name].reused
     again = _build(recipe, out, tmp_path / "cache")
     assert again.artifacts[0].sha256 == artifact.sha256
+    # the same bytes passed the same checks here: the outcomes are kept, not run again
+    proof = again.checks[artifact.name]
+    assert proof.reused and proof.status == "passed"
+    assert [o.check for o in proof.runs[0].outcomes] == ["open port", "closed port", "json"]
+    entry = json.loads((out / "manifest.json").read_text())["artifacts"][0]
+    assert entry["checks"]["reused"] is True
 
 
 def test_a_build_that_fails_its_gate_publishes_nothing(recipe_copy, tmp_path: Path) -> None:
@@ -185,3 +192,17 @@ def test_an_entry_typo_stops_the_build_before_anything_is_built(
     assert exc.value.exit_code == 2
     assert not (tmp_path / "dist").exists()
     assert not list((tmp_path / "cache").glob("blobs/*/*"))  # nothing was built
+
+
+def test_changed_checks_run_again(recipe_copy, tmp_path: Path) -> None:
+    recipe = recipe_copy("portcheck")
+    _policy(recipe, ["nx", "pie"])
+    first = _build(recipe, tmp_path / "dist", tmp_path / "cache")
+    toml = recipe / "recipe.toml"
+    toml.write_text(toml.read_text().replace('"--timeout", "5"]', '"--timeout", "4"]'))
+    again = _build(recipe, tmp_path / "dist", tmp_path / "cache")
+    (name,) = again.checks
+    assert again.artifacts[0].sha256 == first.artifacts[0].sha256  # the same bytes
+    assert first.checks[name].reused is False and again.checks[name].reused is False
+    assert first.checks[name].runs[0].outcomes[0].command[-1] == "5"
+    assert again.checks[name].runs[0].outcomes[0].command[-1] == "4"
