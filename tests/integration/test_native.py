@@ -81,7 +81,7 @@ def test_a_zipapp_started_by_another_python_says_which_it_needs(
         assert "Traceback" not in proc.stderr and proc.stdout == ""
     manifest = json.loads((logwatch["out"] / "manifest.json").read_text())
     (pex,) = [a for a in manifest["artifacts"] if a["format"] == "pex"]
-    assert [r["where"].split(" with ")[1][:10] for r in pex["checks"]["runs"]] == ["Python 3.11"]
+    assert [r["where"].split(" with ")[1][:11] for r in pex["checks"]["runs"]] == ["Python 3.11"]
 
 
 def test_extension_is_hardened_and_audited_as_our_own(logwatch: dict[str, Any]) -> None:
