@@ -150,11 +150,13 @@ class Place(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class Local:
-    """This machine, with ``bin`` as the only folder of programs on ``PATH`` when given
-    (a zipapp's: exactly one Python there), and a private home."""
+    """This machine, and a private home; for a zipapp, ``python`` the only Python on
+    ``PATH`` (a folder ``bin`` of this machine's programs with that one Python, made at
+    the first run)."""
 
     where: str
     home: Path
+    python: Path | None = None
     bin: Path | None = None
 
     def inside(self, folder: Path) -> str:
@@ -164,7 +166,9 @@ class Local:
         self, program: Path, args: Sequence[str], check: Check, folder: Path, stdin: Path | None
     ) -> subprocess.CompletedProcess[str]:
         env = {"HOME": str(self.home), "TMPDIR": str(self.home / "tmp"), **dict(check.env)}
-        if self.bin is not None:
+        if self.python is not None and self.bin is not None:
+            if not self.bin.exists():
+                python_bin(self.python, self.bin)
             env["PATH"] = str(self.bin)
         return tools.run(
             [program, *args],
@@ -337,7 +341,8 @@ def places(record: ArtifactRecord, cache: Cache, work: Path) -> tuple[list[Place
             Local(
                 where=f"{_machine()} with Python {v} ({path})",
                 home=home,
-                bin=python_bin(path, work / f"bin-{v}"),
+                python=path,
+                bin=work / f"bin-{v}",
             )
             for v, path in found.items()
         ], ""
@@ -414,10 +419,10 @@ def _proof_key(record: ArtifactRecord, checks: Sequence[Check], found: Sequence[
 
 def _stat(place: Place) -> list[int]:
     """Size and mtime of the interpreter a zipapp runs under (an upgrade in place)."""
-    folder = getattr(place, "bin", None)
-    if folder is None:
+    python = getattr(place, "python", None)
+    if python is None:
         return []
-    st = (folder / "python3").stat()
+    st = python.stat()
     return [st.st_size, st.st_mtime_ns]
 
 

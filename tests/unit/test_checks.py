@@ -244,10 +244,9 @@ def test_where_each_artifact_runs(tmp_path: Path) -> None:
     tied = ("PyYAML-6.0-cp311-cp311-manylinux_2_17_x86_64.whl",)
     found, _ = run.places(_record("linux-amd64", "pex", wheels=tied), cache, tmp_path / "4")
     assert [p.where.split(" with ")[1].split(" (")[0] for p in found] == ["Python 3.11"]
-    bin_folder = found[0].bin
-    assert bin_folder is not None and (bin_folder / "python3.11").resolve() == (
-        pythons.find("3.11").resolve()  # type: ignore[union-attr]
-    )
+    assert found[0].python == pythons.find("3.11") and found[0].bin is not None
+    bin_folder = run.python_bin(found[0].python, found[0].bin)  # made at the first run
+    assert (bin_folder / "python3.11").resolve() == found[0].python.resolve()
     assert not [p.name for p in bin_folder.iterdir() if p.name.startswith("python3.1")
                 and p.name != "python3.11"]  # fmt: skip
     pure = ("urllib3-2.2.3-py3-none-any.whl",)
