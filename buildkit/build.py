@@ -574,7 +574,7 @@ def build(
             built, recipe.checks, cache, work_root / "checks", recipe_path=recipe.path
         )
         built = [
-            (source, replace(record, checks=proofs[record.name].to_dict()))
+            (source, replace(record, checks=proofs[record.name].record()))
             for source, record in built
         ]
         stem = f"{recipe.name}-{recipe.version}"

@@ -54,7 +54,8 @@ class Outcome:
     """One check, run once in one place."""
 
     check: str
-    command: tuple[str, ...]
+    command: tuple[str, ...]  # as run: placeholders replaced (ports differ from run to run)
+    written: tuple[str, ...]  # as the recipe writes it: what the release records
     expected: str
     exit: int | None  # None: it did not finish (timed out, could not start)
     problems: tuple[str, ...]  # what differed from the expectation; empty: passed
@@ -71,7 +72,8 @@ class Outcome:
         """A passed outcome as ``to_dict`` wrote it (kept in the cache)."""
         return cls(
             check=str(doc["check"]),
-            command=tuple(shlex.split(str(doc["command"]))),
+            command=tuple(shlex.split(str(doc["ran"]))),
+            written=tuple(shlex.split(str(doc["command"]))),
             expected=str(doc["expected"]),
             exit=int(doc["exit"]),
             problems=(),
@@ -80,15 +82,20 @@ class Outcome:
             seconds=float(doc["seconds"]),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {
+    def record(self) -> dict[str, Any]:
+        """What the release keeps: the same for every run of the same outcome."""
+        return {
             "check": self.check,
-            "command": shlex.join(self.command),
+            "command": shlex.join(self.written),
             "expected": self.expected,
             "exit": self.exit,
             "passed": self.passed,
-            "seconds": round(self.seconds, 2),
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record, with what differs from run to run (the command as run, seconds)."""
+        doc = {**self.record(), "ran": shlex.join(self.command)}
+        doc["seconds"] = round(self.seconds, 2)
         if self.problems:
             doc.update(problems=list(self.problems), stdout=self.stdout, stderr=self.stderr)
         return doc
@@ -117,10 +124,20 @@ class ArtifactChecks:
             return "not-run"
         return "passed" if all(r.passed for r in self.runs) else "failed"
 
-    def to_dict(self) -> dict[str, Any]:
+    def record(self) -> dict[str, Any]:
+        """What manifest.json and the provenance keep: no timings, no ports, nothing that
+        differs between two runs of the same build (the release folder stays reproducible)."""
         doc: dict[str, Any] = {"status": self.status}
         if self.not_run:
             doc["not_run"] = self.not_run
+        doc["runs"] = [
+            {"where": r.where, "results": [o.record() for o in r.outcomes]} for r in self.runs
+        ]
+        return doc
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record with the run's details (``build --json``, the cache)."""
+        doc = self.record()
         if self.reused:
             doc["reused"] = True
         doc["runs"] = [
@@ -252,6 +269,7 @@ def run_one(place: Place, program: Path, name: str, check: Check, work: Path) ->
             return Outcome(
                 check=check.name,
                 command=(name, *args),
+                written=(name, *check.args),
                 expected=check.expected(),
                 exit=None,
                 problems=(exc.message,),
@@ -262,6 +280,7 @@ def run_one(place: Place, program: Path, name: str, check: Check, work: Path) ->
     return Outcome(
         check=check.name,
         command=(name, *args),
+        written=(name, *check.args),
         expected=check.expected(),
         exit=proc.returncode,
         problems=judge(check, proc.returncode, proc.stdout, proc.stderr),

@@ -153,6 +153,7 @@ def _outcome(problems: tuple[str, ...] = ()) -> Outcome:
     return Outcome(
         check="closed port",
         command=("app.pex", "127.0.0.1:9", "--json"),
+        written=("app.pex", "127.0.0.1:{closed_port}", "--json"),
         expected="exit 1, stdout containing 'closed'",
         exit=0,
         problems=problems,
@@ -186,12 +187,15 @@ def test_records_carry_the_checks_into_manifest_and_provenance() -> None:
     record = ArtifactRecord(
         name="a", recipe="app", version="1.0", target="linux-amd64", format="pex",
         python="3.11", sha256="0" * 64, size=1, lock="lockfiles/app/linux-amd64.txt",
-        lock_digest="sha256:" + "1" * 64, inputs={}, checks=ran.to_dict(),
+        lock_digest="sha256:" + "1" * 64, inputs={}, checks=ran.record(),
     )  # fmt: skip
     back = ArtifactRecord.from_dict(json.loads(json.dumps(record.to_dict())), "m")
     assert back == record
     assert back.checks is not None
-    assert back.checks["runs"][0]["results"][0]["command"] == "app.pex 127.0.0.1:9 --json"
+    result = back.checks["runs"][0]["results"][0]
+    assert result["command"] == "app.pex '127.0.0.1:{closed_port}' --json"  # as written
+    assert "seconds" not in result and "ran" not in result  # the release stays reproducible
+    assert ran.to_dict()["runs"][0]["results"][0]["ran"] == "app.pex 127.0.0.1:9 --json"
     statement = json.loads(provenance.render("app", "1.0", [record]))
     (byproduct,) = statement["predicate"]["runDetails"]["byproducts"]
     assert byproduct["name"] == "checks/a"
