@@ -570,9 +570,13 @@ def build(
                 extra={"progress": (index, total), "step": "build"},
             )
         log.info("running the recipe's checks", extra={"step": "check"})
-        proofs = checks_run.run_checks(
-            built, recipe.checks, cache, work_root / "checks", recipe_path=recipe.path
-        )
+        check_root = checks_run.plain_temp_dir()
+        try:
+            proofs = checks_run.run_checks(
+                built, recipe.checks, cache, check_root, recipe_path=recipe.path
+            )
+        finally:
+            shutil.rmtree(check_root, ignore_errors=True)
         built = [
             (source, replace(record, checks=proofs[record.name].record()))
             for source, record in built

@@ -27,6 +27,7 @@ import shlex
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -458,6 +459,16 @@ def _reuse(doc: dict[str, Any] | None, name: str) -> ArtifactChecks | None:
     return ArtifactChecks(artifact=name, runs=runs, reused=True)
 
 
+def plain_temp_dir() -> Path:
+    """A fresh private folder for the checks' homes, on a path without blanks: pex puts
+    its venv's path in a shebang line, which cannot hold one (a cache folder named
+    ``build tree`` would fail every pex check, as would such a home for a real user)."""
+    base = tempfile.gettempdir()
+    if any(c.isspace() for c in base):
+        base = "/tmp"
+    return Path(tempfile.mkdtemp(prefix="buildkit-checks-", dir=base))
+
+
 def run_checks(
     built: Sequence[tuple[Path, ArtifactRecord]],
     checks: Sequence[Check],
@@ -466,7 +477,8 @@ def run_checks(
     *,
     recipe_path: Path,
 ) -> dict[str, ArtifactChecks]:
-    """The checks' results by artifact name; raises :class:`ChecksFailed` when any failed."""
+    """The checks' results by artifact name; raises :class:`ChecksFailed` when any failed.
+    ``work``: a folder for the runs (see :func:`plain_temp_dir`)."""
     results: dict[str, ArtifactChecks] = {}
     total = len(built)
     for index, (path, record) in enumerate(built, 1):
