@@ -7,6 +7,7 @@ level, and a failure becomes a :class:`ToolError` that says what ran and what to
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -102,6 +103,7 @@ def run(
     umask: int = 0o022,
     capture: bool = True,
     heartbeat: Callable[[float, str], str] | None = None,
+    to_files: tuple[Path, Path] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` hermetically; raise :class:`ToolError` naming ``what`` on failure.
 
@@ -113,11 +115,16 @@ def run(
     ``heartbeat``: a long step; its output is read as it comes (each line logged at debug
     level, so ``--verbose`` streams it), and every :data:`HEARTBEAT` seconds
     ``heartbeat(elapsed, last line)`` is logged at info level: a CI log never goes
-    silent while the tool works."""
+    silent while the tool works. ``to_files``: stdout and stderr go to these two files, not
+    into memory (a program under test may write without end until its timeout); the
+    caller reads what it needs of them."""
     argv = [str(c) for c in cmd]
     log.debug("$ %s", shlex.join(argv))
     try:
-        with stdin.open("rb") if stdin else open(os.devnull, "rb") as feed:
+        with (
+            stdin.open("rb") if stdin else open(os.devnull, "rb") as feed,
+            contextlib.ExitStack() as files,
+        ):
             kwargs: dict[str, Any] = {
                 "env": dict(exact_env) if exact_env is not None else clean_env(env),
                 "cwd": cwd,
@@ -126,7 +133,12 @@ def run(
                 "umask": umask,
                 "preexec_fn": _die_with_parent,
             }
-            if heartbeat is not None:
+            if to_files is not None:
+                out, err = (files.enter_context(path.open("wb")) for path in to_files)
+                proc = subprocess.run(
+                    argv, stdout=out, stderr=err, timeout=timeout, check=False, **kwargs
+                )
+            elif heartbeat is not None:
                 proc = _watched(argv, kwargs, heartbeat, timeout)
             else:
                 proc = subprocess.run(

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 #: What a record keeps of a program's output (its end: where a failure says why).
 KEEP = 2000
+#: How much of each output stream a check reads and judges; more is a failure of its own
+#: (a program that writes without end until its timeout must not fill the memory).
+READ_AT_MOST = 16 << 20
 #: How much slower a program runs under QEMU user emulation than natively (timeouts).
 EMULATED_SLOWDOWN = 10
 INSIDE = "/opt/buildkit-check"
@@ -158,8 +161,18 @@ class Place(Protocol):
     def where(self) -> str: ...
 
     def run(
-        self, program: Path, args: Sequence[str], check: Check, folder: Path, stdin: Path | None
-    ) -> subprocess.CompletedProcess[str]: ...
+        self,
+        program: Path,
+        args: Sequence[str],
+        check: Check,
+        folder: Path,
+        *,
+        stdin: Path | None,
+        streams: tuple[Path, Path],
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the program with ``args`` in ``folder``; its stdout and stderr go to the two
+        ``streams`` files."""
+        ...
 
     def inside(self, folder: Path) -> str:
         """The path under which the program sees ``folder`` (its working folder)."""
@@ -181,7 +194,14 @@ class Local:
         return str(folder)
 
     def run(
-        self, program: Path, args: Sequence[str], check: Check, folder: Path, stdin: Path | None
+        self,
+        program: Path,
+        args: Sequence[str],
+        check: Check,
+        folder: Path,
+        *,
+        stdin: Path | None,
+        streams: tuple[Path, Path],
     ) -> subprocess.CompletedProcess[str]:
         env = {"HOME": str(self.home), "TMPDIR": str(self.home / "tmp"), **dict(check.env)}
         if self.python is not None and self.bin is not None:
@@ -196,6 +216,7 @@ class Local:
             stdin=stdin,
             check=False,
             timeout=check.timeout,
+            to_files=streams,
         )
 
 
@@ -212,7 +233,14 @@ class Emulated:
         return f"{INSIDE}/work"
 
     def run(
-        self, program: Path, args: Sequence[str], check: Check, folder: Path, stdin: Path | None
+        self,
+        program: Path,
+        args: Sequence[str],
+        check: Check,
+        folder: Path,
+        *,
+        stdin: Path | None,
+        streams: tuple[Path, Path],
     ) -> subprocess.CompletedProcess[str]:
         from ..hosts.store import run_in
 
@@ -230,6 +258,7 @@ class Emulated:
             capture=True,
             timeout=check.timeout * EMULATED_SLOWDOWN,
             stdin=stdin,
+            to_files=streams,
         )
 
 
@@ -261,11 +290,12 @@ def run_one(place: Place, program: Path, name: str, check: Check, work: Path) ->
     if check.stdin:
         stdin = work / "stdin"
         stdin.write_text(check.stdin, encoding="utf-8")
+    streams = (work / "stdout", work / "stderr")
     started = time.monotonic()
     with fixtures.serving(check, place.inside(folder)) as values:
         args = [fixtures.expand(a, values) for a in check.args]
         try:
-            proc = place.run(program, args, check, folder, stdin)
+            proc = place.run(program, args, check, folder, stdin=stdin, streams=streams)
         except BuildkitError as exc:  # timed out, or could not start at all
             return Outcome(
                 check=check.name,
@@ -278,17 +308,37 @@ def run_one(place: Place, program: Path, name: str, check: Check, work: Path) ->
                 stderr="",
                 seconds=time.monotonic() - started,
             )
+    seconds = time.monotonic() - started
+    (stdout, out_over), (stderr, err_over) = (read_output(path) for path in streams)
+    too_long = tuple(
+        f"{stream} is {size} bytes, more than the {READ_AT_MOST} a check reads (judged on "
+        "its start; a check's command should print less)"
+        for stream, size in (("stdout", out_over), ("stderr", err_over))
+        if size
+    )
     return Outcome(
         check=check.name,
         command=(name, *args),
         written=(name, *check.args),
         expected=check.expected(),
         exit=proc.returncode,
-        problems=judge(check, proc.returncode, proc.stdout, proc.stderr),
-        stdout=_tail(proc.stdout),
-        stderr=_tail(proc.stderr),
-        seconds=time.monotonic() - started,
+        problems=too_long + judge(check, proc.returncode, stdout, stderr),
+        stdout=_tail(stdout),
+        stderr=_tail(stderr),
+        seconds=seconds,
     )
+
+
+def read_output(path: Path) -> tuple[str, int]:
+    """A stream's text, at most :data:`READ_AT_MOST` bytes of it, and its size when it
+    was longer (0 otherwise)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            data = f.read(READ_AT_MOST)
+    except FileNotFoundError:
+        return "", 0
+    return data.decode("utf-8", errors="replace"), size if size > READ_AT_MOST else 0
 
 
 def _program(path: Path, record: ArtifactRecord, work: Path) -> Path:
@@ -337,7 +387,14 @@ def _machine() -> str:
     return f"this machine ({_describe_machine()})"
 
 
-def places(record: ArtifactRecord, cache: Cache, work: Path) -> tuple[list[Place], str]:
+#: The emulated hosts one run of the checks has looked at: the host, or why it cannot be
+#: used (checking a host starts its interpreter under QEMU: once per run, not per artifact).
+HostsSeen = dict[str, tuple[Any, str]]
+
+
+def places(
+    record: ArtifactRecord, cache: Cache, work: Path, seen: HostsSeen | None = None
+) -> tuple[list[Place], str]:
     """Where ``record``'s artifact can run here, or ([], why it cannot)."""
     target = targets.get(record.target)
     home = work / "home"
@@ -366,11 +423,11 @@ def places(record: ArtifactRecord, cache: Cache, work: Path) -> tuple[list[Place
             )
             for v, path in found.items()
         ], ""
-    return _emulated(record, target, cache, home)
+    return _emulated(record, target, cache, home, {} if seen is None else seen)
 
 
 def _emulated(
-    record: ArtifactRecord, target: targets.Target, cache: Cache, home: Path
+    record: ArtifactRecord, target: targets.Target, cache: Cache, home: Path, seen: HostsSeen
 ) -> tuple[list[Place], str]:
     from .. import hosts
     from ..hosts import store
@@ -392,19 +449,29 @@ def _emulated(
             f"the emulated host {spec.name} has Python {spec.python_version}; the artifact "
             f"is built for {record.python}"
         )
-    try:
-        host = store.use(spec, cache)
-    except BuildkitError as exc:
-        return [], f"the emulated host {spec.name} cannot be used: {exc.message}"
+    if spec.name not in seen:
+        try:
+            seen[spec.name] = (store.use(spec, cache), "")
+        except BuildkitError as exc:
+            seen[spec.name] = (None, f"the emulated host {spec.name} cannot be used: {exc.message}")
+    host, why = seen[spec.name]
+    if host is None:
+        return [], why
     where = f"emulated host {spec.name} ({target.name} under QEMU {spec.qemu})"
     return [Emulated(where=where, host=host, home=home)], ""
 
 
 def check_artifact(
-    path: Path, record: ArtifactRecord, checks: Sequence[Check], cache: Cache, work: Path
+    path: Path,
+    record: ArtifactRecord,
+    checks: Sequence[Check],
+    cache: Cache,
+    work: Path,
+    *,
+    seen: HostsSeen | None = None,
 ) -> ArtifactChecks:
     work.mkdir(parents=True, exist_ok=True)
-    found, why = places(record, cache, work)
+    found, why = places(record, cache, work, seen)
     if not found:
         return ArtifactChecks(artifact=record.name, runs=(), not_run=why)
     key = _proof_key(record, checks, found)
@@ -480,9 +547,10 @@ def run_checks(
     """The checks' results by artifact name; raises :class:`ChecksFailed` when any failed.
     ``work``: a folder for the runs (see :func:`plain_temp_dir`)."""
     results: dict[str, ArtifactChecks] = {}
+    seen: HostsSeen = {}
     total = len(built)
     for index, (path, record) in enumerate(built, 1):
-        result = check_artifact(path, record, checks, cache, work / str(index))
+        result = check_artifact(path, record, checks, cache, work / str(index), seen=seen)
         results[record.name] = result
         if result.not_run:
             log.warning("checks not run for %s: %s", record.name, result.not_run)

@@ -177,12 +177,12 @@ def trace(
     (home / "tmp").mkdir(parents=True)
     place = run.Local(where=f"the build's Python {sys.version.split()[0]} (traced)", home=home)
     outcomes = tuple(run.run_one(place, program, entry, check, work) for check in checks)
-    failed = run.ArtifactChecks(artifact=f"{entry} (traced)", runs=(run.Run(
+    traced = run.ArtifactChecks(artifact=f"{entry} (traced)", runs=(run.Run(
         where=place.where, outcomes=outcomes),))  # fmt: skip
-    if failed.status == "failed":
+    if traced.status == "failed":
         raise CheckFailed(
             "the checks fail under the build's own Python, before Nuitka: "
-            + run.describe([failed]),
+            + run.describe([traced]),
             hint=f"fix the program, or what the check expects in {recipe_path} [[checks]]",
         )
     stdlib = frozenset(sys.stdlib_module_names)

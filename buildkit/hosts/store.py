@@ -215,12 +215,14 @@ def run_in(
     timeout: float | None = None,
     scratch_in: Path | None = None,
     stdin: Path | None = None,
+    to_files: tuple[Path, Path] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` inside the host on a throw-away overlay; return its completed process.
 
     ``binds``: (folder or file outside, path inside, read only) mounted for the run.
     ``capture``: keep stdout/stderr (checks); otherwise they pass through (run-on).
-    ``stdin``: a file fed to the program's standard input."""
+    ``stdin``: a file fed to the program's standard input. ``to_files``: stdout and stderr
+    written to these files (see :func:`buildkit.tools.run`)."""
     if scratch_in is not None:
         with output_errors(scratch_in):
             scratch_in.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -248,11 +250,15 @@ def run_in(
             exact_env={"PATH": os.environ.get("PATH", HOST_PATH), "LC_ALL": "C.UTF-8"},
             timeout=timeout,
             stdin=stdin,
+            to_files=to_files,
         )
         if proc.returncode == 125:
+            said = proc.stderr if capture else None
+            if to_files is not None:
+                said = to_files[1].read_text(encoding="utf-8", errors="replace")[-2000:]
             raise ToolError(
                 f"cannot set up the emulated host {host.spec.name}: "
-                + (proc.stderr.strip() if capture and proc.stderr else "see the message above"),
+                + (said.strip() if said else "see the message above"),
                 hint="run as root on a machine with mount namespaces and overlayfs",
             )
         return proc

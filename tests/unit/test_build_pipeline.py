@@ -65,7 +65,14 @@ class InProcess:
         return str(folder)
 
     def run(
-        self, program: Path, args: Sequence[str], check: Check, folder: Path, stdin: Path | None
+        self,
+        program: Path,
+        args: Sequence[str],
+        check: Check,
+        folder: Path,
+        *,
+        stdin: Path | None,
+        streams: tuple[Path, Path],
     ) -> subprocess.CompletedProcess[str]:
         from portcheck.cli import main  # type: ignore[import-not-found]
 
@@ -75,15 +82,15 @@ class InProcess:
                 code = main(list(args))
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 2
-        return subprocess.CompletedProcess(
-            [str(program), *args], code, out.getvalue(), err.getvalue()
-        )
+        streams[0].write_text(out.getvalue())
+        streams[1].write_text(err.getvalue())
+        return subprocess.CompletedProcess([str(program), *args], code)
 
 
 @pytest.fixture(autouse=True)
 def in_process_checks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.syspath_prepend(str(RECIPES / "portcheck" / "src"))
-    monkeypatch.setattr(checks_run, "places", lambda record, cache, work: ([InProcess()], ""))
+    monkeypatch.setattr(checks_run, "places", lambda record, cache, work, seen: ([InProcess()], ""))
     yield
     for name in [m for m in sys.modules if m.split(".")[0] == "portcheck"]:
         del sys.modules[name]
