@@ -5,20 +5,23 @@ root is built from pinned sources (``[alpine-arm64.sources]`` in hosts.toml):
 
 1. a CPython for this machine, of the same version (a cross build needs one to run its
    build scripts);
-2. zlib and libffi, cross-compiled for aarch64-linux-musl with ``zig cc`` (ziglang from
-   PyPI: a C compiler that carries musl's headers and start files);
+2. the libraries the stdlib modules an ops CLI needs link with: zlib, libffi, OpenSSL
+   (``ssl``, ``hashlib``) and ncurses (``curses``), static and position-independent,
+   cross-compiled for aarch64-linux-musl with ``zig cc`` (ziglang from PyPI: a C compiler
+   that carries musl's headers and start files);
 3. CPython itself, cross-compiled the same way, dynamically linked against musl (so it
    can load musllinux extension modules), installed under ``/usr`` (with a static
    libpython, as zig's linker does not take the ``-Wl,-h`` option a shared one is
    linked with);
 4. musl's dynamic loader and C library from Debian's ``musl`` package, placed where
-   Alpine has them (``/lib/ld-musl-aarch64.so.1``), and a static BusyBox for ``/bin/sh``
-   and ``/usr/bin/env`` (what a zipapp's ``#!`` line needs).
+   Alpine has them (``/lib/ld-musl-aarch64.so.1``), a static BusyBox for ``/bin/sh``
+   and ``/usr/bin/env`` (what a zipapp's ``#!`` line needs), and the terminal
+   descriptions of Debian's ``ncurses-base`` in ``/usr/share/terminfo``.
 
 What differs from a real Alpine host is written in the README (section "Emulated
-hosts"); in short: no apk and no Alpine packages, BusyBox from Debian, CPython built here
-without the modules whose libraries are not built (ssl, sqlite3, bz2, lzma, readline,
-curses, dbm, tkinter, uuid).
+hosts"); in short: no apk and no Alpine packages, BusyBox from Debian, no CA bundle,
+CPython built here without the modules whose libraries are not built (sqlite3, bz2, lzma,
+readline, dbm, tkinter, uuid).
 """
 
 from __future__ import annotations
@@ -111,11 +114,15 @@ def _unpack(archive: Path, dest: Path) -> Path:
     return top
 
 
-def deb_member(deb: Path, member: str) -> bytes:
-    """One regular file out of a Debian package (an ar archive holding data.tar.*)."""
+def deb_files(deb: Path, folder: str) -> dict[str, bytes]:
+    """The regular files under ``folder/`` of a Debian package (an ar archive holding
+    data.tar.*), by their path in the package; links, devices and names that climb out
+    are left out."""
     data = deb.read_bytes()
     if not data.startswith(b"!<arch>\n"):
         raise ToolError(f"{deb.name} is not a Debian package")
+    prefix = folder.strip("/") + "/"
+    found: dict[str, bytes] = {}
     offset = 8
     while offset + 60 <= len(data):
         header = data[offset : offset + 60]
@@ -125,13 +132,24 @@ def deb_member(deb: Path, member: str) -> bytes:
         if name.startswith("data.tar"):
             with tarfile.open(fileobj=io.BytesIO(body)) as tar:
                 for info in tar.getmembers():
-                    if info.name.lstrip("./") == member and info.isfile():
+                    path = info.name.removeprefix("./")
+                    if (path.startswith(prefix) and info.isfile()
+                            and ".." not in path.split("/")):  # fmt: skip
                         handle = tar.extractfile(info)
                         if handle is not None:
-                            return handle.read()
+                            found[path] = handle.read()
             break
         offset += 60 + size + (size % 2)
-    raise ToolError(f"{deb.name} has no file {member}")
+    return found
+
+
+def deb_member(deb: Path, member: str) -> bytes:
+    """One regular file out of a Debian package."""
+    folder = member.rsplit("/", 1)[0] if "/" in member else ""
+    body = deb_files(deb, folder).get(member) if folder else None
+    if body is None:
+        raise ToolError(f"{deb.name} has no file {member}")
+    return body
 
 
 def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
@@ -140,6 +158,7 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
     readelf = _need("aarch64-linux-gnu-readelf", "binutils-aarch64-linux-gnu")
     _need("make", "make")
     _need("gcc", "gcc")
+    _need("perl", "perl")  # OpenSSL's Configure
     files = {s.name: fetch(s, cache) for s in spec.sources}
     work = cache.tmp_dir()
     try:
@@ -150,7 +169,7 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
         cc = f"{zig_bin} cc -target {TRIPLE} -dynamic"
         cross = {"CC": cc, "AR": f"{zig_bin} ar", "RANLIB": f"{zig_bin} ranlib"}
         sources = {name: _unpack(path, work / f"src-{name}") for name, path in files.items()
-                   if name in ("cpython", "zlib", "libffi")}  # fmt: skip
+                   if name in ("cpython", "zlib", "libffi", "openssl", "ncurses")}  # fmt: skip
 
         # 1. the build machine's CPython, same version: only to run CPython's build scripts
         build_py = work / "build-python"
@@ -187,6 +206,32 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
             {**cross, "CFLAGS": "-O2"},
         )  # fmt: skip
         steps.run("build libffi", ["make", f"-j{steps.jobs}", "install"], sources["libffi"], {})
+        steps.run(
+            "configure OpenSSL",
+            ["perl", "./Configure", "linux-aarch64", "no-shared", "no-module", "no-tests",
+             "no-docs", "no-apps", f"--prefix={deps}", "--libdir=lib",
+             # where Alpine's OpenSSL looks for its configuration and CA certificates
+             "--openssldir=/etc/ssl", "-O2"],
+            sources["openssl"],
+            cross,
+        )  # fmt: skip
+        steps.run("build OpenSSL's libraries", ["make", f"-j{steps.jobs}", "build_libs"],
+                  sources["openssl"], {})  # fmt: skip
+        steps.run("install OpenSSL's libraries", ["make", "install_dev"], sources["openssl"], {})
+        steps.run(
+            "configure ncurses",
+            ["./configure", f"--host={TRIPLE}", "--build=x86_64-pc-linux-gnu",
+             f"--prefix={deps}", "--without-shared", "--with-normal", "--without-debug",
+             "--without-ada", "--without-cxx", "--without-cxx-binding", "--without-progs",
+             "--without-tests", "--without-manpages", "--enable-widec", "--disable-db-install",
+             "--disable-stripping", "--disable-pc-files",
+             # Alpine's search path for terminal descriptions
+             "--with-terminfo-dirs=/etc/terminfo:/usr/share/terminfo",
+             "--with-default-terminfo-dir=/usr/share/terminfo"],
+            sources["ncurses"],
+            {**cross, "CFLAGS": "-O2 -fPIC", "BUILD_CC": "gcc"},
+        )  # fmt: skip
+        steps.run("build ncurses", ["make", f"-j{steps.jobs}", "install"], sources["ncurses"], {})
 
         # 3. CPython for aarch64-linux-musl, installed into the root
         (work / "config.site").write_text(CONFIG_SITE, encoding="utf-8")
@@ -196,7 +241,8 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
             "configure CPython for aarch64-linux-musl",
             [sources["cpython"] / "configure", f"--host={TRIPLE}",
              "--build=x86_64-pc-linux-gnu", f"--with-build-python={for_build}",
-             "--prefix=/usr", "--with-ensurepip=no"],
+             "--prefix=/usr", "--with-ensurepip=no", f"--with-openssl={deps}",
+             "--with-openssl-rpath=no"],
             target_build,
             {
                 **cross,
@@ -204,10 +250,16 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
                 "CONFIG_SITE": str(work / "config.site"),
                 # zig makes __DATE__ an error (reproducible builds); CPython uses it once
                 "CFLAGS": "-O2 -Wno-error=date-time",
+                # configure looks for curses.h with the preprocessor's flags
+                "CPPFLAGS": f"-I{deps / 'include' / 'ncursesw'} -I{deps / 'include'}",
                 "ZLIB_CFLAGS": f"-I{deps / 'include'}",
                 "ZLIB_LIBS": f"-L{deps / 'lib'} -lz",
                 "LIBFFI_CFLAGS": f"-I{deps / 'include'}",
                 "LIBFFI_LIBS": f"-L{deps / 'lib'} -lffi",
+                "CURSES_CFLAGS": f"-I{deps / 'include' / 'ncursesw'} -DNCURSES_WIDECHAR",
+                "CURSES_LIBS": f"-L{deps / 'lib'} -lncursesw",
+                "PANEL_CFLAGS": f"-I{deps / 'include' / 'ncursesw'}",
+                "PANEL_LIBS": f"-L{deps / 'lib'} -lpanelw",
             },
         )  # fmt: skip
         steps.run("build CPython for aarch64-linux-musl", ["make", f"-j{steps.jobs}"],
@@ -221,6 +273,9 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
         "cpython": spec.source("cpython").what,
         "zlib": spec.source("zlib").what,
         "libffi": spec.source("libffi").what,
+        "openssl": spec.source("openssl").what,
+        "ncurses": spec.source("ncurses").what,
+        "terminfo": spec.source("terminfo").what,
         "musl": spec.source("musl").what,
         "busybox": spec.source("busybox").what,
         "compiler": f"zig {tools.tool_version('ziglang')} cc -target {TRIPLE}",
@@ -238,6 +293,9 @@ def _finish_root(root: Path, spec: HostSpec, files: dict[str, Path]) -> None:
     # musl's loader acts as ldd when called so (as on Alpine); pex asks it for musl's version
     (root / "usr" / "bin").mkdir(parents=True, exist_ok=True)
     (root / "usr" / "bin" / "ldd").symlink_to("/" + LOADER)
+    for member, body in deb_files(files["terminfo"], "usr/share/terminfo").items():
+        (root / member).parent.mkdir(parents=True, exist_ok=True)
+        (root / member).write_bytes(body)
     busybox = root / "bin" / "busybox"
     busybox.parent.mkdir(exist_ok=True)
     busybox.write_bytes(deb_member(files["busybox"], "usr/bin/busybox"))

@@ -13,7 +13,7 @@ import pytest
 from buildkit import hosts, targets
 from buildkit.errors import InputError, ToolError
 from buildkit.hosts.builder import _BACKENDS, _blocks, _lock_text
-from buildkit.hosts.musl import deb_member
+from buildkit.hosts.musl import deb_files, deb_member
 from tests.conftest import ROOT
 
 
@@ -28,7 +28,7 @@ def test_every_host_stands_for_a_target_and_pins_its_sources() -> None:
             assert source.url.startswith("http") and source.what
     assert hosts.get("linux-arm64").builder and hosts.get("linux-arm64").packages
     assert {s.name for s in hosts.get("alpine-arm64").sources} == {
-        "cpython", "zlib", "libffi", "musl", "busybox"
+        "cpython", "zlib", "libffi", "openssl", "ncurses", "terminfo", "musl", "busybox"
     }  # fmt: skip
 
 
@@ -60,13 +60,18 @@ def test_builder_lock_is_the_toolkit_lock_without_the_test_tools() -> None:
     assert not {"pytest", "mypy", "ruff", "hypothesis"} & set(runtime)
 
 
-def _deb(files: dict[str, bytes]) -> bytes:
+def _deb(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w:xz") as tar:
         for name, body in files.items():
             info = tarfile.TarInfo(f"./{name}")
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(f"./{name}")
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
     out = b"!<arch>\n"
     for name, body in (("debian-binary", b"2.0\n"), ("data.tar.xz", data.getvalue())):
         out += f"{name:<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(body):<10}`\n".encode()
@@ -83,6 +88,21 @@ def test_deb_member_reads_one_file(tmp_path: Path) -> None:
     (tmp_path / "not.deb").write_bytes(b"PK\x03\x04")
     with pytest.raises(ToolError, match="not a Debian package"):
         deb_member(tmp_path / "not.deb", "usr/lib/libc.so")
+
+
+def test_deb_files_takes_only_regular_files_inside_the_folder(tmp_path: Path) -> None:
+    """The terminal descriptions copied into the musl root: a link (to anywhere) or a name
+    that climbs out of the folder is not written into the root."""
+    deb = tmp_path / "ncurses-base.deb"
+    deb.write_bytes(
+        _deb(
+            {"usr/share/terminfo/x/xterm": b"xterm", "usr/share/terminfo/../../../etc/shadow": b"x",
+             "usr/share/doc/README": b"doc"},
+            links={"usr/share/terminfo/v/vt100": "/etc/passwd"},
+        )
+    )  # fmt: skip
+    assert deb_files(deb, "usr/share/terminfo") == {"usr/share/terminfo/x/xterm": b"xterm"}
+    assert deb_files(deb, "/usr/share/terminfo/") == {"usr/share/terminfo/x/xterm": b"xterm"}
 
 
 def test_builder_refusals_come_before_any_work(capsys: pytest.CaptureFixture[str]) -> None:
