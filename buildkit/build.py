@@ -379,6 +379,8 @@ def _trace(
     wheels: tuple[wheelhouse.Wheel, ...],
     requirements: Path,
     work: Path,
+    *,
+    target: str,
 ) -> checks_trace.Trace:
     """What the recipe's checks import and read, run under the build's Python."""
     from .backends.nuitka import install_site
@@ -386,9 +388,8 @@ def _trace(
     folder = work / "trace"
     folder.mkdir()
     site = install_site(wheels, requirements, folder, what="the trace")
-    return checks_trace.trace(
-        recipe.entry, app, site, recipe.checks, folder, recipe_path=recipe.path
-    )
+    checks = [c for c in recipe.checks if c.applies_to(target)]
+    return checks_trace.trace(recipe.entry, app, site, checks, folder, recipe_path=recipe.path)
 
 
 def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord, BuiltArtifact]:
@@ -404,7 +405,9 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
     requirements = _requirements(ctx.locks[p.target.name], ctx.wheels[p.target.name], own, work)
     options = p.options
     if options.get("trace", "off") != "off":
-        options = checks_trace.apply(options, _trace(recipe, app, wheels, requirements, work))
+        options = checks_trace.apply(
+            options, _trace(recipe, app, wheels, requirements, work, target=p.target.name)
+        )
     settings = p.backend.settings(p.target, options, recipe.hardening)
     info = BuildInfo(
         recipe=recipe.name,

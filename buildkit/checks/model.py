@@ -4,8 +4,9 @@ A check runs the artifact with its ``args`` and compares the exit code and outpu
 what it expects. Fixtures make the run real without the network: ``serve`` starts a TCP
 listener or an HTTP server on 127.0.0.1 (``{port}``, ``{url}``), ``{closed_port}`` is a
 port nothing listens on, ``files`` are created in the check's working folder (``{dir}``),
-and ``env`` and ``stdin`` are given to the program. A recipe without ``[[checks]]`` gets
-one: ``--help`` must exit 0.
+and ``env`` and ``stdin`` are given to the program. ``targets`` limits a check to the
+artifacts of some targets (a behaviour that differs on one platform gets a check of its
+own there). A recipe without ``[[checks]]`` gets one: ``--help`` must exit 0.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ KEYS = (
     "files",
     "serve",
     "timeout",
+    "targets",
 )
 SERVE = ("tcp", "http")
 PLACEHOLDERS = ("port", "closed_port", "url", "dir")
@@ -59,6 +61,10 @@ class Check:
     files: tuple[tuple[str, str], ...] = ()
     serve: str = ""  # "", "tcp" or "http"
     timeout: float = DEFAULT_TIMEOUT
+    targets: tuple[str, ...] = ()  # the targets whose artifacts it runs against; () = all
+
+    def applies_to(self, target: str) -> bool:
+        return not self.targets or target in self.targets
 
     def expected(self) -> str:
         """What the check expects, in words (for failures and reports)."""
@@ -75,6 +81,7 @@ class Check:
             "name": self.name,
             "args": list(self.args),
             "expected": self.expected(),
+            **({"targets": list(self.targets)} if self.targets else {}),
         }
 
 
@@ -174,6 +181,7 @@ def _one(c: Checker, item: Any, i: int) -> Check:
         or not 0 < timeout <= MAX_TIMEOUT
     ):
         raise c.fail(f"{where}timeout", f"must be seconds from 1 to {MAX_TIMEOUT}, not {timeout!r}")
+    only = _targets(c, table, where)
     name = c.string(table, "name", where, required=False) or " ".join(args) or "(no arguments)"
     return Check(
         name=name,
@@ -188,7 +196,31 @@ def _one(c: Checker, item: Any, i: int) -> Check:
         files=files,
         serve=serve,
         timeout=float(timeout),
+        targets=only,
     )
+
+
+def _targets(c: Checker, table: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    from .. import targets
+
+    if "targets" not in table:
+        return ()
+    names = c.strings(table, "targets", where)
+    if not names:
+        raise c.fail(
+            f"{where}targets",
+            "lists no target: the check would never run",
+            hint="remove the key to run it against every artifact",
+        )
+    known = targets.all_targets()
+    for name in names:
+        if name not in known:
+            raise c.fail(
+                f"{where}targets",
+                f"{name!r} is not a target{targets.suggest(name, known)}",
+                hint="targets: " + ", ".join(known),
+            )
+    return tuple(dict.fromkeys(names))
 
 
 def _mapping(

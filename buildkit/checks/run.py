@@ -471,6 +471,13 @@ def check_artifact(
     seen: HostsSeen | None = None,
 ) -> ArtifactChecks:
     work.mkdir(parents=True, exist_ok=True)
+    checks = [c for c in checks if c.applies_to(record.target)]
+    if not checks:
+        return ArtifactChecks(
+            artifact=record.name,
+            runs=(),
+            not_run=f"none of the recipe's checks is for {record.target} (their targets key)",
+        )
     found, why = places(record, cache, work, seen)
     if not found:
         return ArtifactChecks(artifact=record.name, runs=(), not_run=why)

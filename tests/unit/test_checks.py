@@ -83,6 +83,10 @@ BAD = [
     ('[[checks]]\nname = "x"\n[[checks]]\nname = "x"\n', "'x' names two checks", 19),
     ("checks = []\n", "is empty: every artifact must be proven to run", None),
     ("[checks]\nargs = []\n", "must be an array of tables", 16),
+    ('[[checks]]\ntargets = ["linux-x86_64"]\n', "did you mean 'linux-amd64'?", 17),
+    ('[[checks]]\ntargets = ["windows-amd64"]\n', "'windows-amd64' is not a target", 17),
+    ("[[checks]]\ntargets = []\n", "lists no target: the check would never run", 17),
+    ('[[checks]]\ntargets = "alpine-arm64"\n', "targets: must be a list of strings", 17),
 ]
 
 
@@ -94,6 +98,33 @@ def test_bad_checks_are_refused(tmp_path: Path, text: str, message: str, line: i
     assert message in err.value.message
     if line is not None:  # the line of the key, or of the [[checks]] header
         assert f"recipe.toml:{line}:" in err.value.message, err.value.message
+
+
+def test_a_check_can_be_limited_to_some_targets(tmp_path: Path) -> None:
+    text = GOOD + '\n[[checks]]\nargs = ["help"]\ntargets = ["linux-amd64", "linux-arm64"]\n'
+    (check,) = load(write(tmp_path, text)).checks
+    assert check.targets == ("linux-amd64", "linux-arm64")
+    assert check.applies_to("linux-arm64") and not check.applies_to("alpine-arm64")
+    assert check.to_dict()["targets"] == ["linux-amd64", "linux-arm64"]
+    assert Check(name="x", args=()).applies_to("alpine-arm64")  # no key: every target
+    assert "targets" not in Check(name="x", args=()).to_dict()
+
+
+def test_an_artifact_no_check_is_for_is_not_run_and_says_why(tmp_path: Path) -> None:
+    """Nothing is started (this tier may not start processes): the record says why."""
+    from buildkit.cache import Cache
+    from buildkit.checks.run import check_artifact
+
+    only_glibc = (Check(name="help", args=("help",), targets=("linux-amd64", "linux-arm64")),)
+    result = check_artifact(
+        tmp_path / "app.pex",
+        _record("alpine-arm64", "pex"),
+        only_glibc,
+        Cache(root=tmp_path / "cache"),
+        tmp_path / "work",
+    )
+    assert result.status == "not-run" and not result.runs
+    assert result.not_run == "none of the recipe's checks is for alpine-arm64 (their targets key)"
 
 
 def test_too_big_fixture_is_refused(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from buildkit import recipe as recipe_mod
 from buildkit import targets
 from buildkit.backends import format_options, registry
+from buildkit.checks import model as checks_model
 from buildkit.errors import RecipeError
 from tests.conftest import RECIPES, SAMPLES
 from tests.unit.test_recipe import BAD, GOOD, write
@@ -69,6 +70,9 @@ def test_schema_keys_match_model() -> None:
     )
     target_opts = props["targets"]["additionalProperties"]["properties"]
     assert set(target_opts) == set(recipe_mod.TARGET_KEYS)
+    check = props["checks"]["items"]["properties"]
+    assert set(check) == set(checks_model.KEYS)
+    assert check["targets"]["items"]["enum"] == list(targets.all_targets())
 
 
 # Cases the schema can judge on its own (the others need the file system or PEP 440/508).
