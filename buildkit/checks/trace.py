@@ -123,7 +123,7 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
         aliases=tuple(sorted(aliases.items())),
         paths=tuple(sorted(p.relative_to(site.resolve()).as_posix() for p in extra)),
         data_packages=tuple(sorted(data)),
-        dirs=tuple(sorted(dirs)),
+        dirs=_outermost(dirs),
         exclude=tuple(
             sorted(n for n in stdlib if n not in imported and n not in _KEEP)
             + _unused_submodules(set(modules) | set(aliases), stdlib)
@@ -150,6 +150,20 @@ def _unused_submodules(imported: set[str], stdlib: frozenset[str]) -> list[str]:
             if full not in imported and not sub.name.startswith("__"):
                 found.append(full)
     return sorted(found)
+
+
+def _outermost(folders: set[str]) -> tuple[str, ...]:
+    """The folders not inside another of them (a packed folder holds its subfolders)."""
+    kept: list[str] = []
+    for folder in sorted(folders):
+        if not any(folder.startswith(f"{outer}/") for outer in kept):
+            kept.append(folder)
+    return tuple(kept)
+
+
+def _some(names: Sequence[str], most: int = 4) -> str:
+    shown = ", ".join(names[:most])
+    return f"{shown} and {len(names) - most} more" if len(names) > most else shown
 
 
 def trace(
@@ -191,8 +205,8 @@ def trace(
         "trace: %d module(s) imported, data of %s, folders listed: %s; "
         "%d standard-library module(s) never imported",
         len(found.modules),
-        ", ".join(found.data_packages) or "no package",
-        ", ".join(found.dirs) or "none",
+        _some(found.data_packages) or "no package",
+        _some(found.dirs) or "none",
         len(found.exclude),
     )
     return found

@@ -75,3 +75,13 @@ def test_apply_adds_to_what_the_recipe_says() -> None:
     }
     exact = trace.apply({**given, "trace": "include-exclude"}, found)
     assert exact["exclude"] == "xml,ssl,email"
+
+
+def test_only_the_outermost_listed_folders_are_packed() -> None:
+    """awscli lists botocore/data and then each service's folder in it: packing
+    botocore/data (recursively) holds them all, so they are not named again."""
+    from buildkit.checks.trace import _outermost
+
+    listed = {"botocore/data", "botocore/data/ec2", "botocore/data/sts", "botocore/data-x",
+              "glances/plugins", "glances/plugins/cpu"}  # fmt: skip
+    assert _outermost(listed) == ("botocore/data", "botocore/data-x", "glances/plugins")
