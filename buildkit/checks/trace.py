@@ -25,6 +25,7 @@ was traced, and a different trace is a different build.
 
 from __future__ import annotations
 
+import _imp
 import importlib.util
 import json
 import logging
@@ -119,7 +120,14 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
                     dirs.add(rel.as_posix())
                 break
     return Trace(
-        modules=tuple(sorted(m for m, file in modules.items() if file and m != "__main__")),
+        modules=tuple(
+            sorted(
+                m
+                for m, file in modules.items()
+                # frozen into the interpreter (zipimport, importlib's bootstrap): always there
+                if file and m != "__main__" and not _imp.is_frozen(m)
+            )
+        ),
         aliases=tuple(sorted(aliases.items())),
         paths=tuple(sorted(p.relative_to(site.resolve()).as_posix() for p in extra)),
         data_packages=tuple(sorted(data)),

@@ -37,6 +37,7 @@ def test_collect_merges_runs_and_finds_hooked_folders_and_data(tmp_path: Path) -
             "json": "/usr/lib/python3.11/json/__init__.py",
             "posix": "",  # built in
             "six.moves": "",  # made at run time: no file to compile
+            "zipimport": "/usr/lib/python3.11/zipimport.py",  # frozen: Nuitka has it anyway
         },
         aliases={"six.moves.urllib": "six.moves.urllib_parse"},
         opened=[str(site / "awscli" / "botocore" / "data" / "endpoints.json"),
@@ -44,7 +45,7 @@ def test_collect_merges_runs_and_finds_hooked_folders_and_data(tmp_path: Path) -
     )  # fmt: skip
     _record(out, 2, modules={"socket": "/usr/lib/python3.11/socket.py"},
             listed=[str(site / "six")])  # fmt: skip
-    stdlib = frozenset({"json", "socket", "ssl", "email", "encodings", "six"})
+    stdlib = frozenset({"json", "socket", "ssl", "email", "encodings", "six", "zipimport"})
     found = trace.collect(out, app, site, stdlib - {"six"})
     assert found.modules == ("awscli", "botocore", "botocore.session", "json", "socket",
                              "tool.cli")  # fmt: skip
