@@ -10,8 +10,12 @@ from pathlib import Path
 
 
 def real_python() -> Path:
-    """The interpreter itself (not a pyenv shim or venv wrapper) for python3.X."""
-    return Path(sys.base_prefix) / "bin" / f"python{sysconfig.get_config_var('VERSION')}"
+    """The interpreter itself (not a pyenv shim or venv wrapper) for python3.X: the
+    system's when it has one (as on an ops host; a pyenv interpreter's site-packages may
+    hold .pth files that work at every start), else the one this runs under."""
+    name = f"python{sysconfig.get_config_var('VERSION')}"
+    system = Path("/usr/bin") / name
+    return system if system.is_file() else Path(sys.base_prefix) / "bin" / name
 
 
 def tcp_listener() -> tuple[socket.socket, int]:

@@ -7,7 +7,8 @@ like with like on a shared, noisy machine:
 
 * warm start: for each sample recipe, the median wall time of N interleaved runs (after
   warm-up runs that fill the pex/shiv extraction caches) of its .pex and .pyz, against
-  ``python3 -I`` running the same script, with its package and dependencies (the same
+  ``python3.X -I -S`` (the system's interpreter, no site work) running the same script,
+  with its package and dependencies (the same
   wheels) on sys.path after the standard library.
   Goals: pex <= 1.0x, shiv <= 1.5x.
 * rebuild: ``buildkit build`` of each recipe (every target, pex and shiv) from an empty
@@ -82,11 +83,11 @@ def plain_tree(pyz: Path, dest: Path) -> Path:
 
 
 def baseline(recipe: str, site: Path, py: Path) -> list[str]:
-    """``python3 -I`` running the same script: the interpreter itself, the script's package
-    and its dependencies (the same wheels, installed) on sys.path after the stdlib, as
-    site-packages would be."""
+    """``python3 -I -S`` running the same script: the interpreter itself with no ``site``
+    work at all, the script's package and its dependencies (the same wheels, installed)
+    on sys.path after the stdlib, as site-packages would be."""
     return [
-        str(py), "-I", "-c",
+        str(py), "-I", "-S", "-c",
         f"import sys; sys.path.append({str(site)!r}); "
         f"from {recipe}.cli import main; sys.exit(main())",
     ]  # fmt: skip
@@ -170,7 +171,8 @@ def main() -> int:
 
         shiv_opts = shiv_options(tmp, py, env, runs)
 
-    print(f"warm start, median of {runs} runs (ratio to python3 -I running the same script)")
+    print(f"baseline: {real_python()} -I -S running the same script (no site, no .pth files)")
+    print(f"warm start, median of {runs} runs (ratio to the baseline)")
     print(f"{'recipe':<12} {'python3 -I':>10} {'pex':>8} {'ratio':>6} {'shiv':>8} {'ratio':>6}")
     for recipe, row in start.items():
         print(
