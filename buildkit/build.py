@@ -421,7 +421,7 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
         wheels=tuple(f"{w.filename} sha256:{w.sha256}" for w in wheels),
         native=tuple(w.name for w in own),
         toolkit=__version__,
-        tools=tuple(sorted(p.backend.tool_versions().items())),
+        tools=tuple(sorted(p.backend.tool_versions(p.target).items())),
         settings=tuple(sorted(settings.items())),
     )
     (app / MEMBER).write_text(info.to_json(), encoding="utf-8")

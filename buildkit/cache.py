@@ -77,8 +77,10 @@ class Cache:
 
     @property
     def hosts(self) -> Path:
-        """The emulated hosts' roots, one folder each, and their locks."""
-        return self.root / "hosts"
+        """The emulated hosts' roots, one folder each, and their locks
+        (``$BUILDKIT_HOSTS_DIR`` to share one set between caches)."""
+        env = os.environ.get("BUILDKIT_HOSTS_DIR")
+        return Path(env) if env else self.root / "hosts"
 
     def download(self, sha256: str, filename: str) -> Path:
         """Where a source archive with this digest is kept once verified."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from .recipe import Hardening
 
-DEFAULT_REQUIRE = ("relro-full", "canary", "nx", "pie", "fortify")
+DEFAULT_REQUIRE = ("relro-full", "canary", "nx", "pie", "fortify", "glibc")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,12 +45,14 @@ HARDENING_CHECKS = (
     "stripped",
     "codesign",
     "hardened-runtime",
+    "glibc",
 )
 
 RECIPE_KEYS = ("name", "version", "entry", "sources", "native", "requirements", "python")
 TOP_KEYS = ("recipe", "targets", "formats", "hardening", "checks")
 TARGET_KEYS = ("python",)
-HARDENING_KEYS = ("require", "scope", "waivers")
+HARDENING_KEYS = ("require", "scope", "waivers", "glibc")
+GLIBC_RE = re.compile(r"^2\.[0-9]{1,2}$")
 WAIVER_KEYS = ("path", "checks", "reason", "expires")
 
 
@@ -73,6 +75,7 @@ class Hardening:
     require: tuple[str, ...]
     scope: str
     waivers: tuple[Waiver, ...]
+    glibc: str = ""  # the newest glibc the "glibc" check allows ("": 2.17, the targets')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -469,6 +472,13 @@ def _hardening(c: Checker, value: Any) -> Hardening:
     scope = c.string(table, "scope", "[hardening].", required=False) or "own"
     if scope not in ("own", "all"):
         raise c.fail("[hardening].scope", f"must be 'own' or 'all', not {scope!r}")
+    glibc = c.string(table, "glibc", "[hardening].", required=False) or ""
+    if glibc and not GLIBC_RE.match(glibc):
+        raise c.fail(
+            "[hardening].glibc",
+            f'must be a glibc version such as "2.28", not {glibc!r}',
+            hint="the oldest glibc your hosts have: RHEL 8 2.28, Ubuntu 20.04 2.31",
+        )
     raw = table.get("waivers", [])
     if not isinstance(raw, list):
         raise c.fail("[hardening].waivers", f"must be an array of tables, not {type_name(raw)}")
@@ -488,4 +498,4 @@ def _hardening(c: Checker, value: Any) -> Hardening:
                 expires=expires,
             )
         )
-    return Hardening(require=require, scope=scope, waivers=tuple(waivers))
+    return Hardening(require=require, scope=scope, waivers=tuple(waivers), glibc=glibc)

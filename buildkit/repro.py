@@ -11,8 +11,12 @@ What the later builds vary (each recorded in the result): the recipe's path and 
 output path, the working directory, the time zone, the umask, the locale, HOME, unrelated
 environment variables (including compiler flags, SOURCE_DATE_EPOCH and PYTHONHASHSEED, all
 of which the builds must ignore or scrub), the order files are created on disk, the number
-of CPUs (``taskset``) and the host name (a UTS namespace with ``unshare -u``, skipped with
-a note where not permitted). Differing files are compared with diffoscope, whose text
+of CPUs (``taskset``), the host name (a UTS namespace with ``unshare -u``, skipped with
+a note where not permitted) and, for a recipe with no native package of its own, the host's
+C compilers: hidden in a mount namespace (``gcc``, ``cc``, ``clang`` and the rest bound to
+``false``), so a native binary that needed one fails the later builds. The hermetic
+toolchain (keyed by its lock's digest) is shared like the wheels: it is an input, not an
+output of the build. Differing files are compared with diffoscope, whose text
 report is saved beside the result.
 """
 
@@ -36,6 +40,7 @@ from .fsutil import atomic_write_text, output_errors, sha256_file
 from .lock import lock_dir
 from .recipe import Recipe
 from .request import BuildRequest
+from .toolchain.store import toolchain_root
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +124,34 @@ def _uts_namespace_works() -> bool:
     return proc.returncode == 0
 
 
-def _plan_runs(work: Path, runs: int, cache: Cache) -> tuple[list[_Run], list[Condition]]:
+#: The host's C compilers a hermetic build must not need (bound to ``false`` in later runs).
+COMPILERS = ("gcc", "cc", "c++", "g++", "clang", "clang++", "x86_64-linux-gnu-gcc",
+             "aarch64-linux-gnu-gcc", "c89", "c99")  # fmt: skip
+
+
+def _hide_compilers() -> list[str]:
+    """An ``unshare -m`` prefix that binds every host C compiler found to ``false``
+    (empty where mount namespaces are not permitted: not root)."""
+    false = shutil.which("false")
+    found = sorted({str(Path(p).resolve()) for c in COMPILERS if (p := shutil.which(c))})
+    if os.geteuid() != 0 or false is None or shutil.which("unshare") is None or not found:
+        return []
+    binds = " && ".join(f"mount --bind {false} '{p}'" for p in found)
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f'{binds} && exec "$@"', "sh"]  # fmt: skip
+
+
+def _plan_runs(
+    work: Path, runs: int, cache: Cache, *, hide_compilers: bool
+) -> tuple[list[_Run], list[Condition]]:
     cpus = sorted(os.sched_getaffinity(0))
     uts = _uts_namespace_works()
+    hide = _hide_compilers() if hide_compilers else []
+    why_not = (
+        "the recipe builds native packages of its own with them"
+        if not hide_compilers
+        else "not root, or no compiler here"
+    )
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "CI", "NO_COLOR", "TMPDIR")}
     plans: list[_Run] = []
     for i in range(runs):
@@ -152,6 +182,8 @@ def _plan_runs(work: Path, runs: int, cache: Cache) -> tuple[list[_Run], list[Co
             prefix += ["taskset", "-c", str(cpus[0])]
         if varied and uts:
             prefix += ["unshare", "--uts", "sh", "-c", f'hostname repro-{i + 1} && exec "$@"', "sh"]
+        if varied and hide:
+            prefix += hide
         plans.append(
             _Run(
                 index=i + 1,
@@ -202,6 +234,13 @@ def _plan_runs(work: Path, runs: int, cache: Cache) -> tuple[list[_Run], list[Co
                 for r in plans
             ),
             note="" if uts else "unshare -u not permitted here: not varied",
+        ),
+        Condition(
+            name="host C compilers",
+            values=tuple(
+                "hidden (bound to false)" if hide and r.index > 1 else "present" for r in plans
+            ),
+            note="" if hide else f"not hidden: {why_not}",
         ),
         Condition(
             name="tool caches",
@@ -261,6 +300,8 @@ def _prepare(run: _Run, recipe: Recipe, locks: Path, cache: Cache, perturb: str 
     run.cache.mkdir(parents=True)
     mine = Cache(root=run.cache)  # a fresh cache sharing only the verified wheels
     mine.wheels.symlink_to(cache.wheels, target_is_directory=True)
+    # and the toolchain (an input keyed by its lock's digest, checked before each use)
+    toolchain_root(mine).symlink_to(toolchain_root(cache), target_is_directory=True)
     if run.index == 1:
         mine.tools.symlink_to(cache.tools, target_is_directory=True)
     Path(run.env["HOME"]).mkdir(parents=True, exist_ok=True)
@@ -364,11 +405,11 @@ def repro(
         out.mkdir(parents=True, exist_ok=True)
         for stale in out.glob("*.diffoscope.txt"):
             stale.unlink()
-    for shared in (cache.wheels, cache.tools):
+    for shared in (cache.wheels, cache.tools, toolchain_root(cache)):
         shared.mkdir(parents=True, exist_ok=True)
     work = cache.tmp_dir()
     try:
-        plans, conditions = _plan_runs(work, runs, cache)
+        plans, conditions = _plan_runs(work, runs, cache, hide_compilers=not recipe.native)
         skipped: list[str] = []
         for run in plans:
             _prepare(run, recipe, locks, cache, perturb)

@@ -35,6 +35,8 @@ class Target:
     cibw_platform_tag: str
     cibw_arch: str
     uv_env: tuple[tuple[str, str], ...] = field(default=())
+    zig_target: str = ""  # `zig cc -target` of the hermetic toolchain; "": none
+    glibc_baseline: str = ""  # newest GLIBC_ version its ELF files may need; "": not glibc
 
     def wheel_tags(self, python: str) -> list[tags.Tag]:
         """Every wheel tag this target accepts for CPython ``python`` (X.Y), best first."""
@@ -99,6 +101,8 @@ def _load(doc: dict[str, Any]) -> dict[str, Target]:
             cibw_platform_tag=row["cibw_platform_tag"],
             cibw_arch=row["cibw_arch"],
             uv_env=tuple(sorted(row.get("uv_env", {}).items())),
+            zig_target=row.get("zig_target", ""),
+            glibc_baseline=row.get("glibc_baseline", ""),
         )
     return out
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,27 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
 SAMPLES = ("portcheck", "healthcheck", "hostmetrics")
+#: The hermetic toolchain every test's Nuitka build uses, whatever its --cache-dir: built
+#: once per lock on a machine (ci/emulated-hosts starts it in the background) and kept
+#: between runs, as the emulated hosts are.
+TOOLCHAIN_DIR = Path(
+    os.environ.setdefault(
+        "BUILDKIT_TOOLCHAIN_DIR", str(Path.home() / ".cache" / "buildkit-test-toolchain")
+    )
+)
+
+
+def with_hardening(text: str, table: str) -> str:
+    """A recipe's text with its [hardening] table (and waivers) replaced by ``table``."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        header = line.strip()
+        if header.startswith("["):
+            skipping = header in ("[hardening]", "[[hardening.waivers]]")
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept) + "\n\n" + table.strip() + "\n"
 
 
 @pytest.fixture

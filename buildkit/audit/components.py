@@ -51,6 +51,15 @@ class Context:
     owners: dict[str, str] = field(default_factory=dict)  # member -> "name version"
     wheels: dict[str, str] = field(default_factory=dict)  # top-level name -> "name version"
     native: frozenset[str] = frozenset()  # the recipe's own native packages (normalised)
+    toolchain: str = ""  # the interpreter, when buildkit's toolchain built it (else "")
+
+
+def toolchain_of(info: dict[str, Any] | None) -> str:
+    """The interpreter a build info names, when buildkit's hermetic toolchain built it."""
+    settings = info.get("settings") if isinstance(info, dict) else None
+    if not isinstance(settings, dict) or not settings.get("toolchain"):
+        return ""
+    return f"{settings.get('interpreter', 'CPython')} {settings['toolchain']}"
 
 
 def native_of(info: dict[str, Any] | None) -> frozenset[str]:
@@ -109,6 +118,7 @@ def zip_context(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Context:
         owners=owners,
         wheels={**dists, **wheels},
         native=native_of(info),
+        toolchain=toolchain_of(info),
     )
 
 
@@ -131,6 +141,7 @@ def tar_context(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> Context
         own=frozenset(own),
         wheels=wheels,
         native=native_of(info),
+        toolchain=toolchain_of(info),
     )
 
 
@@ -159,10 +170,11 @@ def classify(member: str, artifact: str, context: Context) -> tuple[Component, s
         parts = parts[1:]
     name = parts[-1] if parts else member
     python = f"CPython {context.python}".strip() if context.python else "CPython"
+    interpreter = (Component.TOOLCHAIN, context.toolchain) if context.toolchain else None
     if name.startswith("libpython") or "lib-dynload" in parts:
-        return Component.INTERPRETER, python
+        return interpreter or (Component.INTERPRETER, python)
     if len(parts) == 1 and name.split(".", 1)[0] in STDLIB:
-        return Component.INTERPRETER, python
+        return interpreter or (Component.INTERPRETER, python)
     if parts and normalize(parts[0]) in context.wheels:
         return _wheel(context.wheels[normalize(parts[0])], context)
     if len(parts) > 1 and parts[0].endswith(".libs"):  # auditwheel's vendored libraries

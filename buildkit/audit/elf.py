@@ -1,7 +1,9 @@
 """ELF hardening checks with LIEF, decided as the established checkers decide them (the
 rules: README, "The hardening audit"): RELRO, stack canary, NX, PIE, FORTIFY,
-RPATH/RUNPATH, stripped, and CET (x86-64: IBT, SHSTK) / BTI (aarch64: BTI, PAC) from the
-GNU property note."""
+RPATH/RUNPATH, stripped, CET (x86-64: IBT, SHSTK) / BTI (aarch64: BTI, PAC) from the
+GNU property note, and the newest glibc (and libstdc++) symbol versions a file needs
+against the oldest glibc the targets promise (portability: a binary that needs
+GLIBC_2.34 does not start on RHEL 8)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import TypeVar, cast
 
 import lief
 
-from .findings import ELF_CHECKS, Check, FileReport, State, unparseable
+from .findings import ELF_CHECKS, GLIBC_BASELINE, Check, FileReport, State, unparseable
 
 T = TypeVar("T")
 
@@ -36,11 +38,11 @@ FORTIFIABLE = frozenset(
 )
 _CONFIG = lief.ELF.ParserConfig()
 _CONFIG.parse_relocations = False  # nothing here reads them; they are most of the time
-_CONFIG.parse_symbol_versions = False
 _CONFIG.parse_overlay = False
 _WITH_SYMTAB = lief.ELF.ParserConfig()
 _WITH_SYMTAB.parse_relocations = False
 _CONFIG.parse_symtab_symbols = False  # counted from the section header; see _symtab_count
+_VERSIONED = re.compile(r"^(GLIBC|GLIBCXX|CXXABI)_(\d+(?:\.\d+)*)$")
 ARCH = {"X86_64": "x86-64", "AARCH64": "aarch64", "I386": "x86", "ARM": "arm"}
 
 
@@ -100,11 +102,12 @@ def audit(data: bytes | str, path: str) -> FileReport:
         _canary(canaries, has_dynamic=len(binary.dynamic_symbols) > 0 or symtab > 0),
         _nx(binary),
         _pie(binary, kind),
-        _fortify(imports, libc),
+        _fortify(imports, libc, _toolchain_note(binary) if kind in _LIBRARIES else ""),
         _rpath(binary),
         _stripped(symtab),
         _cet(arch, features),
         _bti(arch, features),
+        _glibc(binary, libc),
     )
     return FileReport(path=path, format="elf", kind=kind, arch=arch, libc=libc, checks=checks)
 
@@ -216,7 +219,20 @@ def _pie(binary: lief.ELF.Binary, kind: str) -> Check:
     return Check(name="pie", state=State.NOT_APPLICABLE, evidence=f"{kind}: not an executable")
 
 
-def _fortify(imports: set[str], libc: str) -> Check:
+_LIBRARIES = ("python-extension", "shared-library")
+
+
+def _toolchain_note(binary: lief.ELF.Binary) -> str:
+    """The hardening flags a ``buildkit`` ELF note (the hermetic toolchain's, see
+    toolchain/build.py) says the file was compiled with, or ""."""
+    for note in binary.notes:
+        if _read(lambda: note.name, "").rstrip("\0") == "buildkit":  # noqa: B023
+            text = bytes(note.description)[:4096].split(b"\0", 1)[0]
+            return text.decode("ascii", "replace")
+    return ""
+
+
+def _fortify(imports: set[str], libc: str, note: str = "") -> Check:
     if libc == "musl":
         return Check(name="fortify", state=State.NOT_APPLICABLE, evidence="musl has no _chk")
     fortified = sorted(
@@ -226,6 +242,16 @@ def _fortify(imports: set[str], libc: str) -> Check:
     evidence = f"{len(fortified)} fortified, {len(fortifiable)} fortifiable unfortified"
     if fortified:
         return Check(name="fortify", state=State.PASS, evidence=evidence)
+    if "-D_FORTIFY_SOURCE=" in note:
+        # A library the toolchain compiled with _FORTIFY_SOURCE in which no call had a
+        # size known at compile time: nothing to check at run time, and its note says so.
+        level = note.split("-D_FORTIFY_SOURCE=", 1)[1].split(" ", 1)[0]
+        return Check(
+            name="fortify",
+            state=State.PASS,
+            evidence=f"{evidence}: compiled with -D_FORTIFY_SOURCE={level} (its buildkit "
+            "toolchain note); no call had a size known at compile time",
+        )
     if fortifiable:
         return Check(
             name="fortify", state=State.FAIL, evidence=evidence + ": " + ", ".join(fortifiable[:5])
@@ -302,3 +328,37 @@ def _cet(arch: str, features: set[str] | None) -> Check:
 
 def _bti(arch: str, features: set[str] | None) -> Check:
     return _property_check("bti", arch, "aarch64", ("BTI", "PAC"), features)
+
+
+def _version_text(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def _glibc(binary: lief.ELF.Binary, libc: str) -> Check:
+    """The newest GLIBC_/GLIBCXX_/CXXABI_ version the file's imports need (from its
+    version requirements, .gnu.version_r), against :data:`GLIBC_BASELINE`."""
+    if libc in ("musl", "none"):
+        return Check(name="glibc", state=State.NOT_APPLICABLE, evidence=f"libc: {libc}")
+    newest: dict[str, tuple[int, ...]] = {}
+    none: list[lief.ELF.SymbolVersionRequirement] = []
+    for requirement in _read(lambda: list(binary.symbols_version_requirement), none):
+        names = _strings(requirement.get_auxiliary_symbols, "name")
+        for name in names:
+            if (m := _VERSIONED.match(name)) is not None:
+                version = tuple(int(p) for p in m.group(2).split("."))
+                newest[m.group(1)] = max(newest.get(m.group(1), ()), version)
+    if not newest:
+        if libc == "glibc":
+            return Check(name="glibc", state=State.PASS, evidence="no versioned glibc symbol")
+        return Check(name="glibc", state=State.NOT_APPLICABLE, evidence="no glibc symbols")
+    needs = ", ".join(f"{k}_{_version_text(v)}" for k, v in sorted(newest.items()))
+    over = [k for k, v in sorted(newest.items()) if v > GLIBC_BASELINE[k]]
+    baseline = f"baseline GLIBC_{_version_text(GLIBC_BASELINE['GLIBC'])}"
+    if over:
+        allowed = ", ".join(f"{k}_{_version_text(GLIBC_BASELINE[k])}" for k in over)
+        return Check(
+            name="glibc",
+            state=State.FAIL,
+            evidence=f"needs {needs}: newer than {allowed} (older systems refuse to load it)",
+        )
+    return Check(name="glibc", state=State.PASS, evidence=f"needs {needs} ({baseline})")

@@ -19,13 +19,21 @@ class Component(StrEnum):
 
     OWN = "own"  # code buildkit compiled for the recipe (or a file audited on its own)
     INTERPRETER = "interpreter"  # the Python interpreter and its stdlib extension modules
+    # the interpreter and the libraries in it, compiled by buildkit's hermetic toolchain
+    TOOLCHAIN = "toolchain"
     WHEEL = "wheel"  # a third-party wheel (origin: name and version)
     SYSTEM = "system"  # a system library (copied into the artifact, or on the host)
     UNKNOWN = "unknown"
 
 
+#: The oldest glibc any glibc target promises (targets.toml's glibc_baseline), and the
+#: libstdc++ versions that go with it (manylinux2014's policy, as auditwheel has it).
+GLIBC_BASELINE = {"GLIBC": (2, 17), "GLIBCXX": (3, 4, 19), "CXXABI": (1, 3, 7)}
+
 # Every check an audit can report, in the order reports show them.
-ELF_CHECKS = ("relro", "canary", "nx", "pie", "fortify", "rpath", "stripped", "cet", "bti")
+ELF_CHECKS = (
+    "relro", "canary", "nx", "pie", "fortify", "rpath", "stripped", "cet", "bti", "glibc",
+)  # fmt: skip
 MACHO_CHECKS = ("pie", "canary", "nx", "nx-heap", "codesign", "hardened-runtime", "pagezero")
 ALL_CHECKS = tuple(dict.fromkeys(ELF_CHECKS + MACHO_CHECKS))
 

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 
 from ..buildinfo import MEMBER
-from .components import Context, _load, from_info, native_of
+from .components import Context, _load, from_info, native_of, toolchain_of
 
 _MAX_CANDIDATES = 64
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -133,4 +133,5 @@ def context(payload: Payload, data: bytes | mmap.mmap) -> Context:
         own=own,
         wheels=wheels,
         native=native_of(info),
+        toolchain=toolchain_of(info),
     )

@@ -1,19 +1,21 @@
 """The hardening gate: a recipe's ``[hardening]`` table (or a policy file) applied to an
-audit. Required checks must pass on every file in scope (``own``: code buildkit compiled;
-``all``: every native file); a waiver (path glob, checks, reason, expiry) turns a failure
-into an accepted one until it expires, and an expired waiver says so and no longer applies.
-A file that could not be parsed in scope fails the gate.
+audit. Required checks must pass on every file in scope (``own``: code buildkit compiled,
+the toolchain's interpreter included; ``all``: every native file); a waiver (path glob,
+checks, reason, expiry) turns a failure into an accepted one until it expires, and an
+expired waiver says so and no longer applies. A file that could not be parsed in scope
+fails the gate.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..recipe import Hardening, Waiver
-from .findings import Check, Component, FileReport, State
+from .findings import GLIBC_BASELINE, Check, Component, FileReport, State
 
 # policy check name -> (audit check, does this check state satisfy it?)
 _Rule = tuple[str, Callable[[Check], bool]]
@@ -53,6 +55,7 @@ class GateResult:
     verdicts: tuple[Verdict, ...]
     unused_waivers: tuple[str, ...]
     waivers: tuple[Waiver, ...] = ()  # the policy's, so a report can be re-gated later
+    glibc: str = ""  # the policy's glibc baseline, when it sets one
     unreadable: tuple[str, ...] = ()  # inputs that could not be read: never a pass
 
     @property
@@ -77,7 +80,9 @@ class GateResult:
 
 
 def in_scope(report: FileReport, scope: str) -> bool:
-    return scope == "all" or report.component is Component.OWN
+    """``own``: what buildkit compiled (the recipe's code and, in a binary built with the
+    hermetic toolchain, the interpreter and its libraries); ``all``: every native file."""
+    return scope == "all" or report.component in (Component.OWN, Component.TOOLCHAIN)
 
 
 def _matches(waiver: Waiver, report: FileReport, requirement: str, check: str) -> bool:
@@ -134,6 +139,8 @@ def evaluate(
                     )
                 )
                 continue
+            if requirement == "glibc" and policy.glibc:
+                check = _rebased(check, policy.glibc)
             if rule(check):
                 outcome, note = Outcome.PASS, ""
             elif check.state is State.UNKNOWN:
@@ -169,7 +176,25 @@ def evaluate(
         unused_waivers=unused,
         waivers=policy.waivers,
         unreadable=unreadable,
+        glibc=policy.glibc,
     )
+
+
+_NEEDS = re.compile(r"^needs ([A-Z0-9_., ]+?)(?::| \(|$)")
+_VERSIONED = re.compile(r"(GLIBC|GLIBCXX|CXXABI)_(\d+(?:\.\d+)*)")
+
+
+def _rebased(check: Check, baseline: str) -> Check:
+    """The glibc check judged against the policy's glibc instead of the targets' (from
+    the versions its evidence names; libstdc++'s limits stay manylinux2014's)."""
+    m = _NEEDS.match(check.evidence)
+    if check.state not in (State.PASS, State.FAIL) or m is None:
+        return check
+    limits = {**GLIBC_BASELINE, "GLIBC": tuple(int(p) for p in baseline.split("."))}
+    needed = [(k, tuple(int(p) for p in v.split("."))) for k, v in _VERSIONED.findall(m[1])]
+    ok = all(v <= limits[k] for k, v in needed)
+    state = State.PASS if ok else State.FAIL
+    return replace(check, state=state, evidence=f"{check.evidence} (policy: glibc {baseline})")
 
 
 def _waive(

@@ -36,6 +36,7 @@ CHECKS: dict[str, str] = {
     "stripped": "no .symtab symbol table shipped",
     "cet": "x86-64 CET: IBT and SHSTK marked in the GNU property note",
     "bti": "aarch64 BTI and PAC marked in the GNU property note",
+    "glibc": "needs no glibc symbol newer than the oldest glibc the targets promise (2.17)",
     "nx-heap": "non-executable heap (MH_NO_HEAP_EXECUTION; always on arm64)",
     "codesign": "Mach-O code signature (LC_CODE_SIGNATURE)",
     "hardened-runtime": "Mach-O hardened runtime (CS_RUNTIME)",
@@ -81,6 +82,7 @@ def policy_document(gate: GateResult) -> dict[str, Any]:
     return {
         "require": list(gate.require),
         "scope": gate.scope,
+        **({"glibc": gate.glibc} if gate.glibc else {}),
         "passed": gate.passed,
         "summary": gate.summary(),
         "verdicts": [
@@ -112,6 +114,7 @@ def policy_from_document(doc: dict[str, Any]) -> Hardening:
     return Hardening(
         require=tuple(doc["require"]),
         scope=str(doc["scope"]),
+        glibc=str(doc.get("glibc", "")),
         waivers=tuple(
             Waiver(
                 path=w["path"],

@@ -45,7 +45,7 @@ class Backend(Protocol):
     def refusal(self, target: Target, python: str) -> str | None:
         """Why this host cannot build ``target`` for ``python`` (None: it can)."""
 
-    def tool_versions(self) -> dict[str, str]:
+    def tool_versions(self, target: Target) -> dict[str, str]:
         """Versions of the tools whose output ends up in the artifact."""
 
     def settings(

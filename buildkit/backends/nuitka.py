@@ -1,7 +1,13 @@
 """Nuitka native binaries: onefile (default) or a standalone folder, built on this host.
 
-Nuitka cannot cross-compile: it builds with the Python that runs buildkit, for this
-host's platform. Hardening flags from the recipe's policy go in through CFLAGS/LDFLAGS
+Nuitka cannot cross-compile: it builds for the platform of the interpreter that runs it.
+For a target with a hermetic toolchain (``buildkit/data/toolchain.toml``: linux-amd64),
+that interpreter is the toolchain's CPython (built from pinned sources for the target's
+glibc baseline, see :mod:`buildkit.toolchain`) and the C compiler is the toolchain's zig
+with the same ``-target``: neither the host's Python nor its C compiler take part, so
+the binary runs on every glibc from the baseline on and has the same bytes on any build
+host. Other targets build with the Python that runs buildkit and the host's gcc (the
+emulated linux-arm64 builder). Hardening flags from the recipe's policy go in through CFLAGS/LDFLAGS
 (Nuitka reads them for the program and the onefile bootstrap). Onefile binaries extract
 once into a per-user cache folder named by the build info's digest, so a warm start costs
 about what the standalone program costs and a new build never reuses an old extraction.
@@ -43,6 +49,13 @@ def host_python() -> str:
     return f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
+def uses_toolchain(target: Target) -> bool:
+    """Whether ``target``'s binaries are built with the hermetic toolchain here."""
+    from .. import toolchain
+
+    return target.is_host() and toolchain.has_toolchain(target)
+
+
 class NuitkaBackend:
     name = "nuitka"
     options: Mapping[str, tuple[str, ...]] = {
@@ -65,6 +78,16 @@ class NuitkaBackend:
                 f"nuitka cannot cross-compile: build {target.name} nuitka binaries on "
                 f"{target.native_builder}, not on {here}"
             )
+        if uses_toolchain(target):
+            from .. import toolchain
+
+            have = toolchain.spec_for(target).python
+            if python != have:
+                return (
+                    f"the {target.name} toolchain builds CPython {have}, and the recipe asks "
+                    f"for {python}: set the recipe's python to {have}"
+                )
+            return None
         if python != host_python():
             return (
                 f"nuitka builds with the Python that runs buildkit ({host_python()}), and "
@@ -73,17 +96,41 @@ class NuitkaBackend:
             )
         return None
 
-    def tool_versions(self) -> dict[str, str]:
+    def tool_versions(self, target: Target) -> dict[str, str]:
+        if uses_toolchain(target):
+            from .. import toolchain
+
+            # every source the interpreter in the binary is compiled from, for the
+            # manifest, the SBOM and the provenance
+            pinned = {
+                f"toolchain/{p.source.name}": f"{p.version} sha256:{p.source.sha256}"
+                for p in toolchain.spec_for(target).pinned
+            }
+            return {
+                "nuitka": tools.tool_version("nuitka"),
+                "zig": tools.tool_version("ziglang"),
+                **pinned,
+            }
         return {"nuitka": tools.tool_version("nuitka"), "gcc": _gcc_version()}
 
     def settings(
         self, target: Target, options: Mapping[str, str], policy: Hardening | None
     ) -> dict[str, str]:
         flags = hardening.flags_for(policy, target.arch, target.os)
+        if uses_toolchain(target):
+            from .. import toolchain
+
+            spec = toolchain.spec_for(target)
+            interpreter = f"CPython {spec.cpython.version} (buildkit toolchain, zig -target "
+            interpreter += f"{spec.zig_target})"
+            pinned = {"toolchain": spec.digest(tools.tool_version("ziglang"))[:16]}
+        else:
+            interpreter, pinned = f"CPython {platform.python_version()}", {}
         return {
             "mode": options.get("mode", "onefile"),
-            "interpreter": f"CPython {platform.python_version()}",
-            "libpython": "static" if static_libpython() else "auto",
+            "interpreter": interpreter,
+            **pinned,
+            "libpython": "static" if pinned or static_libpython() else "auto",
             "exclude": options.get("exclude", ""),
             "include_packages": options.get("include_packages", ""),
             "include_modules": options.get("include_modules", ""),
@@ -96,7 +143,12 @@ class NuitkaBackend:
         }
 
     def build(self, job: BuildJob, work: Path) -> Output:
-        site = install_site(job.wheels, job.lockfile, work, what=f"nuitka ({job.target.name})")
+        python, compiler = Path(sys.executable), dict[str, str]()
+        if "toolchain" in job.settings:
+            python, compiler = _toolchain(job, work)
+        site = install_site(
+            job.wheels, job.lockfile, work, what=f"nuitka ({job.target.name})", python=python
+        )
         module, _, attrs = job.entry.partition(":")
         head, _, rest = attrs.partition(".")
         call = f"_entry.{rest}" if rest else "_entry"
@@ -108,7 +160,7 @@ class NuitkaBackend:
         mode = job.settings["mode"]
         out = work / "out"
         cmd: list[str | Path] = [
-            sys.executable, "-m", "nuitka", f"--mode={mode}",
+            python, "-m", "nuitka", f"--mode={mode}",
             f"--output-dir={out}", f"--output-filename={job.name.removesuffix('.tar.gz')}",
             f"--include-data-files={job.app_dir / MEMBER}={MEMBER}",
             "--python-flag=no_site", "--python-flag=isolated",
@@ -154,8 +206,9 @@ class NuitkaBackend:
                     [str(job.app_dir), str(site)]
                     + [str(site / p) for p in job.settings.get("paths", "").split(",") if p]
                 ),
-                "CFLAGS": job.settings["cflags"],
+                "CFLAGS": job.settings["cflags"] + compiler.get("cflags", ""),
                 "LDFLAGS": job.settings["ldflags"],
+                **{k: v for k, v in compiler.items() if k != "cflags"},
                 "NUITKA_CACHE_DIR": str(job.cache.tool_dir("nuitka")),
                 "CCACHE_DIR": str(job.cache.tool_dir("ccache")),
                 "CCACHE_BASEDIR": str(work),
@@ -200,13 +253,55 @@ def _listed(settings: Mapping[str, str], key: str) -> list[str]:
     return [item for item in settings.get(key, "").split(",") if item]
 
 
-def install_site(wheels: Sequence[Wheel], requirements: Path, work: Path, *, what: str) -> Path:
-    """The locked wheels installed (hash-checked by pip again) into ``work/site``."""
+def _toolchain(job: BuildJob, work: Path) -> tuple[Path, dict[str, str]]:
+    """The toolchain's Nuitka interpreter, and the environment that makes Nuitka compile
+    with the toolchain's zig for the target's C library baseline."""
+    from ..toolchain import store, venv
+    from ..toolchain.build import SOURCE_ROOT, zig
+
+    built = store.ensure(job.target, job.cache)
+    if built.key.rsplit("-", 1)[-1] != job.settings["toolchain"]:
+        raise InputError(
+            f"the {job.target.name} toolchain in the cache ({built.key}) is not the one the "
+            f"build info names ({job.settings['toolchain']})",
+            hint="the toolchain lock changed during the build; build again",
+        )
+    python = venv.nuitka_python(built)
+    # Nuitka recognises zig by its file name and calls "<it> cc ARGS": the wrapper adds
+    # the target (C library and baseline) to every compile and link.
+    wrapper = work / "zig-target" / "zig"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in cc|c++) sub=$1; shift; '
+        f'exec "{zig()}" "$sub" -target {built.spec.zig_target} "$@";; esac\n'
+        f'exec "{zig()}" "$@"\n',
+        encoding="utf-8",
+    )
+    wrapper.chmod(0o755)
+    return python, {
+        "CC": str(wrapper),
+        # no build path in the objects: the work folder and the toolchain's own
+        "cflags": f" -ffile-prefix-map={work}=/build "
+        f"-ffile-prefix-map={built.folder}={SOURCE_ROOT}",
+    }
+
+
+def install_site(
+    wheels: Sequence[Wheel],
+    requirements: Path,
+    work: Path,
+    *,
+    what: str,
+    python: Path | None = None,
+) -> Path:
+    """The locked wheels installed (hash-checked by pip again) into ``work/site``, by
+    ``python`` (default: the one running buildkit), whose tags the wheels must match."""
     site = work / "site"
     site.mkdir()
     if wheels:
         install: list[str | Path] = [
-            sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+            python or sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
             "--require-hashes", "--only-binary=:all:", "--no-compile",
             "--target", site, "--find-links", link_wheels(wheels, work / "wheels"),
             "--requirement", requirements,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import tools
 from ..checks import pythons
+from ..targets import Target
 from . import BuildJob, Output, ZipappBackend, launcher, wheel_dir
 
 
@@ -14,7 +15,7 @@ class PexBackend(ZipappBackend):
     name = "pex"
     file_suffix = ".pex"
 
-    def tool_versions(self) -> dict[str, str]:
+    def tool_versions(self, target: Target) -> dict[str, str]:
         return {"pex": tools.tool_version("pex")}
 
     def build(self, job: BuildJob, work: Path) -> Output:

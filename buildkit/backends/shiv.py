@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 from .. import tools
+from ..targets import Target
 from . import BuildJob, Output, ZipappBackend, launcher, wheel_dir
 
 
@@ -14,7 +15,7 @@ class ShivBackend(ZipappBackend):
     name = "shiv"
     file_suffix = ".pyz"
 
-    def tool_versions(self) -> dict[str, str]:
+    def tool_versions(self, target: Target) -> dict[str, str]:
         return {"shiv": tools.tool_version("shiv"), "pip": tools.tool_version("pip")}
 
     def build(self, job: BuildJob, work: Path) -> Output:

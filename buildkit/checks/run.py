@@ -6,6 +6,9 @@ Where an artifact runs (its *places*):
   ops staff start it (``./app``), with a private ``HOME`` and ``TMPDIR``; a zipapp with
   exactly one Python on ``PATH``, of the recipe's version, and a pex whose wheels all
   run on later versions also under each later version this machine has;
+* a native binary of that target also on each root of an older glibc made here for it
+  (``buildkit host create linux-amd64-bullseye``: Debian 11, glibc 2.31), so a binary
+  that needs a newer glibc than the bastion hosts have fails here, not there;
 * linux-arm64 and alpine-arm64: the emulated host of that target, when it was created
   here (``buildkit host create``), under QEMU;
 * anything else (darwin-arm64 on Linux): not run; the record says why, and that only the
@@ -21,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import platform
 import re
 import shlex
@@ -402,7 +406,8 @@ def places(
     home.chmod(0o700)
     if target.is_host():
         if record.format == "nuitka":
-            return [Local(where=_machine(), home=home)], ""
+            old = _older_glibc(target, cache, home, {} if seen is None else seen)
+            return [Local(where=_machine(), home=home), *old], ""
         versions = [record.python]
         wheels = [str(w).split(" ")[0] for w in record.inputs.get("wheels", [])]
         if record.format == "pex" and pythons.open_ended(wheels, record.python):
@@ -426,13 +431,55 @@ def places(
     return _emulated(record, target, cache, home, {} if seen is None else seen)
 
 
+def _use(spec: Any, cache: Cache, seen: HostsSeen) -> tuple[Any, str]:
+    from ..hosts import store
+
+    if spec.name not in seen:
+        try:
+            seen[spec.name] = (store.use(spec, cache), "")
+        except BuildkitError as exc:
+            seen[spec.name] = (None, f"the emulated host {spec.name} cannot be used: {exc.message}")
+    return seen[spec.name]
+
+
+def _older_glibc(target: targets.Target, cache: Cache, home: Path, seen: HostsSeen) -> list[Place]:
+    """The roots of older glibc systems made here for ``target`` (none made: none)."""
+    from .. import hosts
+    from ..hosts import store
+
+    found: list[Place] = []
+    for spec in hosts.all_hosts().values():
+        if spec.target != target.name or not spec.oldest_glibc:
+            continue
+        if not store.location(spec, cache).folder.exists():
+            log.info(
+                "checks: the %s root is not made here; native binaries run on this machine "
+                "only (make it: buildkit host create %s)",
+                spec.name,
+                spec.name,
+            )
+            continue
+        if os.geteuid() != 0:
+            log.info("checks: not root, so not in the %s root (it needs chroot)", spec.name)
+            continue
+        host, why = _use(spec, cache, seen)
+        if host is None:
+            raise CheckFailed(why, hint=f"make it again: buildkit host create {spec.name} --force")
+        found.append(
+            Emulated(where=f"root {spec.name} (Debian {spec.suite})", host=host, home=home)
+        )
+    return found
+
+
 def _emulated(
     record: ArtifactRecord, target: targets.Target, cache: Cache, home: Path, seen: HostsSeen
 ) -> tuple[list[Place], str]:
     from .. import hosts
     from ..hosts import store
 
-    specs = [s for s in hosts.all_hosts().values() if s.target == target.name]
+    specs = [
+        s for s in hosts.all_hosts().values() if s.target == target.name and not s.oldest_glibc
+    ]
     if not specs:
         return [], (
             f"no {target.name} host here (this machine: {_describe_machine()}); only the "
@@ -449,12 +496,7 @@ def _emulated(
             f"the emulated host {spec.name} has Python {spec.python_version}; the artifact "
             f"is built for {record.python}"
         )
-    if spec.name not in seen:
-        try:
-            seen[spec.name] = (store.use(spec, cache), "")
-        except BuildkitError as exc:
-            seen[spec.name] = (None, f"the emulated host {spec.name} cannot be used: {exc.message}")
-    host, why = seen[spec.name]
+    host, why = _use(spec, cache, seen)
     if host is None:
         return [], why
     where = f"emulated host {spec.name} ({target.name} under QEMU {spec.qemu})"

@@ -35,6 +35,7 @@ COMMANDS = {
     "inspect": "inspect",
     "host": "host",
     "run-on": "run_on",
+    "toolchain": "toolchain",
 }
 
 

@@ -40,6 +40,7 @@ class HostSpec:
     python: str  # interpreter path inside the root
     python_version: str  # X.Y it must report
     builder: bool
+    oldest_glibc: bool = False  # runs the native binaries of a target this machine runs
     suite: str = ""
     arch: str = ""
     packages: tuple[str, ...] = ()
@@ -76,6 +77,7 @@ def _load(doc: dict[str, Any]) -> dict[str, HostSpec]:
             python=row["python"]["path"],
             python_version=row["python"]["version"],
             builder=bool(row.get("builder", False)),
+            oldest_glibc=bool(row.get("oldest_glibc", False)),
             suite=row.get("suite", ""),
             arch=row.get("arch", ""),
             packages=tuple(row.get("packages", ())),

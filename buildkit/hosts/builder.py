@@ -33,6 +33,7 @@ from ..release import vouch
 from ..release.sign import check_key, sign
 from ..release.verify import verify
 from ..request import BuildRequest
+from ..toolchain.venv import requirement_blocks
 from ..tools import clean_env, output_tail
 from . import HostSpec
 from .store import Host, locked, run_in, use
@@ -83,7 +84,7 @@ def toolkit_venv(host: Host) -> Path:
     try:
         backends = "".join(
             block + "\n"
-            for block in _blocks(text)
+            for block in requirement_blocks(text)
             if block.split("==", 1)[0].strip().lower() in _BACKENDS
         )
         (locks / "backends.txt").write_text(backends, encoding="utf-8")
@@ -124,19 +125,6 @@ def _link_source(venv: Path) -> None:
         pth = site / "buildkit-source.pth"
         if not pth.exists():
             pth.write_text(SRC + "\n", encoding="utf-8")
-
-
-def _blocks(text: str) -> list[str]:
-    """The requirement entries of a hash-pinned requirements file (continuations joined)."""
-    out: list[str] = []
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if line[0].isspace() and out:
-            out[-1] += "\n" + line
-        else:
-            out.append(line)
-    return [b.split("    #")[0].rstrip(" \\\n") for b in out]
 
 
 _CERT_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_CERT")

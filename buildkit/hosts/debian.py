@@ -32,9 +32,10 @@ def create(spec: HostSpec, root: Path, *, mirror: str | None = None) -> dict[str
         source,
         extra={"step": "host"},
     )
+    include = [f"--include={','.join(spec.packages)}"] if spec.packages else []
     cmd: list[str | Path] = [
-        debootstrap, f"--arch={spec.arch}", "--variant=minbase",
-        f"--include={','.join(spec.packages)}", spec.suite, root, source,
+        debootstrap, f"--arch={spec.arch}", "--variant=minbase", *include,
+        spec.suite, root, source,
     ]  # fmt: skip
     proc = run(cmd, what=f"debootstrap of the {spec.name} root", check=False, timeout=3600)
     if proc.returncode != 0:

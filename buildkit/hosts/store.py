@@ -99,7 +99,8 @@ def _make(spec: HostSpec, root: Path, cache: Cache, *, mirror: str | None) -> di
 def create(spec: HostSpec, cache: Cache, *, force: bool = False, mirror: str | None = None) -> Host:
     """The host's root, made now unless a good one is already in the cache."""
     require_root(f"creating the emulated host {spec.name}")
-    ensure_binfmt(spec.qemu)
+    if spec.qemu:
+        ensure_binfmt(spec.qemu)
     host = location(spec, cache)
     with locked(cache, spec.name):
         if host.folder.exists() and not force:
@@ -158,6 +159,14 @@ def check(host: Host) -> str | None:
         return f"{host.record} is unreadable: {exc}"
     if record.get("digest") != host.spec.digest():
         return f"{host.folder} was made from another spec (buildkit changed what it holds)"
+    if not host.spec.python:  # a root for native binaries: its shell must start
+        try:
+            proc = run_in(host, ["/bin/sh", "-c", "exit 0"], capture=True)
+        except BuildkitError as exc:
+            return f"its shell does not start: {exc.message}"
+        if proc.returncode != 0:
+            return f"its shell /bin/sh does not run: exit {proc.returncode}"
+        return None
     python = host.root / host.spec.python.lstrip("/")
     if not os.path.lexists(python):
         return f"its interpreter {host.spec.python} is missing from {host.root}"
@@ -179,7 +188,8 @@ def use(spec: HostSpec, cache: Cache) -> Host:
     A host not made yet is a usage error (exit 2), a broken one a tool failure (exit 3):
     neither may look like the exit 1 of a program run there."""
     require_root(f"running on the emulated host {spec.name}")
-    ensure_binfmt(spec.qemu)
+    if spec.qemu:
+        ensure_binfmt(spec.qemu)
     host = location(spec, cache)
     if not host.folder.exists():
         raise InputError(

@@ -140,7 +140,7 @@ def _nuitka_runtime(entry: Mapping[str, Any], once: _Once) -> list[Component]:
         ("runtime", ComponentType.LIBRARY, "pypi", "nuitka",
          str(inputs.get("tools", {}).get("nuitka", "")), "the Nuitka runtime compiled in"),
     ]  # fmt: skip
-    return [
+    found = [
         once(
             Component(
                 type=kind,
@@ -155,3 +155,46 @@ def _nuitka_runtime(entry: Mapping[str, Any], once: _Once) -> list[Component]:
         for role, kind, purl_type, name, version, description in parts
         if version
     ]
+    return found + _toolchain(inputs.get("tools", {}), once)
+
+
+def _toolchain(tools_used: Mapping[str, Any], once: _Once) -> list[Component]:
+    """The sources buildkit's hermetic toolchain compiled the interpreter in the binary
+    from (CPython, OpenSSL, zlib, ...), each with its version and archive sha256, and the
+    compiler (zig) it used."""
+    out = []
+    for key, value in sorted(tools_used.items()):
+        if not key.startswith("toolchain/"):
+            continue
+        name = key.removeprefix("toolchain/")
+        version, _, digest = str(value).partition(" sha256:")
+        project = name.split("-", 1)[0]  # cpython-3.11 -> cpython
+        out.append(
+            once(
+                Component(
+                    type=ComponentType.LIBRARY,
+                    name=project,
+                    version=version,
+                    bom_ref=f"toolchain:{project}@{version}",
+                    purl=PackageURL(type="generic", name=project, version=version),
+                    hashes=_sha256(digest) if digest else [],
+                    description="compiled from this source archive into the binary by "
+                    "buildkit's hermetic toolchain",
+                )
+            )
+        )
+    if out and tools_used.get("zig"):
+        zig = str(tools_used["zig"])
+        out.append(
+            once(
+                Component(
+                    type=ComponentType.APPLICATION,
+                    name="zig",
+                    version=zig,
+                    bom_ref=f"compiler:zig@{zig}",
+                    purl=PackageURL(type="pypi", name="ziglang", version=zig),
+                    description="the C compiler of buildkit's hermetic toolchain",
+                )
+            )
+        )
+    return out

@@ -47,4 +47,5 @@ def wheel_files(entry: Mapping[str, Any]) -> list[WheelFile]:
 def interpreter_version(entry: Mapping[str, Any]) -> str:
     """The CPython version compiled into a Nuitka binary ('' for zipapps)."""
     settings = entry.get("inputs", {}).get("settings", {})
-    return str(settings.get("interpreter", "")).removeprefix("CPython ").strip()
+    named = str(settings.get("interpreter", "")).removeprefix("CPython ").strip()
+    return named.split(" ", 1)[0]  # "3.11.2 (buildkit toolchain, ...)" -> "3.11.2"

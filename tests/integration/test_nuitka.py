@@ -13,7 +13,7 @@ import pytest
 
 from buildkit.backends.nuitka import static_libpython
 from buildkit.hardening import DEFAULT_REQUIRE
-from tests.conftest import RECIPES
+from tests.conftest import RECIPES, with_hardening
 from tests.integration.conftest import buildkit
 from tests.integration.test_build import HOST, check_hostmetrics, check_portcheck
 
@@ -24,9 +24,11 @@ def build_copy(
     recipe: Path, out: Path, cache: Path, seed_from: Path | None = None
 ) -> dict[str, Any]:
     """Build a recipe copy's nuitka binary for this host; ``seed_from`` shares only its
-    compiler cache (ccache), so Nuitka runs again but compiles fast."""
-    if seed_from is not None and (seed_from / "tools" / "ccache").is_dir():
-        shutil.copytree(seed_from / "tools" / "ccache", cache / "tools" / "ccache")
+    compiler caches (ccache, and Nuitka's, where zig keeps its objects), so Nuitka runs
+    again but compiles fast."""
+    for tool in ("ccache", "nuitka"):
+        if seed_from is not None and (seed_from / "tools" / tool).is_dir():
+            shutil.copytree(seed_from / "tools" / tool, cache / "tools" / tool)
     proc = buildkit(
         "build",
         recipe,
@@ -101,7 +103,7 @@ def test_unhardened_build_is_caught_by_checksec(
     """The flags are what makes the difference: an empty policy gives Partial RELRO, no canary."""
     recipe = recipe_copy("portcheck")
     toml = recipe / "recipe.toml"
-    toml.write_text(toml.read_text() + '\n[hardening]\nrequire = ["nx"]\n')
+    toml.write_text(with_hardening(toml.read_text(), '[hardening]\nrequire = ["nx"]'))
     artifact = build_copy(recipe, tmp_path / "d", tmp_path / "cache", seed_from=cache_dir)
     report = checksec(Path(artifact["path"]))
     assert report["relro"] == "partial" and report["canary"] == "no", report
@@ -302,7 +304,7 @@ def test_hardening_gate_fails_the_build_and_waivers_expire(
     recipe = recipe_copy("portcheck")
     toml = recipe / "recipe.toml"
     require = json.dumps(list(DEFAULT_REQUIRE))  # the default's flags: the same build
-    base = toml.read_text() + f'\n[hardening]\nrequire = {require}\nscope = "all"\n'
+    base = with_hardening(toml.read_text(), f'[hardening]\nrequire = {require}\nscope = "all"')
     toml.write_text(base)
     out = tmp_path / "dist"
     args = ("build", recipe, "--format", "nuitka", "--target", HOST, "--out", out,
@@ -347,3 +349,129 @@ def test_hardening_gate_fails_the_build_and_waivers_expire(
     assert expired.returncode == 1
     assert "expired on 2020-01-01" in (out / "portcheck-1.0.0.rejected.hardening.md").read_text()
     assert (out / "SHA256SUMS").read_text() == listed  # the earlier release is as it was
+
+
+def _objdump_newest_glibc(path: Path) -> tuple[int, ...]:
+    """The newest GLIBC_ version in ``objdump -T`` (binutils, not LIEF)."""
+    out = subprocess.run(
+        ["objdump", "-T", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    import re
+
+    found = {tuple(int(p) for p in v.split(".")) for v in re.findall(r"GLIBC_(\d+(?:\.\d+)+)", out)}
+    assert found, out[:2000]
+    return max(found)
+
+
+@pytest.mark.parametrize("recipe", ["portcheck", "healthcheck", "hostmetrics"])
+def test_binaries_need_at_most_glibc_2_17_and_run_on_debian_11(
+    nuitka_build: dict[str, Any], recipe: str
+) -> None:
+    """Built with the hermetic toolchain (glibc 2.17 baseline): objdump and buildkit's
+    audit agree on the newest glibc symbol each ELF file needs, and the recipe's checks
+    passed here and in the Debian 11 root (glibc 2.31)."""
+    artifact = nuitka_build[recipe]
+    onefile = Path(artifact["path"])
+    payload = Path(artifact["payload"])
+    elves = [
+        onefile,
+        *(
+            p
+            for p in sorted(payload.rglob("*"))
+            if p.is_file() and p.read_bytes()[:4] == b"\x7fELF"
+        ),
+    ]
+    assert len(elves) > 2
+    audit = json.loads(buildkit("audit", *elves, "--json").stdout)
+    by_path = {f["path"]: f for f in audit["files"]}
+    for elf in elves:
+        newest = _objdump_newest_glibc(elf)
+        assert newest <= (2, 17), (elf, newest)
+        check = by_path[str(elf)]["checks"]["glibc"]
+        assert check["state"] == "pass", (elf, check)
+        assert f"GLIBC_{'.'.join(map(str, newest))}" in check["evidence"], (elf, check, newest)
+    manifest = json.loads((nuitka_build["dist"] / "manifest.json").read_text())
+    (record,) = [a for a in manifest["artifacts"] if a["name"] == onefile.name]
+    runs = record["checks"]["runs"]
+    wheres = [r["where"] for r in runs]
+    assert any(w.startswith("root linux-amd64-bullseye") for w in wheres), wheres
+    assert record["checks"]["status"] == "passed", record["checks"]
+    settings = record["inputs"]["settings"]
+    assert "buildkit toolchain" in settings["interpreter"] and settings["toolchain"]
+    assert "gcc" not in record["inputs"]["tools"]
+    assert record["inputs"]["tools"]["toolchain/openssl"].startswith("3.5.7 sha256:")
+
+
+@pytest.mark.parametrize("recipe", ["portcheck", "hostmetrics"])
+def test_toolchain_interpreter_passes_the_gate_and_checksec_agrees(
+    nuitka_build: dict[str, Any], recipe: str, tmp_path: Path
+) -> None:
+    """The default policy's scope covers the interpreter the toolchain built: the audit
+    gate passes on the binary, and Debian's checksec agrees file by file on its payload
+    (full RELRO and a canary, where a host's interpreter had partial RELRO and none)."""
+    artifact = nuitka_build[recipe]
+    onefile = Path(artifact["path"])
+    payload = Path(artifact["payload"])
+    policy = tmp_path / "policy.toml"  # the default policy, written out
+    required = ", ".join(f'"{r}"' for r in DEFAULT_REQUIRE)
+    policy.write_text(f'[hardening]\nrequire = [{required}]\nscope = "own"\n')
+    doc = json.loads(buildkit("audit", onefile, "--policy", policy, "--json").stdout)
+    assert doc["policy"]["passed"] is True, doc["policy"]
+    inside = {f["member"]: f for f in doc["files"] if f["member"]}
+    toolchain = {m: f for m, f in inside.items() if f["component"] == "toolchain"}
+    assert toolchain, sorted((m, f["component"]) for m, f in inside.items())
+    assert not [m for m, f in inside.items() if f["component"] == "system"], inside.keys()
+    for member, found in toolchain.items():
+        report = checksec(payload / member)
+        assert report["relro"] == "full", (member, report)
+        assert found["checks"]["relro"]["state"] == "pass", (member, found)
+        ours = found["checks"]["canary"]["state"] == "pass"
+        assert (report["canary"] == "yes") == ours, (member, report, found["checks"]["canary"])
+        assert ours, (member, found["checks"]["canary"])
+
+
+def _other_python() -> Path | None:
+    """A CPython other than the one running the tests (3.12 preferred), or None."""
+    import sys
+
+    for name in ("python3.12", "python3.13"):
+        found = shutil.which(name)
+        if found is None:
+            continue
+        proc = subprocess.run(
+            [found, "-c", "import sys; print(sys.executable, '%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode == 0:
+            exe, version = proc.stdout.split()
+            if version != f"{sys.version_info[0]}.{sys.version_info[1]}":
+                return Path(exe)
+    return None
+
+
+def test_same_binary_whatever_python_runs_buildkit(
+    nuitka_build: dict[str, Any], recipe_copy, tmp_path: Path, cache_dir: Path
+) -> None:
+    """The toolchain's interpreter builds the binary, not the one running buildkit: run
+    buildkit under another Python (its own venv with the pinned toolkit) from another
+    folder and cache, and portcheck's binary has the same sha256."""
+    other = _other_python()
+    if other is None:
+        pytest.skip("no python3.12 or python3.13 on this machine")
+    from buildkit.toolchain.venv import toolkit_venv
+
+    venv = tmp_path / "venv-other"
+    toolkit_venv(other, venv, what=f"a toolkit venv on {other}")
+    recipe = recipe_copy("portcheck")
+    cache = tmp_path / "cache"
+    shutil.copytree(cache_dir / "tools" / "nuitka", cache / "tools" / "nuitka")  # zig's objects
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "buildkit", "build", str(recipe), "--format",
+         "nuitka", "--target", HOST, "--out", str(tmp_path / "d"), "--cache-dir", str(cache),
+         "--json"],
+        capture_output=True, text=True, check=False, cwd=recipe.parents[1],
+        env={**__import__("os").environ, "CI": "true"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    assert artifact["sha256"] == nuitka_build["portcheck"]["sha256"]

@@ -141,3 +141,56 @@ def test_policy_file(tmp_path: Path) -> None:
         load_policy(bad)
     with pytest.raises(RecipeError, match="no such policy file"):
         load_policy(tmp_path / "missing.toml")
+
+
+def _glibc_file(path: str, component: Component, state: State, evidence: str) -> FileReport:
+    return FileReport(
+        path=path,
+        format="elf",
+        kind="pie-executable",
+        arch="x86-64",
+        libc="glibc",
+        checks=(Check(name="glibc", state=state, evidence=evidence),),
+        component=component,
+        artifact=path.split("!", maxsplit=1)[0],
+    )
+
+
+def test_toolchain_interpreter_is_in_the_default_scope() -> None:
+    """Files of the interpreter buildkit's toolchain built are gated with our own code;
+    a host's interpreter and wheels are not."""
+    built = _glibc_file("app!_ssl.so", Component.TOOLCHAIN, State.FAIL, "needs GLIBC_2.34: x")
+    host = _glibc_file("app!_json.so", Component.INTERPRETER, State.FAIL, "needs GLIBC_2.34: x")
+    gate = evaluate((built, host), Hardening(require=("glibc",), scope="own", waivers=()))
+    assert [(v.path, v.outcome) for v in gate.verdicts] == [("app!_ssl.so", "fail")]
+
+
+def test_policy_glibc_moves_the_baseline() -> None:
+    """`[hardening] glibc = "2.28"`: a file that needs 2.28 passes, one that needs 2.34
+    fails (named in the evidence); GLIBCXX keeps manylinux2014's limit."""
+    files = (
+        _glibc_file("a", Component.OWN, State.FAIL,
+                    "needs GLIBC_2.28: newer than GLIBC_2.17 (older systems refuse to load it)"),
+        _glibc_file("b", Component.OWN, State.FAIL,
+                    "needs GLIBC_2.34: newer than GLIBC_2.17 (older systems refuse to load it)"),
+        _glibc_file("c", Component.OWN, State.FAIL,
+                    "needs GLIBC_2.17, GLIBCXX_3.4.30: newer than GLIBCXX_3.4.19 (older…)"),
+        _glibc_file("d", Component.OWN, State.PASS, "needs GLIBC_2.14 (baseline GLIBC_2.17)"),
+    )  # fmt: skip
+    gate = evaluate(files, Hardening(require=("glibc",), scope="own", waivers=(), glibc="2.28"))
+    assert {v.path: v.outcome for v in gate.verdicts} == {
+        "a": "pass", "b": "fail", "c": "fail", "d": "pass"
+    }  # fmt: skip
+    assert all("(policy: glibc 2.28)" in v.evidence for v in gate.verdicts)
+    plain = evaluate(files, Hardening(require=("glibc",), scope="own", waivers=()))
+    assert {v.path: v.outcome for v in plain.verdicts} == {
+        "a": "fail", "b": "fail", "c": "fail", "d": "pass"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["2.x", "3.1", "2.17.1", "glibc 2.28"])
+def test_policy_glibc_must_be_a_version(tmp_path: Path, value: str) -> None:
+    bad = tmp_path / "policy.toml"
+    bad.write_text(f'[hardening]\nrequire = ["glibc"]\nglibc = "{value}"\n')
+    with pytest.raises(RecipeError, match=r"\[hardening\].glibc.*must be a glibc version"):
+        load_policy(bad)

@@ -31,7 +31,8 @@ from buildkit.cli.common import load_recipe
 from buildkit.errors import CheckFailed, RecipeError
 from buildkit.release.publish import listing_problems
 from buildkit.release.stage import GateFailed
-from tests.conftest import RECIPES
+from buildkit.targets import Target
+from tests.conftest import RECIPES, with_hardening
 
 HOST = "linux-amd64"
 
@@ -39,7 +40,7 @@ HOST = "linux-amd64"
 class FakeNative(NuitkaBackend):
     """Nuitka's options, refusals and settings; a copy of Debian's ls as the binary."""
 
-    def tool_versions(self) -> dict[str, str]:
+    def tool_versions(self, target: Target) -> dict[str, str]:
         return {"nuitka": "0-fake", "gcc": "0-fake"}
 
     def build(self, job: BuildJob, work: Path) -> Output:
@@ -108,7 +109,9 @@ def _build(recipe: Path, out: Path, cache: Path) -> build_module.BuildResult:
 
 def _policy(recipe: Path, require: list[str]) -> None:
     toml = recipe / "recipe.toml"
-    toml.write_text(toml.read_text() + f"\n[hardening]\nrequire = {json.dumps(require)}\n")
+    toml.write_text(
+        with_hardening(toml.read_text(), f"[hardening]\nrequire = {json.dumps(require)}")
+    )
 
 
 def test_a_build_that_passes_its_gate_publishes_a_whole_release(

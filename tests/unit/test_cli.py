@@ -63,6 +63,7 @@ def test_every_command_and_step_has_help_texts() -> None:
         assert all(s["help"] and s["description"] for s in steps.values()), name
     assert set(texts()["host"]) - {"help", "description"} == {"create", "status", "remove"}
     assert set(texts()["release"]) - {"help", "description"} == {"assemble", "sign"}
+    assert set(texts()["toolchain"]) - {"help", "description"} == {"build", "status"}
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

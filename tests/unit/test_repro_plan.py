@@ -17,7 +17,9 @@ def test_every_condition_is_varied_and_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uts: bool
 ) -> None:
     monkeypatch.setattr(repro, "_uts_namespace_works", lambda: uts)
-    runs, conditions = repro._plan_runs(tmp_path, 3, Cache(root=tmp_path / "cache"))
+    runs, conditions = repro._plan_runs(
+        tmp_path, 3, Cache(root=tmp_path / "cache"), hide_compilers=False
+    )
     assert [r.index for r in runs] == [1, 2, 3]
     first, second, third = runs
     assert len({r.recipe for r in runs}) == len({r.out for r in runs}) == 3
@@ -43,6 +45,33 @@ def test_every_condition_is_varied_and_recorded(
     assert ("unshare" in second.prefix) is uts and "unshare" not in first.prefix
     hostname = next(c for c in conditions if c.name == "hostname")
     assert bool(hostname.note) is not uts
+
+
+def test_later_builds_hide_the_host_compilers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recipe with no native package of its own: the later builds run where gcc and cc
+    are bound to false, so a native binary that needed the host's compiler fails them."""
+    monkeypatch.setattr(repro, "_uts_namespace_works", lambda: False)
+    monkeypatch.setattr(repro.os, "geteuid", lambda: 0)
+    runs, conditions = repro._plan_runs(
+        tmp_path, 2, Cache(root=tmp_path / "cache"), hide_compilers=True
+    )
+    first, second = runs
+    hidden = next(c for c in conditions if c.name == "host C compilers")
+    gcc = repro.shutil.which("gcc")
+    if gcc is None:
+        assert hidden.note and "unshare" not in second.prefix
+        return
+    assert hidden.values == ("present", "hidden (bound to false)") and not hidden.note
+    assert "unshare" not in first.prefix and "--mount" in second.prefix
+    script = next(p for p in second.prefix if p.startswith("mount --bind"))
+    assert f"mount --bind {repro.shutil.which('false')} '{Path(gcc).resolve()}'" in script
+    runs, conditions = repro._plan_runs(
+        tmp_path / "native", 2, Cache(root=tmp_path / "cache"), hide_compilers=False
+    )
+    hidden = next(c for c in conditions if c.name == "host C compilers")
+    assert "native packages" in hidden.note and "--mount" not in runs[1].prefix
 
 
 def test_copy_order_is_reversed_for_later_builds(tmp_path: Path) -> None:

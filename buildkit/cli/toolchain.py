@@ -1,0 +1,58 @@
+"""buildkit toolchain: the hermetic toolchain of native binaries (build, status)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_cache_dir, add_common, cache, emit_json, step
+
+CACHE_HELP = (
+    "where toolchains live, under toolchain/ (default: $BUILDKIT_CACHE_DIR or ~/.cache/buildkit)"
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..toolchain import targets_with_toolchain
+
+    names = ", ".join(targets_with_toolchain())
+    p.description = f"{p.description} Targets with a toolchain: {names}."
+    steps = p.add_subparsers(dest="toolchain_command", required=True, metavar="STEP")
+    tb = step(steps, "toolchain", "build")
+    tb.add_argument("--target", action="append", metavar="T", help=f"{names} (default: all)")
+    tb.add_argument("--force", action="store_true", help="build it again even if it is good")
+    ts = step(steps, "toolchain", "status")
+    ts.add_argument("--target", action="append", metavar="T", help=f"{names} (default: all)")
+    for each in (tb, ts):
+        add_common(each)
+        add_cache_dir(each, CACHE_HELP)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import targets
+    from ..errors import CheckFailed
+    from ..toolchain import spec_for, store, targets_with_toolchain
+
+    where = cache(args)
+    chosen = [targets.get(t) for t in (args.target or targets_with_toolchain())]
+    for target in chosen:
+        spec_for(target)  # a target without a toolchain is refused before any work
+    if args.toolchain_command == "build":
+        built = [store.ensure(t, where, force=args.force) for t in chosen]
+        if args.json:
+            emit_json([{"target": b.spec.target, "folder": str(b.folder)} for b in built])
+        else:
+            for b in built:
+                print(f"toolchain {b.spec.target}: {b.folder}")
+        return 0
+    states = [store.status(t, where) for t in chosen]
+    if args.json:
+        emit_json([s.to_json() for s in states])
+    else:
+        for st in states:
+            print(f"{'ok' if st.ok else 'NOT OK':<7} {st.target:<14} {st.detail}  ({st.folder})")
+    if not all(st.ok for st in states):
+        raise CheckFailed(
+            "not every toolchain is built: " + ", ".join(s.target for s in states if not s.ok),
+            hint="build them: buildkit toolchain build",
+        )
+    return 0

@@ -1,0 +1,105 @@
+"""The venv Nuitka runs from: the toolchain's interpreter with the pinned toolkit.
+
+Nuitka compiles for the interpreter that runs it, so it must run on the toolchain's
+CPython, not on the Python that runs buildkit. The venv is made once per toolchain and
+toolkit lock (``buildkit/data/toolkit-runtime.txt``, hash-checked; build backends first,
+so Nuitka's sdist builds without isolation) with uv, and kept in the toolchain's folder
+(``nuitka/<digest>/``). buildkit itself comes from this installation through a ``.pth``
+file (Nuitka loads buildkit's plugins).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+from importlib.resources import files
+from pathlib import Path
+
+import buildkit
+
+from .. import tools
+from ..errors import ToolError
+from ..fsutil import output_errors
+from .store import Toolchain
+
+log = logging.getLogger(__name__)
+
+TOOLKIT_LOCK = "data/toolkit-runtime.txt"
+_BACKENDS = ("setuptools", "wheel", "flit-core")
+
+
+def requirement_blocks(text: str) -> list[str]:
+    """The requirement entries of a hash-pinned requirements file (continuations joined)."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line[0].isspace() and out:
+            out[-1] += "\n" + line
+        else:
+            out.append(line)
+    return [b.split("    #")[0].rstrip(" \\\n") for b in out]
+
+
+def _link_source(venv: Path) -> None:
+    source = str(Path(buildkit.__file__).resolve().parent.parent)
+    for site in venv.glob("lib/python3*/site-packages"):
+        pth = site / "buildkit-source.pth"
+        if not pth.exists() or pth.read_text(encoding="utf-8").strip() != source:
+            pth.write_text(source + "\n", encoding="utf-8")
+
+
+def toolkit_venv(python: Path, dest: Path, *, what: str) -> None:
+    """Make ``dest`` a venv of ``python`` with the pinned toolkit (hash-checked, build
+    backends first) and buildkit's source on its path."""
+    text = files("buildkit").joinpath(TOOLKIT_LOCK).read_text(encoding="utf-8")
+    locks = dest.with_name(dest.name + ".locks")
+    locks.mkdir(exist_ok=True)
+    try:
+        blocks = requirement_blocks(text)
+        backends = "".join(
+            b + "\n" for b in blocks if b.split("==", 1)[0].strip().lower() in _BACKENDS
+        )
+        (locks / "backends.txt").write_text(backends, encoding="utf-8")
+        (locks / "toolkit.txt").write_text(text, encoding="utf-8")
+        uv = tools.find_tool("uv")
+        tools.run([uv, "venv", "--no-config", "--quiet", "--python", python, dest], what=what)
+        for step, lock in (("build backends", "backends.txt"), ("toolkit", "toolkit.txt")):
+            tools.run(
+                [uv, "pip", "install", "--no-config", "--quiet", "--python",
+                 dest / "bin" / "python", "--require-hashes", "--no-deps",
+                 "--no-build-isolation", "-r", locks / lock],
+                what=f"installing the pinned {step} into {what}",
+                timeout=1800,
+            )  # fmt: skip
+        _link_source(dest)
+    finally:
+        shutil.rmtree(locks, ignore_errors=True)
+
+
+def nuitka_python(toolchain: Toolchain) -> Path:
+    """The venv's interpreter, the venv made now unless it is there."""
+    text = files("buildkit").joinpath(TOOLKIT_LOCK).read_text(encoding="utf-8")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:20]
+    final = toolchain.folder / "nuitka" / digest
+    if (final / "bin" / "python").exists():
+        _link_source(final)
+        return final / "bin" / "python"
+    staging = toolchain.folder / "nuitka" / f".{digest}.{os.getpid()}.part"
+    shutil.rmtree(staging, ignore_errors=True)
+    with output_errors(staging.parent):
+        staging.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        log.info("toolchain %s: installing the pinned toolkit on its interpreter (once)",
+                 toolchain.spec.target, extra={"step": "toolchain"})  # fmt: skip
+        toolkit_venv(toolchain.python, staging, what="the toolchain's Nuitka venv")
+        try:
+            os.rename(staging, final)
+        except OSError:
+            if not (final / "bin" / "python").exists():  # not a concurrent twin: a failure
+                raise ToolError(f"cannot keep the Nuitka venv at {final}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final / "bin" / "python"

@@ -1,0 +1,139 @@
+"""The toolchain lock: its reader's refusals, and archives checked before any build."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import tomllib
+from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from buildkit import targets, toolchain
+from buildkit.cache import Cache
+from buildkit.errors import InputError, IntegrityError
+from buildkit.toolchain import store
+
+AMD64 = targets.get("linux-amd64")
+
+
+def _lock() -> dict[str, Any]:
+    text = files("buildkit").joinpath(toolchain.LOCK).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def test_the_shipped_lock_reads() -> None:
+    spec = toolchain.spec_for(AMD64)
+    assert spec.zig_target == "x86_64-linux-gnu.2.17" == AMD64.zig_target
+    assert spec.python == AMD64.python
+    assert [p.source.name for p in spec.libraries] == list(toolchain.LIBRARIES)
+    assert spec.cpython.version.startswith(spec.python + ".")
+
+
+def test_digest_follows_sources_and_compiler() -> None:
+    spec = toolchain.spec_for(AMD64)
+    doc = _lock()
+    doc["sources"]["zlib"]["sha256"] = "0" * 64
+    other = toolchain.parse(doc, AMD64)
+    assert spec.digest("0.17.1") != other.digest("0.17.1")
+    assert spec.digest("0.17.1") != spec.digest("0.18.0")
+    assert spec.digest("0.17.1") == toolchain.spec_for(AMD64).digest("0.17.1")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["sources"]["zlib"].pop("sha256"), r"\[sources.zlib\].sha256 is missing"),
+        (
+            lambda d: d["sources"]["openssl"].update(sha256="ABC"),
+            r"\[sources.openssl\].sha256 is not 64 lower-case hex",
+        ),
+        (
+            lambda d: d["sources"]["xz"].update(url="file:///etc/passwd"),
+            r"\[sources.xz\].url is not an http",
+        ),
+        (
+            lambda d: d["targets"]["linux-amd64"].update(libraries=["zlib", "opensll"]),
+            r"unknown library 'opensll'; did you mean 'openssl'",
+        ),
+        (
+            lambda d: d["targets"]["linux-amd64"].update(python="3.99"),
+            r"\[targets.linux-amd64\].python must name",
+        ),
+        (lambda d: d["targets"].pop("linux-amd64"), r"no toolchain for target linux-amd64"),
+    ],
+)
+def test_bad_lock_refused_naming_the_key(change: Any, message: str) -> None:
+    doc = _lock()
+    change(doc)
+    with pytest.raises(InputError, match=message):
+        toolchain.parse(doc, AMD64)
+
+
+def test_target_without_toolchain_refused() -> None:
+    with pytest.raises(InputError, match="no toolchain for target darwin-arm64"):
+        toolchain.spec_for(targets.get("darwin-arm64"))
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """A local HTTP server for the folder ``tmp_path / "www"`` (a thread, no process)."""
+    www = tmp_path / "www"
+    www.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(www), **kwargs)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_archive_with_a_flipped_byte_refused_before_any_build(
+    tmp_path: Path, served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import io
+    import tarfile
+
+    # A real (small) tarball pinned by its digest, then served with one byte flipped.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        body = b"int main(void) { return 0; }\n" * 100
+        info = tarfile.TarInfo("zlib-1.3.1/zlib.c")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    good = buf.getvalue()
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0x01
+    (tmp_path / "www" / "zlib-1.3.1.tar.gz").write_bytes(bytes(flipped))
+    doc = _lock()
+    doc["sources"]["zlib"].update(
+        url=f"{served}/zlib-1.3.1.tar.gz", sha256=hashlib.sha256(good).hexdigest()
+    )
+    doc["targets"]["linux-amd64"]["libraries"] = ["zlib"]
+    (tmp_path / "www" / "cpython.tar.gz").write_bytes(good)  # a good archive, fetched first
+    doc["sources"]["cpython-3.11"].update(
+        url=f"{served}/cpython.tar.gz", sha256=hashlib.sha256(good).hexdigest()
+    )
+    spec = toolchain.parse(doc, AMD64)
+    cache = Cache(root=tmp_path / "cache")
+    monkeypatch.setattr("buildkit.toolchain.build._need", lambda *a: None)
+    with pytest.raises(IntegrityError, match=r"zlib-1.3.1.tar.gz: sha256 [0-9a-f]{64}, pinned"):
+        store.ensure(AMD64, cache, spec=spec)
+    assert not (cache.root / "toolchain").exists() or not any(
+        p.is_dir() for p in (cache.root / "toolchain").iterdir()
+    )
+    assert [p.name for p in (cache.root / "downloads").rglob("*.tar.gz")] == ["cpython.tar.gz"]
+    assert not any((cache.root / "tmp").glob("*/*")), "the flipped download was not removed"
