@@ -87,8 +87,10 @@ def audit(data: bytes | str, path: str) -> FileReport:
     imports = {n for n in _strings(lambda: binary.imported_symbols, "name") if n}
     canaries = {n for n in _CANARY if binary.has_dynamic_symbol(n)}
     symtab = _symtab_count(binary)
-    if not canaries and symtab and not imports:
-        # Static (or static-PIE): only its symbol table can tell (parsed only when needed).
+    if not canaries and symtab:
+        # Static (or static-PIE), or a library with its own local __stack_chk_fail (zig's
+        # compiler-rt links one in beside a fortified call glibc 2.17 lacks): only its
+        # symbol table can tell (parsed only when needed), as checksec reads it.
         full = lief.ELF.parse(data, _WITH_SYMTAB)
         if full is not None:
             canaries = {n for n in _CANARY if full.has_symtab_symbol(n)}

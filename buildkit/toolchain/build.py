@@ -63,10 +63,12 @@ def note_header(flags: list[str]) -> str:
     size = len(text.encode()) + 1
     return (
         "/* buildkit: the hardening flags of this object, as an ELF note */\n"
+        "#ifndef __ASSEMBLER__\n"  # assembler sources are preprocessed with it too
         '__asm__(".pushsection .note.buildkit,\\"aG\\",@note,buildkit.note.flags,comdat\\n"\n'
         f'        ".balign 4\\n.long {len(NOTE_NAME) + 1}\\n.long {size}\\n.long 1\\n"\n'
         f'        ".asciz \\"{NOTE_NAME}\\"\\n.balign 4\\n.asciz \\"{text}\\"\\n"\n'
         '        ".balign 4\\n.popsection\\n");\n'
+        "#endif\n"
     )
 
 
@@ -284,6 +286,8 @@ class _Build:
         folder = self.work / "build-target"
         folder.mkdir()
         self.run(f"configure CPython for {self.spec.zig_target}", args, folder, env)
+        # read by makesetup before Setup.stdlib (the first rule for a module wins)
+        (folder / "Modules" / "Setup.local").write_text(SETUP_LOCAL, encoding="utf-8")
         said = self.make(f"build CPython for {self.spec.zig_target}", folder)
         _all_modules_built(said, folder, libraries)
         self.run("install CPython", ["make", "install", f"DESTDIR={staging}"], folder, {})
@@ -327,6 +331,18 @@ def _hermetic_setup_py(src: Path) -> None:
         text = text.replace(old, new)
     setup.write_text(text, encoding="utf-8")
 
+
+#: Stdlib modules compiled into libpython instead of shipped as .so files: none of their
+#: functions has a stack frame, so -fstack-protector-all cannot give them a canary and a
+#: checker (checksec, buildkit's audit) would rightly find none in their own file.
+SETUP_LOCAL = """\
+# buildkit: built into libpython (no function here has a stack frame to protect)
+*static*
+_heapq _heapqmodule.c
+_contextvars _contextvarsmodule.c
+_statistics _statisticsmodule.c
+_typing _typingmodule.c
+"""
 
 #: stdlib modules left out: their libraries are not in the toolchain (no ops script of
 #: ours needs them; a recipe that does fails its checks, as on a host without them).

@@ -98,15 +98,19 @@ def test_checksec_full_hardening(nuitka_build: dict[str, Any], recipe: str) -> N
 
 
 def test_unhardened_build_is_caught_by_checksec(
-    recipe_copy, tmp_path: Path, cache_dir: Path
+    nuitka_build: dict[str, Any], recipe_copy, tmp_path: Path, cache_dir: Path
 ) -> None:
-    """The flags are what makes the difference: an empty policy gives Partial RELRO, no canary."""
+    """The flags are what makes the difference: a policy without relro-full gives partial
+    RELRO (the link has no -z now). The canary and FORTIFY checks of the program see the
+    toolchain's static libpython linked into it, compiled with both whatever the policy."""
     recipe = recipe_copy("portcheck")
     toml = recipe / "recipe.toml"
     toml.write_text(with_hardening(toml.read_text(), '[hardening]\nrequire = ["nx"]'))
     artifact = build_copy(recipe, tmp_path / "d", tmp_path / "cache", seed_from=cache_dir)
     report = checksec(Path(artifact["path"]))
-    assert report["relro"] == "partial" and report["canary"] == "no", report
+    assert report["relro"] == "partial", report
+    full = checksec(Path(nuitka_build["portcheck"]["path"]))
+    assert full["relro"] == "full", full
 
 
 def test_foreign_targets_skipped_when_not_asked_for(tmp_path: Path, cache_dir: Path) -> None:
@@ -294,17 +298,17 @@ def test_unchanged_rebuild_runs_no_compiler(nuitka_build: dict[str, Any], cache_
 def test_hardening_gate_fails_the_build_and_waivers_expire(
     nuitka_build: dict[str, Any], recipe_copy, tmp_path: Path, cache_dir: Path
 ) -> None:
-    """The gate on a real binary, without compiling it again: scope "all" (a policy that
-    changes no compiler flag, so the session's build is reused from the cache) gates the
-    interpreter files packed in the binary too, which fail checks (partial RELRO: the
-    interpreter is the build host's). The build fails with exit code 1 and publishes
+    """The gate on a real binary, without compiling it again: requiring "stripped" too (a
+    policy that changes no compiler flag, so the session's build is reused from the
+    cache) fails on the toolchain's interpreter files packed in the binary (in the default
+    scope; their symbol tables are kept). The build fails with exit code 1 and publishes
     nothing; waivers of exactly those failures let it pass, shown in the report; expired
     ones do not, and the earlier release stays as it was. (The gate's logic on every
     policy is tested without a build in tests/unit/test_release_stage.py.)"""
     recipe = recipe_copy("portcheck")
     toml = recipe / "recipe.toml"
-    require = json.dumps(list(DEFAULT_REQUIRE))  # the default's flags: the same build
-    base = with_hardening(toml.read_text(), f'[hardening]\nrequire = {require}\nscope = "all"')
+    require = json.dumps([*DEFAULT_REQUIRE, "stripped"])  # the default's flags: same build
+    base = with_hardening(toml.read_text(), f"[hardening]\nrequire = {require}")
     toml.write_text(base)
     out = tmp_path / "dist"
     args = ("build", recipe, "--format", "nuitka", "--target", HOST, "--out", out,
@@ -328,7 +332,7 @@ def test_hardening_gate_fails_the_build_and_waivers_expire(
 
     waiver = (
         f'[[hardening.waivers]]\npath = "{binary}!*"\nchecks = {json.dumps(checks)}\n'
-        'reason = "the build host\'s interpreter"\nexpires = 2099-12-31\n'
+        'reason = "the interpreter keeps its symbol tables"\nexpires = 2099-12-31\n'
     )
     toml.write_text(base + waiver)
     passed = buildkit(*args, "--json", cwd=recipe.parents[1])
@@ -475,3 +479,25 @@ def test_same_binary_whatever_python_runs_buildkit(
     assert proc.returncode == 0, proc.stderr[-3000:]
     (artifact,) = json.loads(proc.stdout)["artifacts"]
     assert artifact["sha256"] == nuitka_build["portcheck"]["sha256"]
+
+
+def test_sbom_lists_the_toolchain_inside_the_binary(nuitka_build: dict[str, Any]) -> None:
+    """The SBOM of a Nuitka release names CPython, OpenSSL and every library the toolchain
+    compiled into the binary, with the version and sha256 of its source archive, and zig;
+    CycloneDX's own validator (1.6, strict) accepts it."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    from buildkit import targets, toolchain
+
+    text = (nuitka_build["dist"] / "hostmetrics-1.0.0.cdx.json").read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    components = {c["bom-ref"]: c for c in json.loads(text)["components"]}
+    for pinned in toolchain.spec_for(targets.get("linux-amd64")).pinned:
+        project = pinned.source.name.split("-", 1)[0]
+        found = components.get(f"toolchain:{project}@{pinned.version}")
+        assert found, (project, sorted(components))
+        assert found["hashes"][0]["content"] == pinned.source.sha256
+        assert found["purl"] == f"pkg:generic/{project}@{pinned.version}"
+    assert any(ref.startswith("compiler:zig@") for ref in components)
+    assert components["interpreter:cpython@3.11.2"]["version"] == "3.11.2"

@@ -12,8 +12,9 @@ import pytest
 
 from buildkit import hosts, targets
 from buildkit.errors import InputError, ToolError
-from buildkit.hosts.builder import _BACKENDS, _blocks, _lock_text
+from buildkit.hosts.builder import _BACKENDS, _lock_text
 from buildkit.hosts.musl import deb_files, deb_member
+from buildkit.toolchain.venv import requirement_blocks as _blocks
 from tests.conftest import ROOT
 
 
