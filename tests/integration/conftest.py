@@ -109,4 +109,6 @@ def nuitka_build(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> d
         )
         (artifact,) = json.loads(proc.stdout)["artifacts"]
         results[recipe] = artifact
+    # as these builds wrote it (later tests build into the same folder)
+    results["manifest"] = json.loads((dist / "manifest.json").read_text())
     return results

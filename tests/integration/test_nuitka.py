@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from buildkit.backends.nuitka import static_libpython
 from buildkit.hardening import DEFAULT_REQUIRE
 from tests.conftest import RECIPES, with_hardening
 from tests.integration.conftest import buildkit
@@ -100,17 +99,16 @@ def test_checksec_full_hardening(nuitka_build: dict[str, Any], recipe: str) -> N
 def test_unhardened_build_is_caught_by_checksec(
     nuitka_build: dict[str, Any], recipe_copy, tmp_path: Path, cache_dir: Path
 ) -> None:
-    """The flags are what makes the difference: a policy without relro-full gives partial
-    RELRO (the link has no -z now). The canary and FORTIFY checks of the program see the
-    toolchain's static libpython linked into it, compiled with both whatever the policy."""
+    """The flags are what makes the difference: a policy with only "nx" gives a binary
+    with no canary and no PIE (zig links with full RELRO unless told otherwise)."""
     recipe = recipe_copy("portcheck")
     toml = recipe / "recipe.toml"
     toml.write_text(with_hardening(toml.read_text(), '[hardening]\nrequire = ["nx"]'))
     artifact = build_copy(recipe, tmp_path / "d", tmp_path / "cache", seed_from=cache_dir)
     report = checksec(Path(artifact["path"]))
-    assert report["relro"] == "partial", report
+    assert report["canary"] == "no" and report["pie"] == "no", report
     full = checksec(Path(nuitka_build["portcheck"]["path"]))
-    assert full["relro"] == "full", full
+    assert full["canary"] == "yes" and full["pie"] == "yes", full
 
 
 def test_foreign_targets_skipped_when_not_asked_for(tmp_path: Path, cache_dir: Path) -> None:
@@ -164,15 +162,16 @@ def test_inspect_checksums_manifest(nuitka_build: dict[str, Any]) -> None:
     assert entry["inputs"]["settings"]["mode"] == "onefile"
     assert f"{binary.name}.bin" in entry["payload"]
     assert any(name.startswith("psutil/") and name.endswith(".so") for name in entry["payload"])
-    # the interpreter is linked in (no libpython in the payload) when it can be
-    static = static_libpython()
-    assert entry["inputs"]["settings"]["libpython"] == ("static" if static else "auto")
-    if static:
-        assert not any(name.startswith("libpython") for name in entry["payload"])
-    # the SBOM names what is compiled into the binary; the whole release verifies
+    # the toolchain's static libpython is linked in (no libpython in the payload)
+    assert entry["inputs"]["settings"]["libpython"] == "static"
+    assert not any(name.startswith("libpython") for name in entry["payload"])
+    # the SBOM names what is compiled into the binary: the toolchain's CPython, not the
+    # one running buildkit; the whole release verifies
+    version = entry["inputs"]["tools"]["toolchain/cpython-3.11"].split()[0]
+    assert version != platform.python_version() or version == "3.11.2"
     sbom = json.loads((dist / "hostmetrics-1.0.0.cdx.json").read_text())
     refs = {c["bom-ref"]: c for c in sbom["components"]}
-    assert refs[f"interpreter:cpython@{platform.python_version()}"]["type"] == "application"
+    assert refs[f"interpreter:cpython@{version}"]["type"] == "application"
     assert f"runtime:nuitka@{entry['inputs']['tools']['nuitka']}" in refs
     assert buildkit("verify", dist).returncode == 0
 
@@ -394,8 +393,7 @@ def test_binaries_need_at_most_glibc_2_17_and_run_on_debian_11(
         check = by_path[str(elf)]["checks"]["glibc"]
         assert check["state"] == "pass", (elf, check)
         assert f"GLIBC_{'.'.join(map(str, newest))}" in check["evidence"], (elf, check, newest)
-    manifest = json.loads((nuitka_build["dist"] / "manifest.json").read_text())
-    (record,) = [a for a in manifest["artifacts"] if a["name"] == onefile.name]
+    (record,) = [a for a in nuitka_build["manifest"]["artifacts"] if a["name"] == onefile.name]
     runs = record["checks"]["runs"]
     wheres = [r["where"] for r in runs]
     assert any(w.startswith("root linux-amd64-bullseye") for w in wheres), wheres
@@ -438,8 +436,12 @@ def _other_python() -> Path | None:
     """A CPython other than the one running the tests (3.12 preferred), or None."""
     import sys
 
-    for name in ("python3.12", "python3.13"):
-        found = shutil.which(name)
+    candidates = [shutil.which(n) for n in ("python3.12", "python3.13")]
+    # pyenv's interpreters, which its shims only run when selected
+    candidates += sorted(
+        str(p) for p in Path.home().glob(".pyenv/versions/3.1[23]*/bin/python3.1[23]")
+    )
+    for found in candidates:
         if found is None:
             continue
         proc = subprocess.run(
@@ -462,10 +464,20 @@ def test_same_binary_whatever_python_runs_buildkit(
     other = _other_python()
     if other is None:
         pytest.skip("no python3.12 or python3.13 on this machine")
-    from buildkit.toolchain.venv import toolkit_venv
+    from buildkit.toolchain.venv import requirement_blocks, toolkit_venv
+    from tests.conftest import ROOT
 
     venv = tmp_path / "venv-other"
     toolkit_venv(other, venv, what=f"a toolkit venv on {other}")
+    # zig, the toolchain's compiler, pinned in the full toolkit lock
+    full = (ROOT / "lockfiles" / "toolkit.txt").read_text()
+    (zig_pin,) = [b for b in requirement_blocks(full) if b.startswith("ziglang==")]
+    (tmp_path / "zig.txt").write_text(zig_pin + "\n")
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--require-hashes",
+         "--no-deps", "-r", str(tmp_path / "zig.txt")],
+        check=True,
+    )  # fmt: skip
     recipe = recipe_copy("portcheck")
     cache = tmp_path / "cache"
     shutil.copytree(cache_dir / "tools" / "nuitka", cache / "tools" / "nuitka")  # zig's objects
