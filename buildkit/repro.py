@@ -300,8 +300,10 @@ def _prepare(run: _Run, recipe: Recipe, locks: Path, cache: Cache, perturb: str 
     run.cache.mkdir(parents=True)
     mine = Cache(root=run.cache)  # a fresh cache sharing only the verified wheels
     mine.wheels.symlink_to(cache.wheels, target_is_directory=True)
-    # and the toolchain (an input keyed by its lock's digest, checked before each use)
-    toolchain_root(mine).symlink_to(toolchain_root(cache), target_is_directory=True)
+    # and the toolchain (an input keyed by its lock's digest, checked before each use):
+    # the build runs without $BUILDKIT_TOOLCHAIN_DIR, so it looks in its own cache's
+    # toolchain/, which leads to the one this repro uses
+    (mine.root / "toolchain").symlink_to(toolchain_root(cache), target_is_directory=True)
     if run.index == 1:
         mine.tools.symlink_to(cache.tools, target_is_directory=True)
     Path(run.env["HOME"]).mkdir(parents=True, exist_ok=True)
