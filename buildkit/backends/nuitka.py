@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import os
 import platform
+import shlex
 import shutil
 import sys
 import sysconfig
@@ -206,9 +207,9 @@ class NuitkaBackend:
                     [str(job.app_dir), str(site)]
                     + [str(site / p) for p in job.settings.get("paths", "").split(",") if p]
                 ),
-                "CFLAGS": job.settings["cflags"] + compiler.get("cflags", ""),
+                "CFLAGS": job.settings["cflags"],
                 "LDFLAGS": job.settings["ldflags"],
-                **{k: v for k, v in compiler.items() if k != "cflags"},
+                **compiler,
                 "NUITKA_CACHE_DIR": str(job.cache.tool_dir("nuitka")),
                 "CCACHE_DIR": str(job.cache.tool_dir("ccache")),
                 "CCACHE_BASEDIR": str(work),
@@ -271,20 +272,21 @@ def _toolchain(job: BuildJob, work: Path) -> tuple[Path, dict[str, str]]:
     # the target (C library and baseline) to every compile and link.
     wrapper = work / "zig-target" / "zig"
     wrapper.parent.mkdir()
+    # no build path in the objects: the work folder and the toolchain's own (given here,
+    # quoted by us: SCons splits CFLAGS at spaces, and repro's paths have some)
+    maps = " ".join(
+        shlex.quote(f"-ffile-prefix-map={path}={to}")
+        for path, to in ((work, "/build"), (built.folder, SOURCE_ROOT))
+    )
     wrapper.write_text(
         "#!/bin/sh\n"
         'case "$1" in cc|c++) sub=$1; shift; '
-        f'exec "{zig()}" "$sub" -target {built.spec.zig_target} "$@";; esac\n'
+        f'exec "{zig()}" "$sub" -target {built.spec.zig_target} {maps} "$@";; esac\n'
         f'exec "{zig()}" "$@"\n',
         encoding="utf-8",
     )
     wrapper.chmod(0o755)
-    return python, {
-        "CC": str(wrapper),
-        # no build path in the objects: the work folder and the toolchain's own
-        "cflags": f" -ffile-prefix-map={work}=/build "
-        f"-ffile-prefix-map={built.folder}={SOURCE_ROOT}",
-    }
+    return python, {"CC": str(wrapper)}
 
 
 def install_site(
