@@ -30,6 +30,7 @@ import shutil
 import sys
 import sysconfig
 import tarfile
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -270,8 +271,11 @@ def _toolchain(job: BuildJob, work: Path) -> tuple[Path, dict[str, str]]:
     python = venv.nuitka_python(built)
     # Nuitka recognises zig by its file name and calls "<it> cc ARGS": the wrapper adds
     # the target (C library and baseline) to every compile and link.
-    wrapper = work / "zig-target" / "zig"
-    wrapper.parent.mkdir()
+    # SCons splits CC at spaces: the wrapper lives where the path has none (repro's
+    # later builds run under "deeper/build tree")
+    here = work / "zig-target"
+    wrapper = (here if " " not in str(here) else Path(tempfile.mkdtemp(prefix="bk-zig-"))) / "zig"
+    wrapper.parent.mkdir(exist_ok=True)
     # no build path in the objects: the work folder and the toolchain's own (given here,
     # quoted by us: SCons splits CFLAGS at spaces, and repro's paths have some)
     maps = " ".join(
