@@ -42,6 +42,7 @@ from ..errors import InputError
 from ..recipe import MODULES, PATHS, Hardening
 from ..targets import Target, host_target
 from ..wheelhouse import Wheel
+from ..zigcc import zig_version
 from . import BuildJob, Output, link_wheels
 
 MODES = ("onefile", "standalone")
@@ -110,7 +111,7 @@ class NuitkaBackend:
             }
             return {
                 "nuitka": tools.tool_version("nuitka"),
-                "zig": tools.tool_version("ziglang"),
+                "zig": zig_version(),
                 **pinned,
             }
         return {"nuitka": tools.tool_version("nuitka"), "gcc": _gcc_version()}
@@ -125,7 +126,7 @@ class NuitkaBackend:
             spec = toolchain.spec_for(target)
             interpreter = f"CPython {spec.cpython.version} (buildkit toolchain, zig -target "
             interpreter += f"{spec.zig_target})"
-            pinned = {"toolchain": spec.digest(tools.tool_version("ziglang"))[:16]}
+            pinned = {"toolchain": spec.digest(zig_version())[:16]}
         else:
             interpreter, pinned = f"CPython {platform.python_version()}", {}
         return {

@@ -33,7 +33,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from .. import tools
+from .. import tools, zigcc
 from ..cache import Cache
 from ..errors import ToolError
 from . import HostSpec
@@ -57,25 +57,8 @@ APPLETS = {
 }  # fmt: skip
 
 
-def zig() -> Path:
-    try:
-        import ziglang  # type: ignore[import-untyped]
-    except ImportError as exc:
-        raise ToolError(
-            "ziglang is not installed: it is the C compiler for the musl root",
-            hint="run ci/setup to install the toolkit's pinned tools",
-        ) from exc
-    return Path(ziglang.__file__).parent / "zig"
-
-
 def _need(name: str, package: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise ToolError(
-            f"{name} is not installed: making the musl root needs it",
-            hint=f"install it: apt-get install {package} (ci/setup does)",
-        )
-    return found
+    return zigcc.need_program(name, package, "making the musl root")
 
 
 class _Steps:
@@ -104,14 +87,6 @@ class _Steps:
             timeout=3600,
             hint="re-run with --verbose to see every command; nothing was kept",
         )
-
-
-def _unpack(archive: Path, dest: Path) -> Path:
-    """Unpack a source tarball into ``dest``; return its top folder."""
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
-    (top,) = [p for p in dest.iterdir() if p.is_dir()]
-    return top
 
 
 def deb_files(deb: Path, folder: str) -> dict[str, bytes]:
@@ -154,7 +129,7 @@ def deb_member(deb: Path, member: str) -> bytes:
 
 def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
     """Fill ``root`` (an empty folder) with a musl aarch64 CPython; return what it is made of."""
-    zig_bin = zig()
+    zig_bin = zigcc.zig("the musl root")
     readelf = _need("aarch64-linux-gnu-readelf", "binutils-aarch64-linux-gnu")
     _need("make", "make")
     _need("gcc", "gcc")
@@ -168,8 +143,9 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
         # cannot load extension modules
         cc = f"{zig_bin} cc -target {TRIPLE} -dynamic"
         cross = {"CC": cc, "AR": f"{zig_bin} ar", "RANLIB": f"{zig_bin} ranlib"}
-        sources = {name: _unpack(path, work / f"src-{name}") for name, path in files.items()
-                   if name in ("cpython", "zlib", "libffi", "openssl", "ncurses")}  # fmt: skip
+        built = ("cpython", "zlib", "libffi", "openssl", "ncurses")
+        sources = {name: zigcc.unpack_source(path, work / f"src-{name}")
+                   for name, path in files.items() if name in built}  # fmt: skip
 
         # 1. the build machine's CPython, same version: only to run CPython's build scripts
         build_py = work / "build-python"

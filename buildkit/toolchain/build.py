@@ -20,10 +20,9 @@ import logging
 import os
 import re
 import shutil
-import tarfile
 from pathlib import Path
 
-from .. import hardening, tools
+from .. import hardening, tools, zigcc
 from ..cache import Cache
 from ..errors import ToolError
 from ..hosts.sources import fetch
@@ -56,7 +55,9 @@ NOTE_NAME = "buildkit"
 def note_header(flags: list[str]) -> str:
     """A C header (given to every compile with -include) that puts the note in the object:
     where no call had a size the compiler could check, no __*_chk import shows that
-    _FORTIFY_SOURCE was on, and the note says so (see audit/elf.py)."""
+    _FORTIFY_SOURCE was on, and the note says so (see audit/elf.py). The section is
+    COMDAT (one copy per linked file) and SHF_GNU_RETAIN ("R"): without it the linker's
+    --gc-sections, which zig turns on at -O2, drops the note from every linked file."""
     text = "buildkit toolchain cflags: " + " ".join(flags)
     if any(c in text for c in '"\\\n'):
         raise ToolError(f"a hardening flag cannot go into the toolchain's note: {text!r}")
@@ -64,7 +65,7 @@ def note_header(flags: list[str]) -> str:
     return (
         "/* buildkit: the hardening flags of this object, as an ELF note */\n"
         "#ifndef __ASSEMBLER__\n"  # assembler sources are preprocessed with it too
-        '__asm__(".pushsection .note.buildkit,\\"aG\\",@note,buildkit.note.flags,comdat\\n"\n'
+        '__asm__(".pushsection .note.buildkit,\\"aGR\\",@note,buildkit.note.flags,comdat\\n"\n'
         f'        ".balign 4\\n.long {len(NOTE_NAME) + 1}\\n.long {size}\\n.long 1\\n"\n'
         f'        ".asciz \\"{NOTE_NAME}\\"\\n.balign 4\\n.asciz \\"{text}\\"\\n"\n'
         '        ".balign 4\\n.popsection\\n");\n'
@@ -73,29 +74,7 @@ def note_header(flags: list[str]) -> str:
 
 
 def zig() -> Path:
-    try:
-        import ziglang  # type: ignore[import-untyped]
-    except ImportError as exc:
-        raise ToolError(
-            "ziglang is not installed: it is the toolchain's C compiler",
-            hint="run ci/setup to install the toolkit's pinned tools",
-        ) from exc
-    return Path(ziglang.__file__).parent / "zig"
-
-
-def _need(name: str, package: str) -> None:
-    if shutil.which(name) is None:
-        raise ToolError(
-            f"{name} is not installed: building the toolchain needs it",
-            hint=f"install it: apt-get install {package} (ci/setup does)",
-        )
-
-
-def _unpack(archive: Path, dest: Path) -> Path:
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
-    (top,) = [p for p in dest.iterdir() if p.is_dir()]
-    return top
+    return zigcc.zig("the hermetic toolchain")
 
 
 class _Build:
@@ -396,7 +375,7 @@ def build(spec: ToolchainSpec, target: Target, cache: Cache, dest: Path) -> None
     installed CPython. Sources are fetched (or taken from the cache) and verified first:
     a mismatch stops before anything is unpacked."""
     for program, package in (("make", "make"), ("perl", "perl")):
-        _need(program, package)
+        zigcc.need_program(program, package, "building the toolchain")
     archives = {p.source.name: fetch(p.source, cache) for p in spec.pinned}
     work = cache.tmp_dir("toolchain-")
     try:
@@ -404,12 +383,12 @@ def build(spec: ToolchainSpec, target: Target, cache: Cache, dest: Path) -> None
         libraries = {p.source.name for p in spec.libraries}
         for pinned in spec.libraries:
             name = pinned.source.name
-            src = _unpack(archives[name], work / f"src-{name}")
+            src = zigcc.unpack_source(archives[name], work / f"src-{name}")
             if name == "openssl":
                 steps.openssl(src, target.arch)
             else:
                 getattr(steps, name)(src)
-        cpython = _unpack(archives[spec.cpython.source.name], work / "src-cpython")
+        cpython = zigcc.unpack_source(archives[spec.cpython.source.name], work / "src-cpython")
         _hermetic_setup_py(cpython)
         staging = work / "staging"
         steps.cpython(cpython, staging, libraries)

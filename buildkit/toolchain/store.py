@@ -34,6 +34,7 @@ from ..cache import Cache
 from ..errors import ToolError
 from ..fsutil import atomic_write_text, output_errors, remove_tree
 from ..targets import Target
+from ..zigcc import zig_version
 from . import ToolchainSpec, spec_for
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,6 @@ class ToolchainStatus:
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "folder": str(self.folder), "ok": self.ok,
                 "detail": self.detail}  # fmt: skip
-
-
-def zig_version() -> str:
-    return tools.tool_version("ziglang")
 
 
 def toolchain_root(cache: Cache) -> Path:

@@ -90,8 +90,8 @@ def test_the_toolchain_note_is_what_makes_fortify_pass_without_checks(tmp_path: 
     for out, extra in ((plain, []), (noted, ["-include", str(note)])):
         obj = out.with_suffix(".o")  # compiled, then linked as CPython links its modules
         subprocess.run([*cc, *extra, "-c", str(src), "-o", str(obj)], check=True, env=env)
-        # (no -O2 at the link: zig then collects unreferenced sections, the note too)
-        link = [str(zig()), "cc", "-target", "x86_64-linux-gnu.2.17", "-shared"]
+        # -O2 at the link too: zig then collects unreferenced sections; the note stays
+        link = [str(zig()), "cc", "-target", "x86_64-linux-gnu.2.17", "-O2", "-shared"]
         subprocess.run([*link, str(obj), "-o", str(out)], check=True, env=env)
     doc = json.loads(buildkit("audit", plain, noted, "--json").stdout)
     fortify = {Path(f["path"]).name: f["checks"]["fortify"] for f in doc["files"]}
