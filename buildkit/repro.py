@@ -12,11 +12,12 @@ output path, the working directory, the time zone, the umask, the locale, HOME, 
 environment variables (including compiler flags, SOURCE_DATE_EPOCH and PYTHONHASHSEED, all
 of which the builds must ignore or scrub), the order files are created on disk, the number
 of CPUs (``taskset``), the host name (a UTS namespace with ``unshare -u``, skipped with
-a note where not permitted). The plan can also hide the host's C compilers in a mount
-namespace (``gcc``, ``cc``, ``clang`` and the rest bound to ``false``); the builds do not
-use it yet: Nuitka's SCons runs gcc to pick its linker tool even when zig compiles. The hermetic
-toolchain (keyed by its lock's digest) is shared like the wheels: it is an input, not an
-output of the build. Differing files are compared with diffoscope, whose text
+a note where not permitted), the Python that runs buildkit (``--python``, or another
+CPython 3.11+ found here, in a kept venv with the pinned toolkit), and the host's C
+compilers: ``gcc``, ``cc``, ``clang`` and the rest bound to ``false`` in a mount namespace
+(root only; not for a recipe with native packages, which the host's compiler builds). The
+hermetic toolchain (keyed by its lock's digest) is shared like the wheels: it is an input,
+not an output of the build. Differing files are compared with diffoscope, whose text
 report is saved beside the result.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import shutil
 import sys
 import zipfile
@@ -41,6 +43,7 @@ from .lock import lock_dir
 from .recipe import Recipe
 from .request import BuildRequest
 from .toolchain.store import toolchain_root
+from .toolchain.venv import kept_toolkit_venv
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,7 @@ class _Run:
     umask: int
     prefix: tuple[str, ...]  # taskset / unshare wrappers
     reverse_order: bool
+    python: Path  # the interpreter that runs `buildkit build`
 
 
 def _uts_namespace_works() -> bool:
@@ -141,17 +145,62 @@ def _hide_compilers() -> list[str]:
             f'{binds} && exec "$@"', "sh"]  # fmt: skip
 
 
+def _version(python: str | Path) -> str | None:
+    """``"3.12.1"`` for a CPython 3.11+ that runs, else None."""
+    if not Path(python).is_file() or not os.access(python, os.X_OK):
+        return None
+    probe = "import sys, platform; print(platform.python_implementation(), *sys.version_info[:3])"
+    proc = tools.run(
+        [python, "-I", "-S", "-c", probe], what=f"{python} --version", check=False, timeout=60
+    )
+    words = proc.stdout.split()
+    if proc.returncode != 0 or len(words) != 4 or words[0] != "CPython":
+        return None
+    if (int(words[1]), int(words[2])) < (3, 11):
+        return None
+    return ".".join(words[1:])
+
+
+def other_python(given: Path | None) -> tuple[Path, str] | None:
+    """An interpreter of another Python version than the one running buildkit, for the
+    later builds: ``given`` (``--python``), else the first CPython 3.11+ of another minor
+    version on PATH (python3.11 … python3.14) or among pyenv's versions."""
+    mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if given is not None:
+        version = _version(given)
+        if version is None:
+            raise InputError(
+                f"--python {given}: not a CPython 3.11 or newer that runs here",
+                hint="give the path of a python3.X executable, X ≥ 11",
+            )
+        return given, version
+    names = [f"python3.{minor}" for minor in range(11, 15)]
+    candidates = [Path(p) for n in names if (p := shutil.which(n))]
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    if pyenv.is_dir():
+        candidates += sorted(pyenv.glob("3.1[1-9]*/bin/python3.1[1-9]"))
+    for candidate in candidates:
+        version = _version(candidate)
+        if version is not None and version.rsplit(".", 1)[0] != mine:
+            return candidate, version
+    return None
+
+
 def _plan_runs(
-    work: Path, runs: int, cache: Cache, *, hide_compilers: bool
+    work: Path,
+    runs: int,
+    cache: Cache,
+    *,
+    hide_compilers: str | None,
+    python: tuple[Path, str] | None = None,
 ) -> tuple[list[_Run], list[Condition]]:
+    """The builds' conditions. ``hide_compilers``: None to hide the host's C compilers
+    from the later builds, else why they stay. ``python``: the interpreter of the later
+    builds (a toolkit venv of another Python version) and its version."""
     cpus = sorted(os.sched_getaffinity(0))
     uts = _uts_namespace_works()
-    hide = _hide_compilers() if hide_compilers else []
-    why_not = (
-        "Nuitka's SCons still runs gcc to pick its linker tool (next step)"
-        if not hide_compilers
-        else "not root, or no compiler here"
-    )
+    hide = _hide_compilers() if hide_compilers is None else []
+    why_not = hide_compilers or "not root (no mount namespace), or no compiler here"
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "CI", "NO_COLOR", "TMPDIR")}
     plans: list[_Run] = []
     for i in range(runs):
@@ -196,8 +245,11 @@ def _plan_runs(
                 umask=0o022 if not varied else 0o002,
                 prefix=tuple(prefix),
                 reverse_order=varied,
+                python=python[0] if varied and python else Path(sys.executable),
             )
         )
+    mine = platform.python_version()
+    other = f"{python[1]} (a toolkit venv of it)" if python else mine
     conditions = [
         Condition(name="recipe path", values=tuple(str(r.recipe) for r in plans)),
         Condition(name="output path", values=tuple(str(r.out) for r in plans)),
@@ -241,6 +293,11 @@ def _plan_runs(
                 "hidden (bound to false)" if hide and r.index > 1 else "present" for r in plans
             ),
             note="" if hide else f"not hidden: {why_not}",
+        ),
+        Condition(
+            name="Python running buildkit",
+            values=tuple(other if r.index > 1 else mine for r in plans),
+            note="" if python else "no CPython 3.11+ of another version here: not varied",
         ),
         Condition(
             name="tool caches",
@@ -319,7 +376,7 @@ def _build(run: _Run, targets: Sequence[str], formats: Sequence[str]) -> dict[st
         lockfiles=run.project / "lockfiles",
         offline=run.index > 1,  # the first build fetched every wheel
         json=True,
-    ).to_argv(sys.executable, prefix=run.prefix)
+    ).to_argv(run.python, prefix=run.prefix)
     log.info("build %d of the recipe", run.index, extra={"step": "repro"})
     proc = tools.run(
         cmd,
@@ -397,6 +454,7 @@ def repro(
     runs: int = 2,
     lockfiles: Path | None = None,
     perturb: str | None = None,
+    python: Path | None = None,
 ) -> ReproResult:
     if runs < 2:
         raise InputError(f"--runs {runs}: repro needs at least 2 builds")
@@ -411,10 +469,22 @@ def repro(
         shared.mkdir(parents=True, exist_ok=True)
     work = cache.tmp_dir()
     try:
-        # Not yet: Nuitka's SCons picks its linker tool by running gcc, even when zig
-        # compiles (a hidden gcc makes it fail with "No tool module 'ilink'"). The plan
-        # can hide them (tests/unit/test_repro_plan.py); the builds do not ask it to.
-        plans, conditions = _plan_runs(work, runs, cache, hide_compilers=False)
+        other = other_python(python)
+        if other is not None:
+            venv = kept_toolkit_venv(
+                other[0], cache.tools / "repro-python", str(other[0].resolve()),
+                what=f"a toolkit venv of Python {other[1]} (repro's later builds)",
+            )  # fmt: skip
+            other = (venv, other[1])
+        # Native binaries compile with the toolchain's zig, zipapps compile nothing; only
+        # the recipe's own C packages are built with the host's compiler.
+        keep = (
+            f"the recipe's native packages ({', '.join(recipe.native)}) are compiled with "
+            "the host's C compiler"
+            if recipe.native
+            else None
+        )
+        plans, conditions = _plan_runs(work, runs, cache, hide_compilers=keep, python=other)
         skipped: list[str] = []
         for run in plans:
             _prepare(run, recipe, locks, cache, perturb)

@@ -22,6 +22,7 @@ libraries, such as OpenSSL for ``ssl``).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import platform
@@ -146,9 +147,13 @@ class NuitkaBackend:
         }
 
     def build(self, job: BuildJob, work: Path) -> Output:
+        with contextlib.ExitStack() as cleanup:
+            return self._build(job, work, cleanup)
+
+    def _build(self, job: BuildJob, work: Path, cleanup: contextlib.ExitStack) -> Output:
         python, compiler = Path(sys.executable), dict[str, str]()
         if "toolchain" in job.settings:
-            python, compiler = _toolchain(job, work)
+            python, compiler = _toolchain(job, work, cleanup)
         site = install_site(
             job.wheels, job.lockfile, work, what=f"nuitka ({job.target.name})", python=python
         )
@@ -256,7 +261,9 @@ def _listed(settings: Mapping[str, str], key: str) -> list[str]:
     return [item for item in settings.get(key, "").split(",") if item]
 
 
-def _toolchain(job: BuildJob, work: Path) -> tuple[Path, dict[str, str]]:
+def _toolchain(
+    job: BuildJob, work: Path, cleanup: contextlib.ExitStack
+) -> tuple[Path, dict[str, str]]:
     """The toolchain's Nuitka interpreter, and the environment that makes Nuitka compile
     with the toolchain's zig for the target's C library baseline."""
     from ..toolchain import store, venv
@@ -273,20 +280,24 @@ def _toolchain(job: BuildJob, work: Path) -> tuple[Path, dict[str, str]]:
     # Nuitka recognises zig by its file name and calls "<it> cc ARGS": the wrapper adds
     # the target (C library and baseline) to every compile and link.
     # SCons splits CC at spaces: the wrapper lives where the path has none (repro's
-    # later builds run under "deeper/build tree")
+    # later builds run under "deeper/build tree"), removed when the build ends
     here = work / "zig-target"
-    wrapper = (here if " " not in str(here) else Path(tempfile.mkdtemp(prefix="bk-zig-"))) / "zig"
-    wrapper.parent.mkdir(exist_ok=True)
+    if " " in str(here):
+        here = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bk-zig-")))
+    here.mkdir(exist_ok=True)
+    wrapper = here / "zig"
     # no build path in the objects: the work folder and the toolchain's own (given here,
     # quoted by us: SCons splits CFLAGS at spaces, and repro's paths have some)
     maps = " ".join(
         shlex.quote(f"-ffile-prefix-map={path}={to}")
         for path, to in ((work, "/build"), (built.folder, SOURCE_ROOT))
     )
+    target = f"-target {built.spec.zig_target} {maps}"
     wrapper.write_text(
         "#!/bin/sh\n"
-        'case "$1" in cc|c++) sub=$1; shift; '
-        f'exec "{zig()}" "$sub" -target {built.spec.zig_target} {maps} "$@";; esac\n'
+        'case "$1" in\n'
+        f'cc|c++) sub=$1; shift; exec "{zig()}" "$sub" {target} "$@";;\n'
+        "esac\n"
         f'exec "{zig()}" "$@"\n',
         encoding="utf-8",
     )

@@ -43,6 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="append a comment to FILE (relative to the recipe folder) in the later builds: "
         "shows what repro reports when something differs",
     )
+    p.add_argument(
+        "--python",
+        type=Path,
+        metavar="PYTHON",
+        help="the interpreter (CPython 3.11+) that runs buildkit in the later builds, in a "
+        "venv with the pinned toolkit (default: the first python3.X of another minor "
+        "version than this one on PATH or among pyenv's versions; none: not varied)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         runs=args.runs,
         lockfiles=args.lockfiles,
         perturb=args.perturb,
+        python=args.python,
     )
     show(args, result, _print)
     check(result)

@@ -79,27 +79,38 @@ def toolkit_venv(python: Path, dest: Path, *, what: str) -> None:
         shutil.rmtree(locks, ignore_errors=True)
 
 
-def nuitka_python(toolchain: Toolchain) -> Path:
-    """The venv's interpreter, the venv made now unless it is there."""
+def kept_toolkit_venv(python: Path, parent: Path, key: str, *, what: str) -> Path:
+    """The interpreter of ``parent/<digest>``, a toolkit venv of ``python`` made now unless
+    it is there. The digest covers the toolkit lock and ``key`` (what else decides the
+    venv); it is filled beside its place and renamed in, so a half-made venv is never used."""
     text = files("buildkit").joinpath(TOOLKIT_LOCK).read_text(encoding="utf-8")
-    digest = hashlib.sha256(text.encode()).hexdigest()[:20]
-    final = toolchain.folder / "nuitka" / digest
+    digest = hashlib.sha256(f"{key}\n{text}".encode()).hexdigest()[:20]
+    final = parent / digest
     if (final / "bin" / "python").exists():
         _link_source(final)
         return final / "bin" / "python"
-    staging = toolchain.folder / "nuitka" / f".{digest}.{os.getpid()}.part"
+    staging = parent / f".{digest}.{os.getpid()}.part"
     shutil.rmtree(staging, ignore_errors=True)
-    with output_errors(staging.parent):
-        staging.parent.mkdir(parents=True, exist_ok=True)
+    with output_errors(parent):
+        parent.mkdir(parents=True, exist_ok=True)
     try:
-        log.info("toolchain %s: installing the pinned toolkit on its interpreter (once)",
-                 toolchain.spec.target, extra={"step": "toolchain"})  # fmt: skip
-        toolkit_venv(toolchain.python, staging, what="the toolchain's Nuitka venv")
+        log.info("installing the pinned toolkit into %s (once)", what, extra={"step": "venv"})
+        toolkit_venv(python, staging, what=what)
         try:
             os.rename(staging, final)
         except OSError:
             if not (final / "bin" / "python").exists():  # not a concurrent twin: a failure
-                raise ToolError(f"cannot keep the Nuitka venv at {final}") from None
+                raise ToolError(f"cannot keep {what} at {final}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final / "bin" / "python"
+
+
+def nuitka_python(toolchain: Toolchain) -> Path:
+    """The toolchain's Nuitka venv's interpreter, the venv made now unless it is there."""
+    return kept_toolkit_venv(
+        toolchain.python,
+        toolchain.folder / "nuitka",
+        "",
+        what=f"the {toolchain.spec.target} toolchain's Nuitka venv",
+    )

@@ -464,20 +464,10 @@ def test_same_binary_whatever_python_runs_buildkit(
     other = _other_python()
     if other is None:
         pytest.skip("no python3.12 or python3.13 on this machine")
-    from buildkit.toolchain.venv import requirement_blocks, toolkit_venv
-    from tests.conftest import ROOT
+    from buildkit.toolchain.venv import toolkit_venv
 
-    venv = tmp_path / "venv-other"
+    venv = tmp_path / "venv-other"  # the pinned runtime toolkit, zig included
     toolkit_venv(other, venv, what=f"a toolkit venv on {other}")
-    # zig, the toolchain's compiler, pinned in the full toolkit lock
-    full = (ROOT / "lockfiles" / "toolkit.txt").read_text()
-    (zig_pin,) = [b for b in requirement_blocks(full) if b.startswith("ziglang==")]
-    (tmp_path / "zig.txt").write_text(zig_pin + "\n")
-    subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--require-hashes",
-         "--no-deps", "-r", str(tmp_path / "zig.txt")],
-        check=True,
-    )  # fmt: skip
     recipe = recipe_copy("portcheck")
     cache = tmp_path / "cache"
     shutil.copytree(cache_dir / "tools" / "nuitka", cache / "tools" / "nuitka")  # zig's objects

@@ -18,7 +18,7 @@ def test_every_condition_is_varied_and_recorded(
 ) -> None:
     monkeypatch.setattr(repro, "_uts_namespace_works", lambda: uts)
     runs, conditions = repro._plan_runs(
-        tmp_path, 3, Cache(root=tmp_path / "cache"), hide_compilers=False
+        tmp_path, 3, Cache(root=tmp_path / "cache"), hide_compilers="kept"
     )
     assert [r.index for r in runs] == [1, 2, 3]
     first, second, third = runs
@@ -55,7 +55,7 @@ def test_later_builds_hide_the_host_compilers(
     monkeypatch.setattr(repro, "_uts_namespace_works", lambda: False)
     monkeypatch.setattr(repro.os, "geteuid", lambda: 0)
     runs, conditions = repro._plan_runs(
-        tmp_path, 2, Cache(root=tmp_path / "cache"), hide_compilers=True
+        tmp_path, 2, Cache(root=tmp_path / "cache"), hide_compilers=None
     )
     first, second = runs
     hidden = next(c for c in conditions if c.name == "host C compilers")
@@ -68,10 +68,10 @@ def test_later_builds_hide_the_host_compilers(
     script = next(p for p in second.prefix if p.startswith("mount --bind"))
     assert f"mount --bind {repro.shutil.which('false')} '{Path(gcc).resolve()}'" in script
     runs, conditions = repro._plan_runs(
-        tmp_path / "native", 2, Cache(root=tmp_path / "cache"), hide_compilers=False
+        tmp_path / "native", 2, Cache(root=tmp_path / "cache"), hide_compilers="kept"
     )
     hidden = next(c for c in conditions if c.name == "host C compilers")
-    assert "gcc" in hidden.note and "--mount" not in runs[1].prefix
+    assert "kept" in hidden.note and "--mount" not in runs[1].prefix
 
 
 def test_copy_order_is_reversed_for_later_builds(tmp_path: Path) -> None:
@@ -103,3 +103,31 @@ def test_check_names_the_differing_files(tmp_path: Path) -> None:
     assert "2 file(s) differ" in str(exc.value) and "x.pex, y.pyz" in str(exc.value)
     assert "x.pex.diffoscope.txt" in (exc.value.hint or "")
     assert not bad.identical and ok.identical
+
+
+def test_later_builds_run_buildkit_under_another_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The later builds' `buildkit build` runs on the interpreter given (a toolkit venv
+    of another Python version), and the result records both versions; without one, the
+    condition says why it was not varied."""
+    import platform
+    import sys
+
+    monkeypatch.setattr(repro, "_uts_namespace_works", lambda: False)
+    other = tmp_path / "venv" / "bin" / "python"
+    runs, conditions = repro._plan_runs(
+        tmp_path, 3, Cache(root=tmp_path / "cache"), hide_compilers="kept",
+        python=(other, "3.12.1"),
+    )  # fmt: skip
+    assert [r.python for r in runs] == [Path(sys.executable), other, other]
+    varied = next(c for c in conditions if c.name == "Python running buildkit")
+    mine = platform.python_version()
+    assert varied.values == (mine, "3.12.1 (a toolkit venv of it)", "3.12.1 (a toolkit venv of it)")
+    assert not varied.note
+    runs, conditions = repro._plan_runs(
+        tmp_path / "again", 2, Cache(root=tmp_path / "cache"), hide_compilers="kept"
+    )
+    assert {r.python for r in runs} == {Path(sys.executable)}
+    same = next(c for c in conditions if c.name == "Python running buildkit")
+    assert same.values == (mine, mine) and "not varied" in same.note
