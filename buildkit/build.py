@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import platform
 import shutil
 import time
 from collections.abc import Mapping
@@ -466,7 +465,6 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
             "tools": dict(info.tools),
             "settings": settings,
             "toolkit": __version__,
-            "build_python": platform.python_version(),
             "recipe_digest": "sha256:" + sha256_file(recipe.path),
         },
         payload=payload_listing(payload),

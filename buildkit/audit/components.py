@@ -6,6 +6,7 @@ library.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -34,6 +35,20 @@ _HOST_SYSTEM = (
     "/usr/libexec/",
 )
 STDLIB = frozenset(sys.stdlib_module_names)
+
+
+@functools.cache
+def stdlib_names(python: str) -> frozenset[str]:
+    """The top-level stdlib module names of the artifact's Python ("3.11"), which need not
+    be the one running buildkit (3.12 has no ``_sha512``): stdlib-list's table for that
+    version, with this interpreter's own names when it is the same version."""
+    from stdlib_list import short_versions, stdlib_list
+
+    mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if python not in short_versions:
+        return STDLIB
+    names = frozenset(name.split(".", 1)[0] for name in stdlib_list(python))
+    return names | STDLIB if python == mine else names
 
 
 def normalize(name: str) -> str:
@@ -173,7 +188,7 @@ def classify(member: str, artifact: str, context: Context) -> tuple[Component, s
     interpreter = (Component.TOOLCHAIN, context.toolchain) if context.toolchain else None
     if name.startswith("libpython") or "lib-dynload" in parts:
         return interpreter or (Component.INTERPRETER, python)
-    if len(parts) == 1 and name.split(".", 1)[0] in STDLIB:
+    if len(parts) == 1 and name.split(".", 1)[0] in stdlib_names(context.python):
         return interpreter or (Component.INTERPRETER, python)
     if parts and normalize(parts[0]) in context.wheels:
         return _wheel(context.wheels[normalize(parts[0])], context)

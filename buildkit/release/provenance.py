@@ -103,8 +103,6 @@ def render(
                 },
             )
         toolchain = [(t, str(v), "toolchain") for t, v in inputs.get("tools", {}).items()]
-        if inputs.get("build_python"):
-            toolchain.append(("python", str(inputs["build_python"]), "toolchain"))
         if interpreter_version(entry):
             toolchain.append(("cpython", interpreter_version(entry), "compiled into the binary"))
         for tool, ver, role in toolchain:

@@ -166,3 +166,19 @@ def test_huge_files_are_reported_not_read(tmp_path: Path) -> None:
     result = audit_paths([huge])
     assert result.files == ()
     assert [p.reason for p in result.problems] == [f"{600 << 20} bytes: over the {512 << 20} limit"]
+
+
+def test_stdlib_modules_are_those_of_the_artifacts_python() -> None:
+    """Which top-level modules of a Nuitka payload are the interpreter's depends on the
+    artifact's Python, not on the one running the audit: 3.11 has _sha512, 3.12 _sha2."""
+    from buildkit.audit.components import Context, classify
+    from buildkit.audit.findings import Component
+
+    toolchain = "CPython 3.11.2 (buildkit toolchain) abc"
+    for python, stdlib, other in (("3.11", "_sha512.so", "_sha2.so"),
+                                  ("3.12", "_sha2.so", "_sha512.so")):  # fmt: skip
+        ctx = Context(kind="onefile", recipe="r", python=python, toolchain=toolchain)
+        assert classify(stdlib, "a", ctx) == (Component.TOOLCHAIN, toolchain), python
+        assert classify(other, "a", ctx)[0] is Component.UNKNOWN, python
+    plain = Context(kind="onefile", recipe="r", python="3.11")
+    assert classify("_ssl.so", "a", plain) == (Component.INTERPRETER, "CPython 3.11")
