@@ -201,7 +201,10 @@ def _plan_runs(
     uts = _uts_namespace_works()
     hide = _hide_compilers() if hide_compilers is None else []
     why_not = hide_compilers or "not root (no mount namespace), or no compiler here"
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "CI", "NO_COLOR", "TMPDIR")}
+    # (and what reaches the registries: proxies, certificates, a mirror, which the first
+    # build uses; the later ones are offline and get unreachable index URLs)
+    kept = ("PATH", "CI", "NO_COLOR", "TMPDIR", *tools.NETWORK)
+    base = {k: v for k, v in os.environ.items() if k in kept}
     plans: list[_Run] = []
     for i in range(runs):
         varied = i > 0

@@ -32,10 +32,7 @@ log = logging.getLogger(__name__)
 SOURCE_DATE_EPOCH = "315532800"
 
 # Variables a user sets on purpose to reach a registry: proxies, certificates, a mirror.
-_PASS_THROUGH = (
-    "PATH",
-    "HOME",
-    "TMPDIR",
+NETWORK = (
     "http_proxy",
     "https_proxy",
     "no_proxy",
@@ -51,6 +48,7 @@ _PASS_THROUGH = (
     "UV_DEFAULT_INDEX",
     "UV_NATIVE_TLS",
 )
+_PASS_THROUGH = ("PATH", "HOME", "TMPDIR", *NETWORK)
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
