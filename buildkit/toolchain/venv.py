@@ -93,9 +93,17 @@ def kept_toolkit_venv(python: Path, parent: Path, key: str, *, what: str) -> Pat
     shutil.rmtree(staging, ignore_errors=True)
     with output_errors(parent):
         parent.mkdir(parents=True, exist_ok=True)
+        if final.is_symlink() or final.exists():  # its interpreter is gone: remade
+            log.warning("%s at %s has lost its interpreter; making it again", what, final)
+            if final.is_symlink() or not final.is_dir():
+                final.unlink()
+            else:
+                os.rename(final, staging)
+                shutil.rmtree(staging)
     try:
         log.info("installing the pinned toolkit into %s (once)", what, extra={"step": "venv"})
-        toolkit_venv(python, staging, what=what)
+        # by its real path: the venv outlives any link it was reached through
+        toolkit_venv(python.resolve(), staging, what=what)
         try:
             os.rename(staging, final)
         except OSError:

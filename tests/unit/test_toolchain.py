@@ -137,3 +137,34 @@ def test_archive_with_a_flipped_byte_refused_before_any_build(
     )
     assert [p.name for p in (cache.root / "downloads").rglob("*.tar.gz")] == ["cpython.tar.gz"]
     assert not any((cache.root / "tmp").glob("*/*")), "the flipped download was not removed"
+
+
+def test_a_kept_venv_whose_interpreter_is_gone_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A venv made through a link to the interpreter (repro's per-build cache folders
+    lead to the shared toolchain) must name its real path; one whose interpreter has gone
+    anyway is removed and made again, not reported as "cannot keep"."""
+    from buildkit.toolchain import venv
+
+    real = tmp_path / "real" / "bin" / "python3.11"
+    real.parent.mkdir(parents=True)
+    real.write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    made: list[Path] = []
+
+    def fake_venv(python: Path, dest: Path, *, what: str) -> None:
+        made.append(python)
+        (dest / "bin").mkdir(parents=True)
+        (dest / "bin" / "python").symlink_to(python)
+
+    monkeypatch.setattr(venv, "toolkit_venv", fake_venv)
+    parent = tmp_path / "venvs"
+    first = venv.kept_toolkit_venv(tmp_path / "link" / "bin" / "python3.11", parent, "k", what="v")
+    assert made == [real] and first.resolve() == real
+    assert venv.kept_toolkit_venv(real, parent, "k", what="v") == first and len(made) == 1
+    real.unlink()  # the interpreter it was made from is gone
+    real.with_name("python3.12").write_text("")
+    again = venv.kept_toolkit_venv(real.with_name("python3.12"), parent, "k", what="v")
+    assert again == first and again.resolve() == real.with_name("python3.12")
+    assert [p.name for p in parent.iterdir()] == [first.parent.parent.name]  # nothing left
