@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 TOOLKIT_LOCK = "data/toolkit-runtime.txt"
 _BACKENDS = ("setuptools", "wheel", "flit-core")
+#: Bumped when the way a kept venv is made changes (2: relocatable scripts).
+_LAYOUT = "2"
 
 
 def requirement_blocks(text: str) -> list[str]:
@@ -65,7 +67,12 @@ def toolkit_venv(python: Path, dest: Path, *, what: str) -> None:
         (locks / "backends.txt").write_text(backends, encoding="utf-8")
         (locks / "toolkit.txt").write_text(text, encoding="utf-8")
         uv = tools.find_tool("uv")
-        tools.run([uv, "venv", "--no-config", "--quiet", "--python", python, dest], what=what)
+        # relocatable: its scripts (pex, shiv…) find their interpreter relative to
+        # themselves, so the venv still works after it is renamed into place
+        tools.run(
+            [uv, "venv", "--no-config", "--quiet", "--relocatable", "--python", python, dest],
+            what=what,
+        )
         for step, lock in (("build backends", "backends.txt"), ("toolkit", "toolkit.txt")):
             tools.run(
                 [uv, "pip", "install", "--no-config", "--quiet", "--python",
@@ -84,7 +91,7 @@ def kept_toolkit_venv(python: Path, parent: Path, key: str, *, what: str) -> Pat
     it is there. The digest covers the toolkit lock and ``key`` (what else decides the
     venv); it is filled beside its place and renamed in, so a half-made venv is never used."""
     text = files("buildkit").joinpath(TOOLKIT_LOCK).read_text(encoding="utf-8")
-    digest = hashlib.sha256(f"{key}\n{text}".encode()).hexdigest()[:20]
+    digest = hashlib.sha256(f"{_LAYOUT}\n{key}\n{text}".encode()).hexdigest()[:20]
     final = parent / digest
     if (final / "bin" / "python").exists():
         _link_source(final)
