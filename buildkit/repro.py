@@ -193,6 +193,7 @@ def _plan_runs(
     *,
     hide_compilers: str | None,
     python: tuple[Path, str] | None = None,
+    same_python: str = "",
 ) -> tuple[list[_Run], list[Condition]]:
     """The builds' conditions. ``hide_compilers``: None to hide the host's C compilers
     from the later builds, else why they stay. ``python``: the interpreter of the later
@@ -300,7 +301,9 @@ def _plan_runs(
         Condition(
             name="Python running buildkit",
             values=tuple(other if r.index > 1 else mine for r in plans),
-            note="" if python else "no CPython 3.11+ of another version here: not varied",
+            note=""
+            if python
+            else f"not varied: {same_python or 'no CPython 3.11+ of another version here'}",
         ),
         Condition(
             name="tool caches",
@@ -472,7 +475,11 @@ def repro(
         shared.mkdir(parents=True, exist_ok=True)
     work = cache.tmp_dir()
     try:
-        other = other_python(python)
+        # pex writes the interpreter that runs it into each .pex (its sh-boot fast path
+        # names that interpreter's venv folder; its __main__.py, the version's shebang):
+        # with pex among the formats, every build runs on this Python
+        pex = "pex" in (formats or recipe.formats)
+        other = None if pex and python is None else other_python(python)
         if other is not None:
             venv = kept_toolkit_venv(
                 other[0], cache.tools / "repro-python", str(other[0].resolve()),
@@ -487,7 +494,10 @@ def repro(
             if recipe.native
             else None
         )
-        plans, conditions = _plan_runs(work, runs, cache, hide_compilers=keep, python=other)
+        plans, conditions = _plan_runs(
+            work, runs, cache, hide_compilers=keep, python=other,
+            same_python="a .pex names the interpreter that ran pex" if pex else "",
+        )  # fmt: skip
         skipped: list[str] = []
         for run in plans:
             _prepare(run, recipe, locks, cache, perturb)

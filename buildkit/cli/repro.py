@@ -49,7 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PYTHON",
         help="the interpreter (CPython 3.11+) that runs buildkit in the later builds, in a "
         "venv with the pinned toolkit (default: the first python3.X of another minor "
-        "version than this one on PATH or among pyenv's versions; none: not varied)",
+        "version than this one on PATH or among pyenv's versions; none: not varied; not "
+        "varied by default when pex is among the formats: a .pex names the interpreter "
+        "that ran pex)",
     )
 
 
