@@ -89,7 +89,7 @@ def toolchain_seconds(cold: bool, tmp: Path) -> tuple[float, str]:
         )
         return time.perf_counter() - started, "measured now (--cold)"
     proc = subprocess.run(
-        [sys.executable, "-m", "buildkit", "toolchain", "status", "--json"],
+        [sys.executable, "-m", "buildkit", "toolchain", "status", "--json", "--target", HOST],
         check=True,
         capture_output=True,
         text=True,

@@ -4,6 +4,7 @@ and the musl root (:mod:`buildkit.hosts.musl`)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -11,9 +12,18 @@ from pathlib import Path
 from . import tools
 from .errors import ToolError
 
+#: Set by an emulated builder (hosts/builder.py) to the build machine's own zig, mounted
+#: inside: the same pinned ziglang wheel, for this machine's architecture (zig is a static
+#: executable), so a build under emulation compiles at native speed.
+ZIG_ENV = "BUILDKIT_ZIG"
+
 
 def zig(needed_for: str) -> Path:
-    """The zig executable of the installed ziglang wheel."""
+    """The zig executable of the installed ziglang wheel (or the one ``$BUILDKIT_ZIG``
+    names, inside an emulated builder)."""
+    given = os.environ.get(ZIG_ENV)
+    if given:
+        return Path(given)
     try:
         import ziglang  # type: ignore[import-untyped]
     except ImportError as exc:

@@ -18,7 +18,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = f"{p.description} Targets with a toolchain: {names}."
     steps = p.add_subparsers(dest="toolchain_command", required=True, metavar="STEP")
     tb = step(steps, "toolchain", "build")
-    tb.add_argument("--target", action="append", metavar="T", help=f"{names} (default: all)")
+    tb.add_argument(
+        "--target",
+        action="append",
+        metavar="T",
+        help=f"{names} (default: this machine's own; another architecture's is "
+        "cross-compiled here and checked on its emulated host, which must exist)",
+    )
     tb.add_argument("--force", action="store_true", help="build it again even if it is good")
     ts = step(steps, "toolchain", "status")
     ts.add_argument("--target", action="append", metavar="T", help=f"{names} (default: all)")
@@ -33,7 +39,19 @@ def run(args: argparse.Namespace) -> int:
     from ..toolchain import spec_for, store, targets_with_toolchain
 
     where = cache(args)
-    chosen = [targets.get(t) for t in (args.target or targets_with_toolchain())]
+    every = [targets.get(t) for t in targets_with_toolchain()]
+    if args.target:
+        chosen = [targets.get(t) for t in args.target]
+    elif args.toolchain_command == "build":
+        chosen = [t for t in every if t.is_host()]
+        if not chosen:
+            raise CheckFailed(
+                "no toolchain runs on this machine: "
+                f"{'/'.join(targets.host_triple())} has none in the toolchain lock",
+                hint="name one with --target (built here, checked on its emulated host)",
+            )
+    else:
+        chosen = every
     for target in chosen:
         spec_for(target)  # a target without a toolchain is refused before any work
     if args.toolchain_command == "build":

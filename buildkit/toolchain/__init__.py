@@ -33,6 +33,9 @@ LOCK = "data/toolchain.toml"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 #: The libraries :mod:`.build` knows how to compile, in the order they are built.
 LIBRARIES = ("zlib", "bzip2", "xz", "libffi", "openssl", "ncurses")
+#: The programs it knows how to compile for the build machine (what Nuitka runs on the
+#: target's files besides the compiler: readelf and strip, patchelf).
+PROGRAMS = ("binutils", "patchelf")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,10 +56,19 @@ class ToolchainSpec:
     python: str  # CPython X.Y
     cpython: Pinned
     libraries: tuple[Pinned, ...]  # in build order
+    #: built for the build machine, run on the target's files (in a foreign builder);
+    #: never part of an artifact
+    programs: tuple[Pinned, ...] = ()
 
     @property
     def pinned(self) -> tuple[Pinned, ...]:
+        """The sources of what goes into a binary: the interpreter and its libraries."""
         return (self.cpython, *self.libraries)
+
+    @property
+    def sources(self) -> tuple[Pinned, ...]:
+        """Every source archive the toolchain is built from."""
+        return (*self.pinned, *self.programs)
 
     def digest(self, zig_version: str) -> str:
         """What decides the toolchain's bytes: the sources, the compiler and its target,
@@ -68,7 +80,7 @@ class ToolchainSpec:
             "zig": zig_version,
             "zig_target": self.zig_target,
             "python": self.python,
-            "sources": [[p.source.name, p.source.sha256] for p in self.pinned],
+            "sources": [[p.source.name, p.source.sha256] for p in self.sources],
             "builder": hashlib.sha256(builder).hexdigest(),
             "hardening": files("buildkit").joinpath("data/hardening.toml").read_text("utf-8"),
             "require": list(hardening.DEFAULT_REQUIRE),
@@ -126,13 +138,27 @@ def parse(doc: dict[str, Any], target: Target, where: str = LOCK) -> ToolchainSp
         if name not in sources:
             raise InputError(f"{where}: library {name} has no [sources.{name}] table")
     ordered = [name for name in LIBRARIES if name in libraries]
+    programs = row.get("programs", [])
+    if not isinstance(programs, list):
+        raise InputError(f"{where}: [targets.{target.name}].programs is not a list")
+    for name in programs:
+        if name not in PROGRAMS:
+            raise InputError(
+                f"{where}: [targets.{target.name}].programs: unknown program "
+                f"{name!r}{did_you_mean(str(name), PROGRAMS)}",
+                hint="known: " + ", ".join(PROGRAMS),
+            )
+        if name not in sources:
+            raise InputError(f"{where}: program {name} has no [sources.{name}] table")
     return ToolchainSpec(
         target=target.name,
         zig_target=target.zig_target,
         python=python,
         cpython=_pinned(f"cpython-{python}", sources[f"cpython-{python}"], where),
         libraries=tuple(_pinned(name, sources[name], where) for name in ordered),
-    )
+        programs=tuple(_pinned(name, sources[name], where) for name in PROGRAMS
+                       if name in programs),
+    )  # fmt: skip
 
 
 @cache

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: The install prefix CPython is configured with (it finds its files relative to the
 #: executable at run time; the prefix only appears in its build configuration).
 PREFIX = "/opt/buildkit/python"
+#: Where the programs for the build machine go, in the toolchain's folder.
+PROGRAMS = "programs/bin"
 #: Where the build folder is said to be in debug information and ``__FILE__``.
 SOURCE_ROOT = "/buildkit-toolchain"
 _OPENSSL_TARGETS = {"x86_64": "linux-x86_64", "aarch64": "linux-aarch64"}
@@ -73,6 +75,12 @@ def note_header(flags: list[str]) -> str:
     )
 
 
+def dynamic_flag(zig_target: str) -> str:
+    """zig links musl programs statically unless told, and a static program cannot load
+    extension modules: for musl, " -dynamic" (its loader then is /lib/ld-musl-ARCH.so.1)."""
+    return " -dynamic" if "musl" in zig_target else ""
+
+
 def zig() -> Path:
     return zigcc.zig("the hermetic toolchain")
 
@@ -87,6 +95,7 @@ class _Build:
         self.zig = zig()
         self.jobs = str(os.cpu_count() or 2)
         self.cross = (target.os, target.arch) != host_triple()[:2]
+        self.readelf: Path | None = None  # the toolchain's, once binutils is built
         flags = hardening.flags_for(None, target.arch, target.os, shared=True)
         # Every function gets a canary (not only those -strong picks): a module with no
         # function -strong would protect still shows one, so the audit and checksec can
@@ -99,8 +108,11 @@ class _Build:
              f"-ffile-prefix-map={work}={SOURCE_ROOT}"]
         )  # fmt: skip
         self.ldflags = " ".join(flags.ldflags)
-        self.cc = f"{self.zig} cc -target {spec.zig_target}"
-        self.build_cc = f"{self.zig} cc -target {host_triple()[1]}-linux-gnu"
+        self.cc = f"{self.zig} cc -target {spec.zig_target}{dynamic_flag(spec.zig_target)}"
+        # for programs run during the build (ncurses's, CPython's for a cross build):
+        # this machine's architecture and C library (musl in an Alpine container)
+        _, arch, libc = host_triple()
+        self.build_cc = f"{self.zig} cc -target {arch}-linux-{'musl' if libc == 'musl' else 'gnu'}"
         zig_cache = str(cache.tool_dir("zig"))
         self.env = {
             "HOME": str(work),
@@ -212,6 +224,55 @@ class _Build:
         )  # fmt: skip
         self.make("build ncurses", src, "install")
 
+    # -- the programs a foreign builder runs, static executables for this machine ------
+
+    def program_cc(self, lang: str = "cc") -> list[str | Path]:
+        # musl: zig links it statically, so they also run inside a root of another
+        # architecture (no loader or library of this machine needed there)
+        return [self.zig, lang, "-target", f"{host_triple()[1]}-linux-musl"]
+
+    def binutils(self, src: Path, bin_dir: Path, arch: str) -> None:
+        """readelf (Nuitka's, for RPATHs) and strip (buildkit's strip plugin) for the
+        target's architecture."""
+        folder = self.work / "build-binutils"
+        folder.mkdir()
+        env = {
+            "CC": " ".join(map(str, self.program_cc())),
+            "CXX": " ".join(map(str, self.program_cc("c++"))),
+            "CFLAGS": "-O2",
+            "CXXFLAGS": "-O2",
+        }
+        self.run(
+            "configure binutils (readelf, strip)",
+            [src / "configure", f"--target={arch}-linux-gnu", "--disable-nls",
+             "--disable-werror", "--disable-gdb", "--disable-gdbserver", "--disable-gprof",
+             "--disable-gprofng", "--disable-ld", "--disable-gold", "--disable-gas",
+             "--disable-sim", "--disable-libctf", "--disable-plugins", "--disable-shared",
+             "--enable-static", "--without-zstd", "--without-debuginfod"],
+            folder,
+            env,
+        )  # fmt: skip
+        # MAKEINFO=true: no manuals (makeinfo is not needed to build the programs)
+        make = ["make", f"-j{self.jobs}", "MAKEINFO=true", "all-binutils"]
+        self.run("build binutils (readelf, strip)", [*make], folder, env)
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for built, name in (("readelf", "readelf"), ("strip-new", "strip")):
+            shutil.copy2(folder / "binutils" / built, bin_dir / name)
+        self.readelf = bin_dir / "readelf"
+
+    def patchelf(self, src: Path, bin_dir: Path, version: str) -> None:
+        """patchelf (Nuitka sets the RPATH of the extension modules it ships): one C++
+        file, compiled directly (the release tarball has no configure script)."""
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        self.run(
+            "build patchelf",
+            [*self.program_cc("c++"), "-O2", "-std=c++17", "-D_FILE_OFFSET_BITS=64",
+             f'-DPACKAGE_STRING="patchelf {version}"', f"-I{src / 'src'}",
+             src / "src" / "patchelf.cc", "-o", bin_dir / "patchelf"],
+            src,
+            {},
+        )  # fmt: skip
+
     # -- CPython ---------------------------------------------------------------------
 
     def build_python(self, src: Path) -> Path:
@@ -220,7 +281,10 @@ class _Build:
         folder = self.work / "build-python"
         folder.mkdir()
         self.run("configure CPython for this machine (drives the cross build)",
-                 [src / "configure"], folder, {"CC": self.build_cc, "CFLAGS": "-O1"})  # fmt: skip
+                 [src / "configure"], folder,
+                 {"CC": self.build_cc, "CFLAGS": "-O1 -Wno-error=date-time",
+                  # not the target's libraries (3.12's configure asks pkg-config for them)
+                  "PKG_CONFIG_LIBDIR": str(folder / "none")})  # fmt: skip
         self.make("build CPython for this machine", folder)
         return folder / "python"
 
@@ -261,6 +325,10 @@ class _Build:
         if self.cross:
             (self.work / "config.site").write_text(CONFIG_SITE, encoding="utf-8")
             env["CONFIG_SITE"] = str(self.work / "config.site")
+            # configure wants a readelf for the target in a cross build: the toolchain's
+            # own (not one of the build host's binutils packages it would otherwise find)
+            if self.readelf is not None:
+                env["READELF"] = str(self.readelf)
             args.append(f"--with-build-python={self.build_python(src)}")
         folder = self.work / "build-target"
         folder.mkdir()
@@ -376,10 +444,17 @@ def build(spec: ToolchainSpec, target: Target, cache: Cache, dest: Path) -> None
     a mismatch stops before anything is unpacked."""
     for program, package in (("make", "make"), ("perl", "perl")):
         zigcc.need_program(program, package, "building the toolchain")
-    archives = {p.source.name: fetch(p.source, cache) for p in spec.pinned}
+    archives = {p.source.name: fetch(p.source, cache) for p in spec.sources}
     work = cache.tmp_dir("toolchain-")
     try:
         steps = _Build(spec, target, cache, work)
+        for pinned in spec.programs:
+            name = pinned.source.name
+            src = zigcc.unpack_source(archives[name], work / f"src-{name}")
+            if name == "binutils":
+                steps.binutils(src, dest / PROGRAMS, target.arch)
+            else:
+                steps.patchelf(src, dest / PROGRAMS, pinned.version)
         libraries = {p.source.name for p in spec.libraries}
         for pinned in spec.libraries:
             name = pinned.source.name

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import tools
 from ..cache import Cache
@@ -36,6 +36,9 @@ from ..fsutil import atomic_write_text, output_errors, remove_tree
 from ..targets import Target
 from ..zigcc import zig_version
 from . import ToolchainSpec, spec_for
+
+if TYPE_CHECKING:
+    from ..hosts.store import Host
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,14 @@ class Toolchain:
         return self.folder / "python" / "bin" / f"python{self.spec.python}"
 
     @property
+    def programs(self) -> Path | None:
+        """The folder of the programs built for the build machine (readelf, strip,
+        patchelf), when the toolchain has them."""
+        from .build import PROGRAMS
+
+        return self.folder / PROGRAMS if self.spec.programs else None
+
+    @property
     def key(self) -> str:
         return self.folder.name
 
@@ -71,8 +82,11 @@ class ToolchainStatus:
                 "detail": self.detail}  # fmt: skip
 
 
+TOOLCHAIN_ENV = "BUILDKIT_TOOLCHAIN_DIR"
+
+
 def toolchain_root(cache: Cache) -> Path:
-    env = os.environ.get("BUILDKIT_TOOLCHAIN_DIR")
+    env = os.environ.get(TOOLCHAIN_ENV)
     return Path(env) if env else cache.root / "toolchain"
 
 
@@ -105,6 +119,11 @@ def _record(spec: ToolchainSpec) -> dict[str, Any]:
              "sha256": p.source.sha256, "what": p.source.what}
             for p in spec.pinned
         ],
+        "programs": [
+            {"name": p.source.name, "version": p.version, "purl": p.purl, "url": p.source.url,
+             "sha256": p.source.sha256, "what": p.source.what, "built_for": _host_arch()}
+            for p in spec.programs
+        ],
     }  # fmt: skip
 
 
@@ -121,16 +140,52 @@ def check(spec: ToolchainSpec, folder: Path) -> str | None:
     python = folder / "python" / "bin" / f"python{spec.python}"
     if not python.is_file():
         return f"its interpreter {python} is missing"
+    from .build import PROGRAMS
+
+    for program in ("readelf", "strip", "patchelf") if spec.programs else ():
+        if not (folder / PROGRAMS / program).is_file():
+            return f"its program {folder / PROGRAMS / program} is missing"
     return None
 
 
-def _verify_runs(spec: ToolchainSpec, folder: Path) -> None:
+def _emulated_host(target: Target, cache: Cache) -> Host | None:
+    """For a toolchain of another architecture: the emulated host its interpreter is
+    started on (to check it, and where Nuitka runs on it); None for this machine's."""
+    if target.arch == _host_arch():
+        return None
+    from ..hosts import all_hosts
+    from ..hosts.store import use
+
+    spec = next((h for h in all_hosts().values() if h.target == target.name and h.qemu), None)
+    if spec is None:
+        raise ToolError(
+            f"the {target.name} toolchain's interpreter cannot run on this machine, and no "
+            "emulated host stands for that target",
+            hint="build native binaries for it on its native builder",
+        )
+    return use(spec, cache)
+
+
+def _verify_runs(spec: ToolchainSpec, folder: Path, host: Host | None) -> None:
     python = folder / "python" / "bin" / f"python{spec.python}"
     code = (
         "import sys, ssl, zlib, bz2, lzma, ctypes, hashlib, curses; "
         "print('%d.%d' % sys.version_info[:2], ssl.OPENSSL_VERSION)"
     )
-    proc = tools.run([python, "-I", "-c", code], what=f"the new {spec.target} interpreter")
+    argv = [str(python), "-I", "-c", code]
+    what = f"the new {spec.target} interpreter"
+    if host is None:
+        proc = tools.run(argv, what=what)
+    else:
+        from ..hosts.store import run_in
+
+        proc = run_in(host, argv, binds=[(folder, str(folder), True)], capture=True, timeout=600)
+        if proc.returncode != 0:
+            raise ToolError(
+                f"{what} does not start on the emulated host {host.spec.name} "
+                f"(exit {proc.returncode}): {tools.output_tail(proc)}",
+                hint="re-run with --verbose to see the build",
+            )
     if not proc.stdout.startswith(spec.python + " "):
         raise ToolError(
             f"the new {spec.target} interpreter reports {proc.stdout.strip()!r}, "
@@ -153,12 +208,8 @@ def ensure(
                 record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
                 return Toolchain(spec=spec, folder=folder, record=record)
             log.warning("toolchain %s: %s; building it again", target.name, problem)
-        if spec.zig_target.split("-")[0] != _host_arch():
-            raise ToolError(
-                f"the {target.name} toolchain's interpreter cannot run on this machine, "
-                "and building it here is not supported yet",
-                hint="build native binaries for it on its builder",
-            )
+        # another architecture's is cross-compiled here and checked on its emulated host
+        host = _emulated_host(target, cache)
         started = time.monotonic()
         log.info("toolchain %s: building (once per lock; ~15 min on 2 cores)", target.name,
                  extra={"step": "toolchain"})  # fmt: skip
@@ -169,7 +220,7 @@ def ensure(
             from .build import build
 
             build(spec, target, cache, staging)
-            _verify_runs(spec, staging)
+            _verify_runs(spec, staging, host)
             record = _record(spec)
             record["seconds"] = round(time.monotonic() - started)
             atomic_write_text(staging / RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -202,4 +253,7 @@ def status(target: Target, cache: Cache) -> ToolchainStatus:
     parts = [f"{c['name']} {c['version']}" for c in record["components"]]
     zig = record["zig"]
     detail = f"zig {zig['version']} -target {zig['target']}: " + ", ".join(parts)
+    programs = [f"{c['name']} {c['version']}" for c in record.get("programs", [])]
+    if programs:
+        detail += f"; programs for {record['programs'][0]['built_for']}: " + ", ".join(programs)
     return ToolchainStatus(target=target.name, folder=folder, ok=True, detail=detail)

@@ -64,13 +64,63 @@ def test_digest_follows_sources_and_compiler() -> None:
             r"\[targets.linux-amd64\].python must name",
         ),
         (lambda d: d["targets"].pop("linux-amd64"), r"no toolchain for target linux-amd64"),
+        (
+            lambda d: d["targets"]["linux-amd64"].update(programs=["binutils", "patchelff"]),
+            r"unknown program 'patchelff'; did you mean 'patchelf'",
+        ),
+        (
+            lambda d: d["targets"]["linux-amd64"].update(programs="binutils"),
+            r"\[targets.linux-amd64\].programs is not a list",
+        ),
+        (
+            lambda d: (
+                d["targets"]["linux-amd64"].update(programs=["patchelf"]),
+                d["sources"].pop("patchelf"),
+            ),
+            r"program patchelf has no \[sources.patchelf\] table",
+        ),
+        (
+            lambda d: d["sources"]["binutils"].update(sha256="1" * 63),
+            r"\[sources.binutils\].sha256 is not 64",
+        ),
     ],
 )
 def test_bad_lock_refused_naming_the_key(change: Any, message: str) -> None:
     doc = _lock()
     change(doc)
     with pytest.raises(InputError, match=message):
-        toolchain.parse(doc, AMD64)
+        toolchain.parse(doc, targets.get("linux-arm64") if "binutils" in message else AMD64)
+
+
+def test_arm64_toolchains_bring_their_builders_programs() -> None:
+    """The aarch64 toolchains are built here and used in emulated roots: they carry
+    readelf, strip and patchelf built for this machine, never listed as in the binary.
+    The key does not depend on the machine: the builder inside its aarch64 root must
+    find the toolchain this machine made."""
+    for name, zig_target, python in (
+        ("linux-arm64", "aarch64-linux-gnu.2.17", "3.11"),
+        ("alpine-arm64", "aarch64-linux-musl", "3.12"),
+    ):
+        spec = toolchain.spec_for(targets.get(name))
+        assert spec.zig_target == zig_target and spec.python == python
+        assert [p.source.name for p in spec.programs] == ["binutils", "patchelf"]
+        assert not {p.source.name for p in spec.pinned} & {"binutils", "patchelf"}
+        assert spec.sources == (*spec.pinned, *spec.programs)
+    assert toolchain.spec_for(AMD64).programs == ()
+    arm = targets.get("linux-arm64")
+    here = toolchain.spec_for(arm).digest("0.17.1")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(targets, "host_triple", lambda: ("linux", "aarch64", "glibc"))
+        assert toolchain.parse(_lock(), arm).digest("0.17.1") == here
+
+
+def test_musl_toolchains_link_dynamically() -> None:
+    """zig links musl statically unless told; a static program cannot load extension
+    modules (a musllinux wheel's), so every musl compile and link says -dynamic."""
+    from buildkit.toolchain.build import dynamic_flag
+
+    assert dynamic_flag("aarch64-linux-musl") == " -dynamic"
+    assert dynamic_flag("aarch64-linux-gnu.2.17") == ""
 
 
 def test_target_without_toolchain_refused() -> None:
