@@ -77,10 +77,18 @@ class NuitkaBackend:
 
     def refusal(self, target: Target, python: str) -> str | None:
         if not target.is_host():
+            from ..hosts import all_hosts
+
             here = getattr(host_target(), "name", "this host")
+            builders = [
+                h.name for h in all_hosts().values() if h.builder and h.target == target.name
+            ]
+            emulated = (
+                f", or here on its emulated builder: --builder {builders[0]}" if builders else ""
+            )
             return (
                 f"nuitka cannot cross-compile: build {target.name} nuitka binaries on "
-                f"{target.native_builder}, not on {here}"
+                f"{target.native_builder}, not on {here}{emulated}"
             )
         if uses_toolchain(target):
             from .. import toolchain
@@ -106,10 +114,18 @@ class NuitkaBackend:
 
             # every source the interpreter in the binary is compiled from, for the
             # manifest, the SBOM and the provenance
+            spec = toolchain.spec_for(target)
             pinned = {
                 f"toolchain/{p.source.name}": f"{p.version} sha256:{p.source.sha256}"
-                for p in toolchain.spec_for(target).pinned
+                for p in spec.pinned
             }
+            # build programs (readelf, strip, patchelf): used on the files, not in them
+            pinned.update(
+                {
+                    f"toolchain-program/{p.source.name}": f"{p.version} sha256:{p.source.sha256}"
+                    for p in spec.programs
+                }
+            )
             return {
                 "nuitka": tools.tool_version("nuitka"),
                 "zig": zig_version(),
@@ -267,7 +283,7 @@ def _toolchain(
     """The toolchain's Nuitka interpreter, and the environment that makes Nuitka compile
     with the toolchain's zig for the target's C library baseline."""
     from ..toolchain import store, venv
-    from ..toolchain.build import SOURCE_ROOT, zig
+    from ..toolchain.build import SOURCE_ROOT, dynamic_flag, zig
 
     built = store.ensure(job.target, job.cache)
     if built.key.rsplit("-", 1)[-1] != job.settings["toolchain"]:
@@ -292,7 +308,7 @@ def _toolchain(
         shlex.quote(f"-ffile-prefix-map={path}={to}")
         for path, to in ((work, "/build"), (built.folder, SOURCE_ROOT))
     )
-    target = f"-target {built.spec.zig_target} {maps}"
+    target = f"-target {built.spec.zig_target}{dynamic_flag(built.spec.zig_target)} {maps}"
     wrapper.write_text(
         "#!/bin/sh\n"
         'case "$1" in\n'
@@ -302,7 +318,12 @@ def _toolchain(
         encoding="utf-8",
     )
     wrapper.chmod(0o755)
-    return python, {"CC": str(wrapper)}
+    env = {"CC": str(wrapper)}
+    if built.programs is not None:
+        # readelf and patchelf (Nuitka), strip (nuitka_strip.py): the toolchain's own,
+        # native executables (in an emulated builder the root's would run emulated)
+        env["PATH"] = os.pathsep.join([str(built.programs), os.environ.get("PATH", "")])
+    return python, env
 
 
 def install_site(

@@ -24,7 +24,7 @@ from typing import Any
 
 import buildkit
 
-from .. import lock, targets
+from .. import lock, targets, zigcc
 from ..cache import Cache
 from ..errors import CheckFailed, InputError, ToolError
 from ..fsutil import output_errors
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 TOOLKIT_LOCK = "data/toolkit-runtime.txt"
 VENV = "/opt/buildkit/venv"
 SRC = "/opt/buildkit/src"
+#: Where this machine's zig (the ziglang package folder: the executable and its lib/) is
+#: mounted inside the builder.
+ZIG_DIR = "/opt/buildkit/zig"
 # Build backends installed first, so the sdists of the lock (nuitka) build without isolation.
 _BACKENDS = ("setuptools", "wheel", "flit-core")
 
@@ -72,7 +75,9 @@ def toolkit_venv(host: Host) -> Path:
     text = _lock_text()
     digest = hashlib.sha256((host.spec.digest() + text).encode()).hexdigest()[:20]
     final = host.folder / "toolkit" / digest
-    if (final / "bin" / "python").exists():
+    # lexists: bin/python is a link to the root's interpreter (/usr/bin/python3.12), a
+    # path that need not exist on this machine
+    if os.path.lexists(final / "bin" / "python"):
         _link_source(final)
         return final
     staging = host.folder / "toolkit" / f".{digest}.part"
@@ -216,6 +221,11 @@ def _build_locked(
         (cache_root, str(cache_root), False),
         *_trust_binds(),
     ]
+    env = {**_network_env(), "CI": os.environ.get("CI", "true")}
+    if "nuitka" in (request.formats or recipe.formats):
+        toolchain_binds, toolchain_env = _toolchain(host, cache)
+        binds += toolchain_binds
+        env.update(toolchain_env)
     wheelhouse = request.wheelhouse.resolve() if request.wheelhouse is not None else None
     if wheelhouse is not None:
         binds.append((wheelhouse, str(wheelhouse), True))
@@ -238,7 +248,7 @@ def _build_locked(
         host,
         argv,
         binds=binds,
-        env={**_network_env(), "CI": os.environ.get("CI", "true")},
+        env=env,
         cwd=str(recipe_root),
     )
     if proc.returncode != 0:
@@ -251,3 +261,22 @@ def _build_locked(
     if not result.ok:
         raise CheckFailed(f"the release folder the host wrote does not verify: {result.headline()}")
     return out, tuple(sorted(p.name for p in out.iterdir() if p.name not in before))
+
+
+def _toolchain(host: Host, cache: Cache) -> tuple[list[tuple[Path, str, bool]], dict[str, str]]:
+    """For a Nuitka build of a target with a hermetic toolchain: the toolchain, made here
+    first (cross-compiled, checked on this host), and this machine's own zig, mounted
+    inside. Nuitka's Python phase then runs on the toolchain's interpreter under
+    emulation, and every C compile and link is a native zig cross-compiling for the
+    target (zig is one static executable: it runs inside the foreign root unemulated)."""
+    from ..toolchain import has_toolchain, store
+
+    target = targets.get(host.spec.target)
+    if not has_toolchain(target):
+        return [], {}
+    store.ensure(target, cache)
+    root = store.toolchain_root(cache).resolve()
+    zig = zigcc.zig("the hermetic toolchain").resolve()
+    binds = [(root, str(root), False), (zig.parent, ZIG_DIR, True)]
+    env = {store.TOOLCHAIN_ENV: str(root), zigcc.ZIG_ENV: f"{ZIG_DIR}/{zig.name}"}
+    return binds, env

@@ -183,6 +183,25 @@ def _toolchain(tools_used: Mapping[str, Any], once: _Once) -> list[Component]:
                 )
             )
         )
+    for key, value in sorted(tools_used.items()):
+        if not key.startswith("toolchain-program/"):
+            continue
+        name = key.removeprefix("toolchain-program/")
+        version, _, digest = str(value).partition(" sha256:")
+        out.append(
+            once(
+                Component(
+                    type=ComponentType.APPLICATION,
+                    name=name,
+                    version=version,
+                    bom_ref=f"build-program:{name}@{version}",
+                    purl=PackageURL(type="generic", name=name, version=version),
+                    hashes=_sha256(digest) if digest else [],
+                    description="built from this source archive by buildkit's hermetic "
+                    "toolchain and run on the binary's files while it was built (not in it)",
+                )
+            )
+        )
     if out and tools_used.get("zig"):
         zig = str(tools_used["zig"])
         out.append(

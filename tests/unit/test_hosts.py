@@ -114,9 +114,11 @@ def test_builder_refusals_come_before_any_work(capsys: pytest.CaptureFixture[str
     from buildkit.cli import main
 
     recipe = str(ROOT / "recipes" / "portcheck")
-    assert main(["build", recipe, "--builder", "alpine-arm64"]) == 2
+    assert main(["build", recipe, "--builder", "linux-amd64-bullseye"]) == 2
     err = capsys.readouterr().err
-    assert "alpine-arm64 does not run builds" in err and "musl aarch64 host" in err
+    assert "linux-amd64-bullseye does not run builds" in err and "Linux x86_64" in err
+    assert main(["build", recipe, "--builder", "alpine-arm64", "--target", "linux-arm64"]) == 2
+    assert "builds alpine-arm64 only, not linux-arm64" in capsys.readouterr().err
     assert main(["build", recipe, "--builder", "linux-arm64", "--target", "linux-amd64"]) == 2
     assert "builds linux-arm64 only, not linux-amd64" in capsys.readouterr().err
 
@@ -134,3 +136,41 @@ def test_run_on_checks_its_arguments(capsys: pytest.CaptureFixture[str], tmp_pat
     assert "is not executable" in capsys.readouterr().err
     assert main(["run-on", "linux-arm64", str(tmp_path / "script"), "--env", "X"]) == 2
     assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+def test_nuitka_refusal_names_the_emulated_builder() -> None:
+    """Asking this machine for an arm64 binary without --builder says which builder
+    makes it here (both arm64 targets have one); darwin-arm64 has none."""
+    from buildkit import targets
+    from buildkit.backends.nuitka import NuitkaBackend
+
+    for name in ("linux-arm64", "alpine-arm64"):
+        said = NuitkaBackend().refusal(targets.get(name), "3.12")
+        assert said is not None and f"--builder {name}" in said, said
+    said = NuitkaBackend().refusal(targets.get("darwin-arm64"), "3.11")
+    assert said is not None and "--builder" not in said and "macOS arm64" in said
+
+
+def test_a_builders_toolkit_venv_is_kept_though_its_python_is_not_on_this_machine(
+    tmp_path: Path,
+) -> None:
+    """The toolkit venv's bin/python links to the root's interpreter (the musl root's
+    /usr/bin/python3.12 does not exist here): the venv is still found and reused, not
+    installed again (an install would start a process: this test may not)."""
+    import hashlib
+    import os
+
+    from buildkit.cache import Cache
+    from buildkit.hosts import get
+    from buildkit.hosts.builder import _lock_text, toolkit_venv
+    from buildkit.hosts.store import Host
+
+    spec = get("alpine-arm64")
+    host = Host(spec=spec, folder=tmp_path / "alpine-arm64", cache=Cache(root=tmp_path))
+    digest = hashlib.sha256((spec.digest() + _lock_text()).encode()).hexdigest()[:20]
+    venv = host.folder / "toolkit" / digest
+    (venv / "bin").mkdir(parents=True)
+    (venv / "lib" / "python3.12" / "site-packages").mkdir(parents=True)
+    os.symlink("/nonexistent/usr/bin/python3.12", venv / "bin" / "python")
+    assert toolkit_venv(host) == venv
+    assert (venv / "lib" / "python3.12" / "site-packages" / "buildkit-source.pth").is_file()
