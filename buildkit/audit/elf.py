@@ -29,6 +29,10 @@ _DF_BIND_NOW = 0x8
 _DF_1_NOW = 0x1
 _DF_1_PIE = 0x08000000
 _CANARY = {"__stack_chk_fail", "__stack_chk_fail_local", "__stack_chk_guard"}
+# Architectures whose stack protector compares against a global __stack_chk_guard
+# (x86 and x86-64 read it from thread-local storage instead).
+_GLOBAL_GUARD = frozenset({"aarch64", "arm"})
+_ZIG_GUARD = "compiler_rt.ssp.__stack_chk_guard"
 _CHK = re.compile(r"^__(\w+)_chk$")
 # glibc functions that have a fortified __<name>_chk variant (a fixed list, as data).
 FORTIFIABLE = frozenset(
@@ -87,6 +91,7 @@ def audit(data: bytes | str, path: str) -> FileReport:
     imports = {n for n in _strings(lambda: binary.imported_symbols, "name") if n}
     canaries = {n for n in _CANARY if binary.has_dynamic_symbol(n)}
     symtab = _symtab_count(binary)
+    full: lief.ELF.Binary | None = None
     if not canaries and symtab:
         # Static (or static-PIE), or a library with its own local __stack_chk_fail (zig's
         # compiler-rt links one in beside a fortified call glibc 2.17 lacks): only its
@@ -98,10 +103,21 @@ def audit(data: bytes | str, path: str) -> FileReport:
     kind = _kind(binary, path)
     machine = _enum_name(binary.header.machine_type)
     arch = ARCH.get(machine, machine.lower())
+    own_guard = ""
+    if canaries and arch in _GLOBAL_GUARD and "__stack_chk_guard" not in imports:
+        # The canary is read from the global __stack_chk_guard, which libc fills from
+        # AT_RANDOM at start. A file linked against libc that defines its own copy
+        # reads a value nobody randomises (zig's compiler-rt: a constant).
+        if symtab and full is None:
+            full = lief.ELF.parse(data, _WITH_SYMTAB)
+        if full is not None and full.has_symtab_symbol(_ZIG_GUARD):
+            own_guard = f"{_ZIG_GUARD}: zig's compiler-rt guard, a constant"
+        elif binary.libraries:
+            own_guard = "__stack_chk_guard is the file's own, not libc's: nothing randomises it"
     features = _features(binary)
     checks = (
         _relro(binary),
-        _canary(canaries, has_dynamic=len(binary.dynamic_symbols) > 0 or symtab > 0),
+        _canary(canaries, has_dynamic=len(binary.dynamic_symbols) > 0 or symtab > 0, own=own_guard),
         _nx(binary),
         _pie(binary, kind),
         _fortify(imports, libc, _toolchain_note(binary) if kind in _LIBRARIES else ""),
@@ -194,7 +210,9 @@ def _relro(binary: lief.ELF.Binary) -> Check:
     return Check(name="relro", state=State.FAIL, evidence="none: no PT_GNU_RELRO segment")
 
 
-def _canary(found: set[str], *, has_dynamic: bool) -> Check:
+def _canary(found: set[str], *, has_dynamic: bool, own: str = "") -> Check:
+    if own:
+        return Check(name="canary", state=State.FAIL, evidence=own)
     if found:
         return Check(name="canary", state=State.PASS, evidence=", ".join(sorted(found)))
     if not has_dynamic:

@@ -371,3 +371,53 @@ def test_each_flag_moves_only_its_check(tmp_path: Path, compiler: str, check: st
     assert changed == {check}, (with_flag, without)
     if check == "relro":
         assert without.check("relro").evidence.startswith("partial")  # type: ignore[union-attr]
+
+
+CLEAR_CACHE = """
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    char buf[64];
+    strcpy(buf, argv[0]);
+    %s
+    return puts(buf);
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "pulls_compiler_rt", "state"),
+    [
+        ("aarch64-linux-musl", False, State.PASS),
+        ("aarch64-linux-musl", True, State.FAIL),
+        ("aarch64-linux-gnu.2.17", True, State.FAIL),
+        ("x86_64-linux-musl", True, State.PASS),  # x86-64 reads the canary from TLS
+    ],
+    ids=["musl libc's guard", "musl compiler-rt's guard", "glibc compiler-rt's guard", "x86-64"],
+)
+def test_a_constant_canary_guard_fails(
+    tmp_path: Path, target: str, *, pulls_compiler_rt: bool, state: State
+) -> None:
+    """zig's compiler-rt defines a __stack_chk_guard that nothing randomises; once any
+    object needs compiler-rt (here __clear_cache, as CPython 3.12's perf trampoline does),
+    it wins over libc's, and on aarch64 every canary compares against that constant."""
+    src = tmp_path / "main.c"
+    call = "__builtin___clear_cache(buf, buf + sizeof buf);" if pulls_compiler_rt else ""
+    src.write_text(CLEAR_CACHE % call)
+
+    def build(*extra: str) -> str:
+        out = tmp_path / ("main" + "".join(extra))
+        subprocess.run(
+            [*ZIG, "-target", target, "-O2", "-fstack-protector-strong", "-fPIE", "-pie",
+             *(["-dynamic"] if "musl" in target else []), *extra, str(src), "-o", str(out)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        return str(out)
+
+    canary = elf.audit(build(), "main").check("canary")
+    assert canary.state is state, canary
+    if state is State.FAIL:
+        assert "compiler_rt.ssp.__stack_chk_guard" in canary.evidence
+        # stripped (as Nuitka links), the guard's origin cannot be read: no pass either
+        stripped = elf.audit(build("-s"), "main").check("canary")
+        assert stripped.state is State.FAIL, stripped
