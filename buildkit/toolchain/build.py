@@ -319,6 +319,11 @@ class _Build:
         args: list[str | Path] = [
             src / "configure", *self.host_args(), f"--prefix={PREFIX}",
             "--with-ensurepip=no", "--disable-test-modules",
+            # 3.12's perf trampoline calls __clear_cache, which only zig's compiler-rt
+            # has: linking that in brings its constant __stack_chk_guard, which then
+            # wins over libc's random one (aarch64 reads the canary from that global).
+            # 3.11's configure ignores the option (a warning).
+            "--disable-perf-trampoline",
         ]  # fmt: skip
         if "openssl" in libraries:
             args += [f"--with-openssl={self.deps}", "--with-openssl-rpath=no"]
