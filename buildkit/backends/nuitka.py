@@ -47,6 +47,8 @@ from ..zigcc import zig_version
 from . import BuildJob, Output, link_wheels
 
 MODES = ("onefile", "standalone")
+# the musl loader (which is its libc) under the names ldd gives it: never packed
+MUSL_LIBC = ("ld-musl-*.so.1", "libc.musl-*.so.1", "ldd")
 
 
 def host_python() -> str:
@@ -192,6 +194,11 @@ class NuitkaBackend:
             f"--user-plugin={Path(__file__).with_name('nuitka_strip.py')}",
             f"--static-libpython={'yes' if job.settings['libpython'] == 'static' else 'auto'}",
         ]  # fmt: skip
+        if job.target.libc == "musl":
+            # Nuitka's ignore list knows glibc's names only: under musl, ldd resolves
+            # libc to the loader itself (and names it after argv[0], "ldd"), so without
+            # these the dist folder would carry the build root's libc twice
+            cmd += [f"--noinclude-dlls={name}" for name in MUSL_LIBC]
         if job.settings["exclude"]:
             cmd.append(f"--nofollow-import-to={job.settings['exclude']}")
         for flag, key in (

@@ -21,6 +21,7 @@ check raises :class:`ChecksFailed` (exit 1) before anything is published.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import logging
@@ -384,7 +385,9 @@ def python_bin(python: Path, folder: Path) -> Path:
 
 def _describe_machine() -> str:
     libc, libc_version = platform.libc_ver()
-    return f"{platform.system().lower()} {platform.machine()}, {libc} {libc_version}"
+    if not libc and glob.glob("/lib/ld-musl-*.so.1"):
+        libc = "musl"  # platform.libc_ver() knows glibc only
+    return f"{platform.system().lower()} {platform.machine()}, {libc} {libc_version}".rstrip()
 
 
 def _machine() -> str:
