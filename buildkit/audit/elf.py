@@ -104,7 +104,12 @@ def audit(data: bytes | str, path: str) -> FileReport:
     machine = _enum_name(binary.header.machine_type)
     arch = ARCH.get(machine, machine.lower())
     own_guard = ""
-    if canaries and arch in _GLOBAL_GUARD and "__stack_chk_guard" not in imports:
+    if (
+        canaries
+        and arch in _GLOBAL_GUARD
+        and "__stack_chk_guard" not in imports
+        and not _copied_from_libc(binary, "__stack_chk_guard")
+    ):
         # The canary is read from the global __stack_chk_guard, which libc fills from
         # AT_RANDOM at start. A file linked against libc that defines its own copy
         # reads a value nobody randomises (zig's compiler-rt: a constant).
@@ -112,7 +117,7 @@ def audit(data: bytes | str, path: str) -> FileReport:
             full = lief.ELF.parse(data, _WITH_SYMTAB)
         if full is not None and full.has_symtab_symbol(_ZIG_GUARD):
             own_guard = f"{_ZIG_GUARD}: zig's compiler-rt guard, a constant"
-        elif binary.libraries:
+        elif binary.libraries and not _copy_relocated(data, "__stack_chk_guard"):
             own_guard = "__stack_chk_guard is the file's own, not libc's: nothing randomises it"
     features = _features(binary)
     checks = (
@@ -128,6 +133,28 @@ def audit(data: bytes | str, path: str) -> FileReport:
         _glibc(binary, libc),
     )
     return FileReport(path=path, format="elf", kind=kind, arch=arch, libc=libc, checks=checks)
+
+
+def _copied_from_libc(binary: lief.ELF.Binary, name: str) -> bool:
+    """A position-dependent program defines the variables it reads from a library (a copy
+    relocation: the loader copies the library's value in at start), so libc's
+    __stack_chk_guard shows there as the program's own symbol, but with the version it
+    requires of libc (``GLIBC_2.17``) where a copy of its own would have none."""
+    symbol = binary.get_dynamic_symbol(name)
+    if symbol is None or not symbol.has_version:
+        return False
+    version = symbol.symbol_version
+    aux = version.symbol_version_auxiliary if version is not None else None
+    return isinstance(aux, lief.ELF.SymbolVersionAuxRequirement)
+
+
+def _copy_relocated(data: str | bytes, name: str) -> bool:
+    """The same without symbol versions (musl): the relocations, parsed only here."""
+    binary = lief.ELF.parse(data)
+    return binary is not None and any(
+        r.symbol is not None and r.symbol.name == name and "COPY" in _enum_name(r.type)
+        for r in binary.dynamic_relocations
+    )
 
 
 def _text(value: str | bytes) -> str:
