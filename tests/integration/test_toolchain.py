@@ -23,7 +23,8 @@ def toolchain() -> Path:
     """The linux-amd64 toolchain, built once per lock on this machine (tests/conftest.py
     shares it between runs, ci/emulated-hosts starts it early)."""
     buildkit("toolchain", "build", "--target", "linux-amd64")
-    (state,) = json.loads(buildkit("toolchain", "status", "--json").stdout)
+    status = buildkit("toolchain", "status", "--target", "linux-amd64", "--json")
+    (state,) = json.loads(status.stdout)
     assert state["ok"] is True, state
     return Path(state["folder"])
 
