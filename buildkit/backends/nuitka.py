@@ -290,7 +290,7 @@ def _toolchain(
     """The toolchain's Nuitka interpreter, and the environment that makes Nuitka compile
     with the toolchain's zig for the target's C library baseline."""
     from ..toolchain import store, venv
-    from ..toolchain.build import SOURCE_ROOT, dynamic_flag, zig
+    from ..toolchain.build import SOURCE_ROOT, dynamic_flag, rt_link_args, zig
 
     built = store.ensure(job.target, job.cache)
     if built.key.rsplit("-", 1)[-1] != job.settings["toolchain"]:
@@ -316,10 +316,19 @@ def _toolchain(
         for path, to in ((work, "/build"), (built.folder, SOURCE_ROOT))
     )
     target = f"-target {built.spec.zig_target}{dynamic_flag(built.spec.zig_target)} {maps}"
+    # links (not compiles) also take the toolchain's compiler-rt where it has one: zig's
+    # own would replace libc's stack guard with a constant on aarch64 (toolchain/build.py)
+    rt = " ".join(shlex.quote(a) for a in rt_link_args(built.folder))
+    link = (
+        f'link=1; for a; do case "$a" in -c|-S|-E) link=;; esac; done\n'
+        f'[ -z "$link" ] || set -- "$@" {rt}\n'
+        if rt
+        else ""
+    )
     wrapper.write_text(
         "#!/bin/sh\n"
         'case "$1" in\n'
-        f'cc|c++) sub=$1; shift; exec "{zig()}" "$sub" {target} "$@";;\n'
+        f'cc|c++) sub=$1; shift\n{link}exec "{zig()}" "$sub" {target} "$@";;\n'
         "esac\n"
         f'exec "{zig()}" "$@"\n',
         encoding="utf-8",

@@ -36,6 +36,15 @@ log = logging.getLogger(__name__)
 PREFIX = "/opt/buildkit/python"
 #: Where the programs for the build machine go, in the toolchain's folder.
 PROGRAMS = "programs/bin"
+#: zig's compiler-rt with libc's stack protector symbols left to libc (aarch64 targets):
+#: see :meth:`_Build.compiler_rt`. Linked instead of zig's own (``-rtlib=none``).
+COMPILER_RT = "compiler-rt/libcompiler_rt.a"
+#: Architectures whose canary is the global __stack_chk_guard libc fills at start (x86
+#: reads it from the thread control block: zig's global is never used there).
+GLOBAL_GUARD_ARCHES = frozenset({"aarch64", "arm"})
+#: The symbols zig's compiler-rt defines (weak, hidden) for programs without a libc;
+#: made local in our copy so a program's references bind to libc's.
+_LIBC_SSP = ("__stack_chk_guard", "__stack_chk_fail")
 #: Where the build folder is said to be in debug information and ``__FILE__``.
 SOURCE_ROOT = "/buildkit-toolchain"
 _OPENSSL_TARGETS = {"x86_64": "linux-x86_64", "aarch64": "linux-aarch64"}
@@ -96,6 +105,8 @@ class _Build:
         self.jobs = str(os.cpu_count() or 2)
         self.cross = (target.os, target.arch) != host_triple()[:2]
         self.readelf: Path | None = None  # the toolchain's, once binutils is built
+        self.objcopy: Path | None = None
+        self.rt_link = ""  # "-rtlib=none <our compiler-rt>" once it is made (aarch64)
         flags = hardening.flags_for(None, target.arch, target.os, shared=True)
         # Every function gets a canary (not only those -strong picks): a module with no
         # function -strong would protect still shows one, so the audit and checksec can
@@ -243,7 +254,7 @@ class _Build:
             "CXXFLAGS": "-O2",
         }
         self.run(
-            "configure binutils (readelf, strip)",
+            "configure binutils (readelf, strip, objcopy)",
             [src / "configure", f"--target={arch}-linux-gnu", "--disable-nls",
              "--disable-werror", "--disable-gdb", "--disable-gdbserver", "--disable-gprof",
              "--disable-gprofng", "--disable-ld", "--disable-gold", "--disable-gas",
@@ -254,11 +265,83 @@ class _Build:
         )  # fmt: skip
         # MAKEINFO=true: no manuals (makeinfo is not needed to build the programs)
         make = ["make", f"-j{self.jobs}", "MAKEINFO=true", "all-binutils"]
-        self.run("build binutils (readelf, strip)", [*make], folder, env)
+        self.run("build binutils (readelf, strip, objcopy)", [*make], folder, env)
         bin_dir.mkdir(parents=True, exist_ok=True)
-        for built, name in (("readelf", "readelf"), ("strip-new", "strip")):
+        for built, name in (("readelf", "readelf"), ("strip-new", "strip"), ("objcopy", "objcopy")):
             shutil.copy2(folder / "binutils" / built, bin_dir / name)
         self.readelf = bin_dir / "readelf"
+        self.objcopy = bin_dir / "objcopy"
+
+    def compiler_rt(self, dest: Path) -> None:
+        """zig links its compiler-rt (one object) into any program that needs one of its
+        helpers (on aarch64, every ``long double`` operation does). That object also
+        defines, weak and hidden, ``__stack_chk_guard`` (a constant: "TODO: initialize
+        the canary with random data") and ``__stack_chk_fail``, for programs without a
+        libc; a definition in the program wins over libc's, so every canary in it is
+        compared against a value an attacker knows. Our copy has them local: the
+        program's references bind to libc's guard, which libc fills from AT_RANDOM."""
+        if self.objcopy is None:
+            raise ToolError(
+                f"the {self.spec.target} toolchain lists no binutils: its compiler-rt "
+                "cannot be made to use libc's stack guard",
+                hint="add binutils to the target's [programs] in buildkit/data/toolchain.toml",
+            )
+        folder = self.work / "compiler-rt"
+        folder.mkdir()
+        probe = folder / "probe.c"
+        probe.write_text(
+            "#include <stdlib.h>\n#include <stdio.h>\n"
+            "int main(int argc, char **argv) {\n"
+            "  char b[32]; long double x = strtold(argv[0], 0) * argc;\n"
+            '  snprintf(b, sizeof b, "%Lf", x); puts(b); return 0;\n}\n',
+            encoding="utf-8",
+        )
+        cc = [*self.cc.split(), "-O2", *self.cflags.split(), *self.ldflags.split()]
+        log.info("toolchain %s: compiler-rt", self.spec.target, extra={"step": "toolchain"})
+        said = tools.run(
+            [*cc, "-v", probe, "-o", folder / "probe"],
+            what=f"toolchain {self.spec.target}: find zig's compiler-rt",
+            cwd=folder,
+            env={**self.env},
+        )
+        found = re.findall(r"(/\S+/libcompiler_rt\.a)\b", (said.stderr or "") + (said.stdout or ""))
+        if not found:
+            raise ToolError(
+                f"zig {zigcc.zig_version()} did not name its compiler-rt in a verbose link",
+                hint="buildkit expects zig to link libcompiler_rt.a; check the zig version",
+            )
+        listed = tools.run(
+            [self.zig, "ar", "t", found[0]],
+            what=f"toolchain {self.spec.target}: list zig's compiler-rt",
+            cwd=folder,
+            env=self.env,
+        ).stdout.split("\n")
+        if len([line for line in listed if line.strip()]) != 1:
+            raise ToolError(
+                f"zig's compiler-rt ({found[0]}) is not the one object buildkit expects",
+                hint="see COMPILER_RT in buildkit/toolchain/build.py for what is done with it",
+            )
+        member = folder / "compiler_rt.o"
+        tools.run(
+            [self.zig, "ar", "p", found[0]],  # its one member, whatever its name
+            what=f"toolchain {self.spec.target}: read zig's compiler-rt",
+            cwd=folder,
+            env=self.env,
+            to_files=(member, folder / "ar.err"),
+        )
+        local = [f"--localize-symbol={name}" for name in _LIBC_SSP]
+        self.run("make libc's stack guard win", [self.objcopy, *local, member], folder, {})
+        out = dest / COMPILER_RT
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.run("pack compiler-rt", [self.zig, "ar", "rcsD", out, member], folder, {})
+        self.rt_link = f"-rtlib=none {out}"
+        self.run(
+            "link a probe with it",
+            [*cc, *self.rt_link.split(), probe, "-o", folder / "probe"],
+            folder,
+            {},
+        )
+        _check_libc_guard(folder / "probe", self.spec.zig_target)
 
     def patchelf(self, src: Path, bin_dir: Path, version: str) -> None:
         """patchelf (Nuitka sets the RPATH of the extension modules it ships): one C++
@@ -294,7 +377,7 @@ class _Build:
             # zig makes __DATE__ an error (reproducible builds); CPython uses it once
             "CFLAGS": f"{self.cflags} -Wno-error=date-time",
             # -L: 3.11's setup.py finds libffi and ncursesw in the folders LDFLAGS names
-            "LDFLAGS": f"{self.ldflags} -L{lib}",
+            "LDFLAGS": f"{self.ldflags} {self.rt_link} -L{lib}",
             # static OpenSSL needs libdl (glibc before 2.34) and threads
             "LIBS": "-ldl -lpthread",
             "CPPFLAGS": f"-I{inc / 'ncursesw'} -I{inc}",
@@ -460,6 +543,8 @@ def build(spec: ToolchainSpec, target: Target, cache: Cache, dest: Path) -> None
                 steps.binutils(src, dest / PROGRAMS, target.arch)
             else:
                 steps.patchelf(src, dest / PROGRAMS, pinned.version)
+        if target.arch in GLOBAL_GUARD_ARCHES:
+            steps.compiler_rt(dest)
         libraries = {p.source.name for p in spec.libraries}
         for pinned in spec.libraries:
             name = pinned.source.name
@@ -473,15 +558,56 @@ def build(spec: ToolchainSpec, target: Target, cache: Cache, dest: Path) -> None
         staging = work / "staging"
         steps.cpython(cpython, staging, libraries)
         installed = staging / PREFIX.lstrip("/")
-        _finish(installed, spec.python)
+        _finish(installed, spec.python, steps.rt_link)
         os.rename(installed, dest / "python")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _finish(prefix: Path, python: str) -> None:
-    """Drop what no binary needs; put the static libpython where Nuitka looks for it."""
+def _check_libc_guard(program: Path, zig_target: str) -> None:
+    """The probe linked with our compiler-rt takes __stack_chk_guard from libc."""
+    import lief
+
+    binary = lief.ELF.parse(str(program))
+    imported = {s.name for s in binary.imported_symbols} if binary is not None else set()
+    if "__stack_chk_guard" not in imported:
+        raise ToolError(
+            f"a program linked for {zig_target} with buildkit's compiler-rt still has its "
+            "own __stack_chk_guard (a constant canary)",
+            hint="zig's compiler-rt changed; see COMPILER_RT in buildkit/toolchain/build.py",
+        )
+
+
+def rt_link_args(folder: Path) -> list[str]:
+    """What a link for the toolchain in ``folder`` adds: our compiler-rt, when it has one."""
+    rt = folder / COMPILER_RT
+    return ["-rtlib=none", str(rt)] if rt.is_file() else []
+
+
+def _finish(prefix: Path, python: str, rt_link: str = "") -> None:
+    """Drop what no binary needs; put the static libpython where Nuitka looks for it;
+    forget the build's compiler-rt link flags (a path in the build's staging folder),
+    which CPython records for extension builds: a link with the toolchain adds its
+    compiler-rt by itself (:func:`rt_link_args`)."""
     stdlib = prefix / "lib" / f"python{python}"
+    if rt_link:
+        recorded = [
+            *stdlib.glob("_sysconfigdata_*.py"),
+            *stdlib.glob(f"config-{python}*/Makefile"),
+            *(prefix / "bin").glob("python*-config"),
+        ]
+        for path in recorded:
+            if path.is_symlink():
+                continue
+            text = path.read_text(encoding="utf-8")
+            # the sysconfig data wraps long strings: each word goes on its own
+            scrubbed = text
+            for word in rt_link.split():
+                scrubbed = scrubbed.replace(f"{word} ", "").replace(word, "")
+            if scrubbed != text:
+                path.write_text(scrubbed, encoding="utf-8")
+        for cached in stdlib.glob("__pycache__/_sysconfigdata_*.pyc"):
+            cached.unlink()
     for extra in ("test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3"):
         shutil.rmtree(stdlib / extra, ignore_errors=True)
     static = next(stdlib.glob(f"config-{python}*/libpython{python}.a"), None)
