@@ -385,8 +385,8 @@ def python_bin(python: Path, folder: Path) -> Path:
 
 def _describe_machine() -> str:
     libc, libc_version = platform.libc_ver()
-    if not libc and glob.glob("/lib/ld-musl-*.so.1"):
-        libc = "musl"  # platform.libc_ver() knows glibc only
+    if libc != "glibc" and glob.glob("/lib/ld-musl-*.so.1"):
+        libc = "musl"  # platform.libc_ver() knows glibc only (on musl it says "libc")
     return f"{platform.system().lower()} {platform.machine()}, {libc} {libc_version}".rstrip()
 
 
