@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -317,6 +318,46 @@ def test_failed_debootstrap_keeps_nothing(tmp_path: Path) -> None:
     assert [p.name for p in (cache / "tmp").iterdir() if not p.name.startswith("owner-")] == []
 
 
+# --- the arm64 toolchains: every canary compared against libc's random guard ---------------
+
+
+@pytest.mark.parametrize("target", ["linux-arm64", "alpine-arm64"])
+def test_arm64_toolchain_modules_take_the_canary_guard_from_libc(
+    target: str, host_cache: Path
+) -> None:
+    """_ctypes and _decimal use long double arithmetic, which on aarch64 only compiler-rt
+    has; zig's compiler-rt would bring its own constant __stack_chk_guard with it. Linked
+    with the toolchain's compiler-rt instead, they import libc's (readelf says so), and the
+    audit passes the canary of every module and of the interpreter."""
+    buildkit("toolchain", "build", "--target", target, "--cache-dir", host_cache)
+    status = buildkit("toolchain", "status", "--target", target, "--json")
+    (state,) = json.loads(status.stdout)
+    folder = Path(state["folder"])
+    assert (folder / "compiler-rt" / "libcompiler_rt.a").is_file()
+    dynload = next((folder / "python" / "lib").glob("python3.*/lib-dynload"))
+    for name in ("_ctypes", "_decimal"):
+        (module,) = dynload.glob(f"{name}.*.so")
+
+        def readelf(option: str, module: Path = module) -> str:
+            return subprocess.run(
+                ["aarch64-linux-gnu-readelf", option, "-W", module], check=True,
+                capture_output=True, text=True,
+            ).stdout  # fmt: skip
+
+        assert "__multf3" in readelf("-s"), module  # compiler-rt is linked in
+        # and the canary's guard is libc's: an undefined dynamic symbol, bound at load
+        assert re.search(
+            r"GLOBAL +DEFAULT +UND __stack_chk_guard(@|$)", readelf("--dyn-syms"), re.M
+        )
+    python = next((folder / "python" / "bin").glob("python3.*[0-9]"))
+    files = json.loads(buildkit("audit", dynload, python, "--format", "json", check=False).stdout)[
+        "files"
+    ]
+    assert len(files) > 30
+    for entry in files:
+        assert entry["checks"]["canary"]["state"] == "pass", entry
+
+
 # --- a native aarch64 binary from the emulated builder --------------------------------------
 
 
@@ -344,7 +385,13 @@ def test_builder_makes_a_verified_linux_arm64_binary(arm_nuitka: Path) -> None:
         if a["name"] == binary.name
     ]
     assert entry["target"] == "linux-arm64" and entry["format"] == "nuitka"
-    assert entry["inputs"]["settings"]["libpython"] in ("static", "auto")
+    settings = entry["inputs"]["settings"]
+    assert settings["libpython"] == "static"
+    # the hermetic toolchain's interpreter, not the builder's Python and gcc
+    assert settings["interpreter"].startswith("CPython 3.11.2 (buildkit toolchain, zig -target")
+    assert "aarch64-linux-gnu.2.17" in settings["interpreter"], settings
+    tools_used = entry["inputs"]["tools"]
+    assert "gcc" not in tools_used and "zig" in tools_used, tools_used
     checks = entry["checks"]  # run by the build inside the builder, on its own machine
     assert checks["status"] == "passed", checks
     assert checks["runs"][0]["where"].startswith("this machine (linux aarch64")
@@ -352,9 +399,9 @@ def test_builder_makes_a_verified_linux_arm64_binary(arm_nuitka: Path) -> None:
 
 def test_builder_binary_passes_the_aarch64_hardening_audit(arm_nuitka: Path) -> None:
     """Our code (the onefile bootstrap and the program inside it): full RELRO, canary, NX,
-    PIE, FORTIFY, audited again here by the real command. BTI/PAC is reported with its
-    evidence: Debian bookworm's arm64 start files carry no GNU property note, so no
-    program linked with them is marked BTI, whatever its own objects were compiled with."""
+    PIE, FORTIFY, audited again here by the real command, and built with the hermetic
+    toolchain: no glibc symbol newer than 2.17 in any file, so no waiver. BTI/PAC is
+    reported with its evidence (zig's start files carry no GNU property note)."""
     binary = arm_nuitka / "portcheck-1.0.0-linux-arm64"
     proc = buildkit("audit", binary, "--format", "json")
     own = [f for f in json.loads(proc.stdout)["files"] if f["component"] == "own"]
@@ -366,9 +413,14 @@ def test_builder_binary_passes_the_aarch64_hardening_audit(arm_nuitka: Path) -> 
             assert checks[name]["state"] == "pass", (entry["member"], name, checks[name])
         assert checks["relro"]["evidence"].startswith("full")
         assert checks["bti"]["state"] in ("pass", "fail") and checks["bti"]["evidence"]
-        # built on the bookworm builder: it needs that glibc, and the audit says so
-        assert checks["glibc"]["state"] == "fail", checks["glibc"]
-        assert "newer than GLIBC_2.17" in checks["glibc"]["evidence"]
+    files = json.loads(proc.stdout)["files"]
+    assert len(files) > 20  # the payload's extension modules too
+    for entry in files:
+        assert entry["checks"]["glibc"]["state"] == "pass", entry
+    # and objdump agrees: no GLIBC_ version above the baseline in the binary itself
+    dump = subprocess.run(["objdump", "-T", binary], check=True, capture_output=True, text=True)
+    needed = {tuple(map(int, v.split("."))) for v in re.findall(r"GLIBC_([0-9.]+)", dump.stdout)}
+    assert needed and max(needed) <= (2, 17), sorted(needed)
     policy = json.loads((arm_nuitka / "portcheck-1.0.0.hardening.json").read_text())["policy"]
     assert policy["passed"] is True
     assert {v["requirement"] for v in policy["verdicts"]} == {
@@ -379,10 +431,7 @@ def test_builder_binary_passes_the_aarch64_hardening_audit(arm_nuitka: Path) -> 
         "fortify",
         "glibc",
     }
-    # passed only through the recipe's waiver, with its reason and end date on each file
-    glibc = [v for v in policy["verdicts"] if v["requirement"] == "glibc"]
-    assert glibc and all(v["outcome"] == "waived" for v in glibc), glibc
-    assert all("until 2027-03-31" in v["waiver"] for v in glibc)
+    assert all(v["outcome"] == "pass" for v in policy["verdicts"]), policy["verdicts"]
 
 
 def test_builder_binary_runs_on_the_emulated_host(
@@ -395,6 +444,86 @@ def test_builder_binary_runs_on_the_emulated_host(
     args = sample_args("portcheck", peers)
     code, out = run_native(sample_dist / "portcheck-1.0.0-linux-amd64.pex", args, run_env)
     proc = run_on("linux-arm64", arm_nuitka / "portcheck-1.0.0-linux-arm64", args, host_cache)
+    assert proc.returncode == code, proc.stderr
+    assert comparable("portcheck", proc.stdout) == comparable("portcheck", out)
+
+
+# --- a native musl aarch64 binary from the emulated Alpine builder --------------------------
+
+
+@pytest.fixture(scope="module")
+def alpine_nuitka(
+    hosts: dict[str, Path], host_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """portcheck's alpine-arm64 binary, built on the musl root: Nuitka on the toolchain's
+    musl CPython under emulation, this machine's zig, the toolchain's readelf, strip and
+    patchelf (the root has no binutils)."""
+    out = tmp_path_factory.mktemp("alpine-nuitka")
+    buildkit(
+        "build", RECIPES / "portcheck", "--target", "alpine-arm64", "--format", "nuitka",
+        "--builder", "alpine-arm64", "--out", out, "--cache-dir", host_cache,
+    )  # fmt: skip
+    return out
+
+
+def test_alpine_builder_makes_a_musl_binary_that_passed_its_checks(alpine_nuitka: Path) -> None:
+    binary = alpine_nuitka / "portcheck-1.0.0-alpine-arm64"
+    assert buildkit("verify", alpine_nuitka).returncode == 0
+    said = subprocess.run(["file", "-b", binary], check=True, capture_output=True, text=True).stdout
+    # dynamically linked against musl, as designed: it loads extension modules
+    assert "ARM aarch64" in said and "dynamically linked" in said, said
+    assert "interpreter /lib/ld-musl-aarch64.so.1" in said, said
+    (entry,) = json.loads((alpine_nuitka / "manifest.json").read_text())["artifacts"]
+    settings = entry["inputs"]["settings"]
+    assert settings["interpreter"].startswith("CPython 3.12.3 (buildkit toolchain"), settings
+    assert "aarch64-linux-musl" in settings["interpreter"]
+    tools_used = entry["inputs"]["tools"]
+    # the builder's programs are recorded as build programs, not as parts of the binary
+    assert {"toolchain-program/binutils", "toolchain-program/patchelf"} <= set(tools_used)
+    checks = entry["checks"]  # run by the build inside the builder, on the musl root
+    assert checks["status"] == "passed", checks
+    assert checks["runs"][0]["where"].startswith("this machine (linux aarch64, musl"), checks
+
+
+def test_alpine_binary_passes_the_gate_and_has_no_glibc(alpine_nuitka: Path) -> None:
+    binary = alpine_nuitka / "portcheck-1.0.0-alpine-arm64"
+    proc = buildkit("audit", binary, "--format", "json")
+    files = json.loads(proc.stdout)["files"]
+    assert len(files) > 20
+    # the host's libc is the host's: neither the loader nor ldd's name for it is packed
+    members = {Path(f["member"]).name for f in files}
+    assert not {m for m in members if m.startswith(("ld-musl", "libc.", "ldd"))}, members
+    assert {f["component"] for f in files} == {"own", "toolchain"}, files
+    for entry in files:
+        checks = entry["checks"]
+        assert entry["arch"] == "aarch64"
+        for name in ("relro", "canary", "nx"):
+            assert checks[name]["state"] == "pass", (entry["member"], name, checks[name])
+        assert checks["glibc"]["state"] == "n/a", checks["glibc"]
+    own = [f for f in files if f["component"] == "own"]
+    assert {f["member"] for f in own} == {"", "portcheck-1.0.0-alpine-arm64.bin"}
+    for entry in own:
+        assert entry["checks"]["pie"]["state"] == "pass"
+    needed = subprocess.run(
+        ["objdump", "-p", binary], check=True, capture_output=True, text=True
+    ).stdout
+    # zig names musl "libc.so", a name musl's loader takes as its own (as on Alpine)
+    assert "GLIBC" not in needed and re.search(r"NEEDED +libc\.so$", needed, re.M), needed
+    policy = json.loads((alpine_nuitka / "portcheck-1.0.0.hardening.json").read_text())["policy"]
+    assert policy["passed"] is True, policy
+
+
+def test_alpine_binary_runs_on_the_musl_host_as_on_amd64(
+    alpine_nuitka: Path,
+    host_cache: Path,
+    peers: dict[str, str],
+    sample_dist: Path,
+    run_env: dict[str, str],
+) -> None:
+    args = sample_args("portcheck", peers)
+    code, out = run_native(sample_dist / "portcheck-1.0.0-linux-amd64.pex", args, run_env)
+    binary = alpine_nuitka / "portcheck-1.0.0-alpine-arm64"
+    proc = run_on("alpine-arm64", binary, args, host_cache)
     assert proc.returncode == code, proc.stderr
     assert comparable("portcheck", proc.stdout) == comparable("portcheck", out)
 
