@@ -365,10 +365,14 @@ def test_arm64_toolchain_modules_take_the_canary_guard_from_libc(
 def arm_nuitka(
     hosts: dict[str, Path], host_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    out = tmp_path_factory.mktemp("arm-nuitka")
+    return build_on_builder("linux-arm64", host_cache, tmp_path_factory.mktemp("arm-nuitka"))
+
+
+def build_on_builder(target: str, host_cache: Path, out: Path) -> Path:
+    """portcheck's Nuitka binary for ``target``, built on that target's emulated builder."""
     buildkit(
-        "build", RECIPES / "portcheck", "--target", "linux-arm64", "--format", "nuitka",
-        "--builder", "linux-arm64", "--out", out, "--cache-dir", host_cache,
+        "build", RECIPES / "portcheck", "--target", target, "--format", "nuitka",
+        "--builder", target, "--out", out, "--cache-dir", host_cache,
     )  # fmt: skip
     return out
 
@@ -463,12 +467,7 @@ def alpine_nuitka(
     """portcheck's alpine-arm64 binary, built on the musl root: Nuitka on the toolchain's
     musl CPython under emulation, this machine's zig, the toolchain's readelf, strip and
     patchelf (the root has no binutils)."""
-    out = tmp_path_factory.mktemp("alpine-nuitka")
-    buildkit(
-        "build", RECIPES / "portcheck", "--target", "alpine-arm64", "--format", "nuitka",
-        "--builder", "alpine-arm64", "--out", out, "--cache-dir", host_cache,
-    )  # fmt: skip
-    return out
+    return build_on_builder("alpine-arm64", host_cache, tmp_path_factory.mktemp("alpine-nuitka"))
 
 
 def test_alpine_builder_makes_a_musl_binary_that_passed_its_checks(alpine_nuitka: Path) -> None:
