@@ -130,6 +130,30 @@ def policy_of(recipe: Recipe) -> Hardening:
     return recipe.hardening or Hardening(require=hardening.DEFAULT_REQUIRE, scope="own", waivers=())
 
 
+def seccomp_of(recipe: Recipe) -> checks_run.Seccomp:
+    """The recipe's seccomp mode and additions, each addition a call of x86_64 or aarch64."""
+    policy = policy_of(recipe)
+    if policy.seccomp == "off":
+        return checks_run.Seccomp(mode="off")
+    if policy.seccomp == "enforce":
+        raise RecipeError(
+            f'{recipe.path}: [hardening].seccomp = "enforce" is not available yet: the '
+            "native binary cannot install the filter itself in this version",
+            hint='write seccomp = "record": the release ships the recorded profile for '
+            "docker --security-opt seccomp=FILE and systemd's SystemCallFilter=",
+        )
+    from .seccomp import libseccomp
+
+    for call in policy.seccomp_allow:
+        if all(libseccomp.number(arch, call) is None for arch in libseccomp.TOKENS):
+            raise RecipeError(
+                f"{recipe.path}: [hardening].seccomp_allow: {call!r} is not a system call of "
+                f"{' or '.join(libseccomp.TOKENS)}",
+                hint="write names as strace shows them, e.g. fork, ptrace, openat",
+            )
+    return checks_run.Seccomp(mode=policy.seccomp, allow=policy.seccomp_allow)
+
+
 def plan(
     recipe: Recipe,
     want_targets: list[str],
@@ -574,7 +598,12 @@ def build(
         check_root = checks_run.plain_temp_dir()
         try:
             proofs = checks_run.run_checks(
-                built, recipe.checks, cache, check_root, recipe_path=recipe.path
+                built,
+                recipe.checks,
+                cache,
+                check_root,
+                recipe_path=recipe.path,
+                seccomp=seccomp_of(recipe),
             )
         finally:
             shutil.rmtree(check_root, ignore_errors=True)

@@ -51,7 +51,9 @@ HARDENING_CHECKS = (
 RECIPE_KEYS = ("name", "version", "entry", "sources", "native", "requirements", "python")
 TOP_KEYS = ("recipe", "targets", "formats", "hardening", "checks")
 TARGET_KEYS = ("python",)
-HARDENING_KEYS = ("require", "scope", "waivers", "glibc")
+HARDENING_KEYS = ("require", "scope", "waivers", "glibc", "seccomp", "seccomp_allow")
+SECCOMP_MODES = ("off", "record", "enforce")
+SYSCALL_RE = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 GLIBC_RE = re.compile(r"^2\.[0-9]{1,2}$")
 WAIVER_KEYS = ("path", "checks", "reason", "expires")
 
@@ -76,6 +78,8 @@ class Hardening:
     scope: str
     waivers: tuple[Waiver, ...]
     glibc: str = ""  # the newest glibc the "glibc" check allows ("": 2.17, the targets')
+    seccomp: str = "record"  # off | record | enforce (see buildkit.seccomp)
+    seccomp_allow: tuple[str, ...] = ()  # calls the profile allows beyond what checks made
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -498,4 +502,26 @@ def _hardening(c: Checker, value: Any) -> Hardening:
                 expires=expires,
             )
         )
-    return Hardening(require=require, scope=scope, waivers=tuple(waivers), glibc=glibc)
+    seccomp = c.string(table, "seccomp", "[hardening].", required=False) or "record"
+    if seccomp not in SECCOMP_MODES:
+        raise c.fail(
+            "[hardening].seccomp",
+            f"must be one of {', '.join(SECCOMP_MODES)}, not {seccomp!r}"
+            f"{did_you_mean(seccomp, SECCOMP_MODES)}",
+        )
+    allow = c.strings(table, "seccomp_allow", "[hardening].")
+    for call in allow:
+        if not SYSCALL_RE.match(call):
+            raise c.fail(
+                "[hardening].seccomp_allow",
+                f"{call!r} is not a system call name",
+                hint='write names as strace shows them, e.g. ["fork", "ptrace"]',
+            )
+    return Hardening(
+        require=require,
+        scope=scope,
+        waivers=tuple(waivers),
+        glibc=glibc,
+        seccomp=seccomp,
+        seccomp_allow=allow,
+    )

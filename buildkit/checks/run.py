@@ -121,11 +121,48 @@ class Run:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Seccomp:
+    """What the recipe asks of the system call record: its mode and its additions."""
+
+    mode: str = "record"  # off | record | enforce
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Syscalls:
+    """The system calls the checks made the program (and its children) call on one
+    architecture, and the recipe's additions (``[hardening].seccomp_allow``)."""
+
+    arch: str
+    calls: tuple[str, ...]
+    allow: tuple[str, ...] = ()
+    recorder: str = ""  # "strace" | "qemu"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arch": self.arch,
+            "recorder": self.recorder,
+            "calls": list(self.calls),
+            "allow": list(self.allow),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Syscalls:
+        return cls(
+            arch=str(doc["arch"]),
+            recorder=str(doc["recorder"]),
+            calls=tuple(map(str, doc["calls"])),
+            allow=tuple(map(str, doc["allow"])),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ArtifactChecks:
     artifact: str
     runs: tuple[Run, ...]
     not_run: str = ""  # why no check could run for it (then runs is empty)
     reused: bool = False  # the same bytes passed the same checks in the same places before
+    syscalls: Syscalls | None = None  # what the checks made the program call, when recorded
 
     @property
     def status(self) -> str:
@@ -142,6 +179,8 @@ class ArtifactChecks:
         doc["runs"] = [
             {"where": r.where, "results": [o.record() for o in r.outcomes]} for r in self.runs
         ]
+        if self.syscalls is not None:
+            doc["syscalls"] = self.syscalls.to_dict()
         return doc
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,9 +213,15 @@ class Place(Protocol):
         *,
         stdin: Path | None,
         streams: tuple[Path, Path],
+        calls: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run the program with ``args`` in ``folder``; its stdout and stderr go to the two
-        ``streams`` files."""
+        ``streams`` files; with ``calls`` (a folder), its system calls are logged there."""
+        ...
+
+    @property
+    def recorder(self) -> str:
+        """How this place records system calls ("strace", "qemu"), or "" when it cannot."""
         ...
 
     def inside(self, folder: Path) -> str:
@@ -198,6 +243,10 @@ class Local:
     def inside(self, folder: Path) -> str:
         return str(folder)
 
+    @property
+    def recorder(self) -> str:
+        return "strace" if shutil.which("strace") else ""
+
     def run(
         self,
         program: Path,
@@ -207,14 +256,19 @@ class Local:
         *,
         stdin: Path | None,
         streams: tuple[Path, Path],
+        calls: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         env = {"HOME": str(self.home), "TMPDIR": str(self.home / "tmp"), **dict(check.env)}
         if self.python is not None and self.bin is not None:
             if not self.bin.exists():
                 python_bin(self.python, self.bin)
             env["PATH"] = str(self.bin)
+        argv: list[str | Path] = [program, *args]
+        if calls is not None:  # every process of the tree (-f), no exit notices (-qq)
+            log_file = calls / f"strace.{len(list(calls.iterdir()))}"
+            argv = [str(shutil.which("strace")), "-f", "-qq", "-o", log_file, "--", *argv]
         return tools.run(
-            [program, *args],
+            argv,
             what=f"check {check.name!r}",
             env=env,
             cwd=folder,
@@ -237,6 +291,10 @@ class Emulated:
     def inside(self, folder: Path) -> str:
         return f"{INSIDE}/work"
 
+    @property
+    def recorder(self) -> str:
+        return "qemu" if self.host.spec.qemu else ""
+
     def run(
         self,
         program: Path,
@@ -246,19 +304,28 @@ class Emulated:
         *,
         stdin: Path | None,
         streams: tuple[Path, Path],
+        calls: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         from ..hosts.store import run_in
 
         exe = f"{INSIDE}/{program.name}"
+        binds = [
+            (program, exe, True),
+            (folder, f"{INSIDE}/work", False),
+            (self.home, f"{INSIDE}/home", False),
+        ]
+        env = {"HOME": f"{INSIDE}/home", **dict(check.env)}
+        if calls is not None and self.recorder:
+            # QEMU logs the guest's calls; each emulated process (every exec starts one)
+            # to a file of its own (%d: its pid), in a folder that outlives the overlay.
+            binds.append((calls, f"{INSIDE}/calls", False))
+            run = len(list(calls.iterdir()))
+            env |= {"QEMU_LOG": "strace", "QEMU_LOG_FILENAME": f"{INSIDE}/calls/q{run}.%d"}
         return run_in(
             self.host,
             [exe, *args],
-            binds=[
-                (program, exe, True),
-                (folder, f"{INSIDE}/work", False),
-                (self.home, f"{INSIDE}/home", False),
-            ],
-            env={"HOME": f"{INSIDE}/home", **dict(check.env)},
+            binds=binds,
+            env=env,
             cwd=f"{INSIDE}/work",
             capture=True,
             timeout=check.timeout * EMULATED_SLOWDOWN,
@@ -286,7 +353,9 @@ def judge(check: Check, code: int, stdout: str, stderr: str) -> tuple[str, ...]:
     return tuple(problems)
 
 
-def run_one(place: Place, program: Path, name: str, check: Check, work: Path) -> Outcome:
+def run_one(  # noqa: PLR0917
+    place: Place, program: Path, name: str, check: Check, work: Path, calls: Path | None = None
+) -> Outcome:
     folder = work / "work"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -300,7 +369,9 @@ def run_one(place: Place, program: Path, name: str, check: Check, work: Path) ->
     with fixtures.serving(check, place.inside(folder)) as values:
         args = [fixtures.expand(a, values) for a in check.args]
         try:
-            proc = place.run(program, args, check, folder, stdin=stdin, streams=streams)
+            proc = place.run(
+                program, args, check, folder, stdin=stdin, streams=streams, calls=calls
+            )
         except BuildkitError as exc:  # timed out, or could not start at all
             return Outcome(
                 check=check.name,
@@ -514,7 +585,10 @@ def check_artifact(
     work: Path,
     *,
     seen: HostsSeen | None = None,
+    seccomp: Seccomp | None = None,
 ) -> ArtifactChecks:
+    """Run ``checks`` against the artifact in every place it runs here; with ``seccomp``
+    (not "off"), record the system calls they make (see :mod:`buildkit.seccomp`)."""
     work.mkdir(parents=True, exist_ok=True)
     checks = [c for c in checks if c.applies_to(record.target)]
     if not checks:
@@ -526,27 +600,69 @@ def check_artifact(
     found, why = places(record, cache, work, seen)
     if not found:
         return ArtifactChecks(artifact=record.name, runs=(), not_run=why)
-    key = _proof_key(record, checks, found)
+    target = targets.get(record.target)
+    recording = seccomp is not None and seccomp.mode != "off" and target.os == "linux"
+    key = _proof_key(record, checks, found, seccomp if recording else None)
     if (kept := _reuse(cache.lookup_proof(key), record.name)) is not None:
         return kept
     program = _program(path, record, work)
     runs = []
-    for place in found:
-        outcomes = tuple(run_one(place, program, record.name, c, work) for c in checks)
+    logs: dict[str, list[Path]] = {}
+    for index, place in enumerate(found):
+        calls = None
+        if recording and place.recorder:
+            calls = work / f"calls-{index}"
+            calls.mkdir()
+            logs.setdefault(place.recorder, []).append(calls)
+        outcomes = tuple(run_one(place, program, record.name, c, work, calls) for c in checks)
         runs.append(Run(where=place.where, outcomes=outcomes))
-    result = ArtifactChecks(artifact=record.name, runs=tuple(runs))
+    syscalls = None
+    if recording and seccomp is not None:
+        syscalls = _recorded(target.arch, logs, seccomp)
+    result = ArtifactChecks(artifact=record.name, runs=tuple(runs), syscalls=syscalls)
     if result.status == "passed":
         cache.store_proof(key, result.to_dict())
     return result
 
 
-def _proof_key(record: ArtifactRecord, checks: Sequence[Check], found: Sequence[Place]) -> str:
+def _recorded(arch: str, logs: dict[str, list[Path]], seccomp: Seccomp) -> Syscalls | None:
+    """The calls in the logs of every place that recorded; None when none could."""
+    from ..seccomp import record as recorder
+
+    if not logs:
+        log.warning(
+            "checks: the system calls on %s were not recorded: no place the checks ran in "
+            "records them (strace is not installed here?); the release gets no seccomp "
+            "profile for it (apt-get install strace)",
+            arch,
+        )
+        return None
+    calls: set[str] = set()
+    for how, folders in sorted(logs.items()):
+        files = [f for folder in folders for f in folder.iterdir()]
+        if how == "strace":
+            calls |= recorder.from_strace(arch, files)
+        else:
+            calls |= recorder.from_qemu(arch, files)
+    return Syscalls(
+        arch=arch, calls=tuple(sorted(calls)), allow=seccomp.allow, recorder="+".join(sorted(logs))
+    )
+
+
+def _proof_key(
+    record: ArtifactRecord,
+    checks: Sequence[Check],
+    found: Sequence[Place],
+    seccomp: Seccomp | None = None,
+) -> str:
     """What decides a check's outcome: the artifact's bytes, the checks, where they run
-    (the interpreter's path and version, the emulated host) and buildkit's own code."""
+    (the interpreter's path and version, the emulated host), buildkit's own code and, when
+    the calls are recorded, the recipe's additions."""
     from ..build import toolkit_digest
 
     doc = {
-        "v": 1,
+        "v": 2,
+        "seccomp": None if seccomp is None else list(seccomp.allow),
         "artifact": record.sha256,
         "checks": [dataclasses.asdict(c) for c in checks],
         "places": [p.where for p in found],
@@ -573,9 +689,10 @@ def _reuse(doc: dict[str, Any] | None, name: str) -> ArtifactChecks | None:
             Run(where=str(r["where"]), outcomes=tuple(Outcome.from_dict(o) for o in r["results"]))
             for r in doc["runs"]
         )
+        syscalls = Syscalls.from_dict(doc["syscalls"]) if "syscalls" in doc else None
     except (KeyError, TypeError, ValueError):
         return None
-    return ArtifactChecks(artifact=name, runs=runs, reused=True)
+    return ArtifactChecks(artifact=name, runs=runs, reused=True, syscalls=syscalls)
 
 
 def plain_temp_dir() -> Path:
@@ -595,6 +712,7 @@ def run_checks(
     work: Path,
     *,
     recipe_path: Path,
+    seccomp: Seccomp | None = None,
 ) -> dict[str, ArtifactChecks]:
     """The checks' results by artifact name; raises :class:`ChecksFailed` when any failed.
     ``work``: a folder for the runs (see :func:`plain_temp_dir`)."""
@@ -602,7 +720,9 @@ def run_checks(
     seen: HostsSeen = {}
     total = len(built)
     for index, (path, record) in enumerate(built, 1):
-        result = check_artifact(path, record, checks, cache, work / str(index), seen=seen)
+        result = check_artifact(
+            path, record, checks, cache, work / str(index), seen=seen, seccomp=seccomp
+        )
         results[record.name] = result
         if result.not_run:
             log.warning("checks not run for %s: %s", record.name, result.not_run)

@@ -1,6 +1,6 @@
 """The per-recipe-version documents of a release folder derived from its manifest: the
-CycloneDX SBOM and the SLSA provenance statement. Written by ``build`` and again, for the
-merged manifest, by ``release assemble``."""
+CycloneDX SBOM, the SLSA provenance statement and the seccomp profiles per target. Written
+by ``build`` and again, for the merged manifest, by ``release assemble``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..fsutil import atomic_write_text
-from . import provenance, sbom
+from . import profiles, provenance, sbom
 from .manifest import ArtifactRecord
 
 
@@ -35,4 +35,7 @@ def write(out: Path, entries: Mapping[str, ArtifactRecord]) -> list[Path]:
         ):
             atomic_write_text(path, text)
             written.append(path)
+    for name, text in profiles.render(entries).items():
+        atomic_write_text(out / name, text)
+        written.append(out / name)
     return written

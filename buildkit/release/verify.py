@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import CheckFailed, InputError
 from ..fsutil import escaped, read_regular, regular_kind, sha256_regular
-from . import checksums, contents, manifest, provenance, sbom, sign
+from . import checksums, contents, manifest, profiles, provenance, sbom, sign
 from .documents import by_release
 from .manifest import ArtifactRecord
 
@@ -108,6 +108,7 @@ def is_document(name: str) -> bool:
         name in (manifest.FILENAME, checksums.FILENAME, sign.FILENAME)
         or name.endswith((sbom.SUFFIX, provenance.SUFFIX))
         or name.endswith(HARDENING_SUFFIXES)
+        or name.endswith(profiles.SUFFIXES)
     )
 
 
@@ -156,6 +157,7 @@ def verify(
         items += _manifest(folder, listed, {n: e for n, e in entries.items() if n in artifacts})
     elif entries is not None:
         items += _manifest(folder, listed, entries)
+        items += _profiles(folder, entries)
         for (recipe, version), group in by_release(entries).items():
             stem = f"{recipe}-{version}"
             want = {e.name: e.sha256 for e in group}
@@ -170,6 +172,28 @@ def verify(
                     detail = f"malformed: {type(exc).__name__}: {exc}"[:300]
                     items.append(Item(ok=False, kind=kind, name=path.name, detail=detail))
     return Verification(folder=folder, items=tuple(items))
+
+
+def _profiles(folder: Path, entries: dict[str, ArtifactRecord]) -> list[Item]:
+    """Each seccomp profile the manifest calls for is there and says what it derives."""
+    items = []
+    for name, text in sorted(profiles.render(entries).items()):
+        try:
+            found = read_regular(folder / name, MAX_DOCUMENT).decode("utf-8")
+        except FileNotFoundError:
+            items.append(Item(ok=False, kind="seccomp", name=name, detail="missing"))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            items.append(Item(ok=False, kind="seccomp", name=name, detail=str(exc)[:300]))
+            continue
+        ok = found == text
+        detail = (
+            "matches the calls the manifest records"
+            if ok
+            else ("differs from the calls the manifest records (edited after the build?)")
+        )
+        items.append(Item(ok=ok, kind="seccomp", name=name, detail=detail))
+    return items
 
 
 def _checksums(folder: Path, listed: dict[str, str]) -> list[Item]:

@@ -61,6 +61,7 @@ class InProcess:
     """A check place that calls portcheck's ``main`` here instead of starting a program."""
 
     where: str = "this process (portcheck.cli.main)"
+    recorder: str = ""  # no system calls recorded in this process
 
     def inside(self, folder: Path) -> str:
         return str(folder)
@@ -74,6 +75,7 @@ class InProcess:
         *,
         stdin: Path | None,
         streams: tuple[Path, Path],
+        calls: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         from portcheck.cli import main  # type: ignore[import-not-found]
 

@@ -137,6 +137,16 @@ BAD = [
         'nuitka = { exclude = ["ssl", "../evil; rm -rf /"] }',
         ["[formats].nuitka.exclude[1]", "is not a Python module name"],
     ),
+    (
+        "pex = {}",
+        'pex = {}\n[hardening]\nrequire = []\nseccomp = "enforec"',
+        ["[hardening].seccomp", "off, record, enforce", "did you mean 'enforce'"],
+    ),
+    (
+        "pex = {}",
+        'pex = {}\n[hardening]\nrequire = []\nseccomp_allow = ["fork", "rm -rf /"]',
+        ["[hardening].seccomp_allow", "'rm -rf /' is not a system call name"],
+    ),
 ]
 
 

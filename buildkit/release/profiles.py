@@ -1,0 +1,44 @@
+"""The release's seccomp profiles, derived from its manifest.
+
+For each recipe version and linux target whose artifacts' checks recorded system calls
+(the manifest's ``checks.syscalls``), two files:
+
+* ``<recipe>-<version>-<target>.seccomp.json``: the OCI/Docker seccomp profile
+  (``docker run --security-opt seccomp=FILE``, Podman, containerd, Kubernetes'
+  ``localhost`` profiles);
+* ``<recipe>-<version>-<target>.seccomp.conf``: the same list as a systemd drop-in
+  (``SystemCallFilter=``).
+
+A target's profile allows what the checks of *all* its artifacts made (pex, shiv and the
+native binary), so any of them runs under it. Written by ``build`` and again by
+``release assemble``; ``verify`` derives them again and compares.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+from .. import seccomp
+from .manifest import ArtifactRecord
+
+SUFFIXES = (".seccomp.json", ".seccomp.conf")
+
+
+def render(entries: Mapping[str, ArtifactRecord]) -> dict[str, str]:
+    """File name → text for every profile the manifest entries call for."""
+    groups: dict[tuple[str, str, str], dict[str, ArtifactRecord]] = defaultdict(dict)
+    for name, entry in entries.items():
+        if entry.checks and "syscalls" in entry.checks:
+            groups[(entry.recipe, entry.version, entry.target)][name] = entry
+    texts: dict[str, str] = {}
+    for (recipe, version, target), group in sorted(groups.items()):
+        docs = [e.checks["syscalls"] for e in group.values() if e.checks]
+        arch = docs[0]["arch"]
+        allow = sorted({c for d in docs for c in d["allow"]})
+        profile = seccomp.make(arch, {n: e.checks["syscalls"]["calls"] for n, e in group.items()
+                                      if e.checks}, allow)  # fmt: skip
+        stem = f"{recipe}-{version}-{target}"
+        texts[f"{stem}.seccomp.json"] = profile.oci_text()
+        texts[f"{stem}.seccomp.conf"] = profile.systemd_text(f"{recipe} {version} ({target})")
+    return texts

@@ -1,0 +1,239 @@
+"""System call recording and the seccomp profile: real strace, real QEMU, real libseccomp,
+and a filter installed by a real loader (compiled here with zig) to show the recorded
+profile allows what the program did and denies what it did not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from buildkit import seccomp
+from buildkit.seccomp import libseccomp, record
+from tests.conftest import with_hardening
+from tests.integration.conftest import buildkit
+
+pytestmark = pytest.mark.integration
+
+# Installs the classic BPF program in argv[1] (no_new_privs first, as an unprivileged
+# program must), then executes argv[2:]: the filter applies to it and its children.
+LOADER = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+int main(int argc, char **argv) {
+    static struct sock_filter prog[4096];
+    FILE *f = fopen(argv[1], "rb");
+    if (!f) { perror(argv[1]); return 120; }
+    size_t n = fread(prog, sizeof(prog[0]), 4096, f);
+    fclose(f);
+    struct sock_fprog fprog = { (unsigned short)n, prog };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { perror("no_new_privs"); return 121; }
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) {
+        perror("seccomp"); return 122;
+    }
+    execv(argv[2], argv + 2);
+    perror("execv");
+    return 123;
+}
+"""
+
+# Makes a few ordinary calls; with "fork" also starts a child (clone, wait4).
+PROGRAM = r"""
+import os, socket, sys
+print(len(os.listdir("/")), socket.socket().fileno() > 2)
+if sys.argv[1:] == ["fork"]:
+    try:
+        pid = os.fork()
+    except PermissionError as exc:
+        print("fork refused:", exc)
+        sys.exit(3)
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print("forked")
+"""
+
+PYTHON = Path("/usr/bin/python3")
+
+
+def _zig() -> list[str]:
+    return [sys.executable, "-m", "ziglang"]
+
+
+@pytest.fixture(scope="module")
+def loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("loader")
+    (folder / "loader.c").write_text(LOADER)
+    out = folder / "loader"
+    subprocess.run(
+        [*_zig(), "cc", "-target", "x86_64-linux-musl", "-static", "-O2", "-o", out,
+         folder / "loader.c"],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+def _strace(tmp_path: Path, *argv: str | Path) -> frozenset[str]:
+    logs = tmp_path / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    strace = shutil.which("strace")
+    assert strace, "ci/setup installs strace"
+    subprocess.run(
+        [strace, "-f", "-qq", "-o", logs / f"s.{len(list(logs.iterdir()))}", "--", *argv],
+        check=True,
+        capture_output=True,
+    )
+    return record.from_strace("x86_64", logs.iterdir())
+
+
+@pytest.mark.skipif(not PYTHON.exists(), reason="needs Debian's python3")
+def test_strace_records_what_a_real_program_calls(tmp_path: Path) -> None:
+    script = tmp_path / "p.py"
+    script.write_text(PROGRAM)
+    plain = _strace(tmp_path / "a", PYTHON, "-I", script)
+    forked = _strace(tmp_path / "b", PYTHON, "-I", script, "fork")
+    assert {"execve", "openat", "getdents64", "socket", "write", "exit_group"} <= plain
+    assert "wait4" not in plain
+    assert "wait4" in forked and ({"clone", "clone3", "fork", "vfork"} & forked)
+    # names only the tracer uses ("+++", "---", "resumed") are not calls
+    assert all(libseccomp.number("x86_64", n) is not None for n in forked)
+
+
+@pytest.mark.skipif(not PYTHON.exists(), reason="needs Debian's python3")
+def test_the_recorded_profile_allows_the_run_and_denies_what_it_never_did(
+    tmp_path: Path, loader: Path
+) -> None:
+    script = tmp_path / "p.py"
+    script.write_text(PROGRAM)
+    calls = _strace(tmp_path, PYTHON, "-I", script)
+    profile = seccomp.make("x86_64", {"p.py": calls})
+    assert not {"clone", "clone3", "fork", "wait4"} & set(profile.calls)
+    # the OCI JSON is what a consumer reads: compile from it, not from our own list
+    doc = json.loads(profile.oci_text())
+    assert doc["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert doc["architectures"] == ["SCMP_ARCH_X86_64"]
+    (allowed,) = doc["syscalls"]
+    bpf = tmp_path / "filter.bpf"
+    bpf.write_bytes(
+        libseccomp.compile_bpf("x86_64", allowed["names"], default_action=libseccomp.act_errno())
+    )
+    ran = subprocess.run(
+        [loader, bpf, PYTHON, "-I", script], check=False, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == [str(len(list(Path("/").iterdir()))), "True"]
+    refused = subprocess.run(
+        [loader, bpf, PYTHON, "-I", script, "fork"], check=False, capture_output=True, text=True
+    )
+    assert refused.returncode == 3, refused.stderr
+    assert "fork refused: [Errno 1] Operation not permitted" in refused.stdout
+    # the same list compiled for aarch64 kills an x86_64 process at its first call: the
+    # filter checks the architecture first (and an errno answer would deny even exit)
+    other = tmp_path / "arm.bpf"
+    on_arm = [n for n in allowed["names"] if libseccomp.number("aarch64", n) is not None]
+    other.write_bytes(
+        libseccomp.compile_bpf("aarch64", on_arm, default_action=libseccomp.SCMP_ACT_KILL_PROCESS)
+    )
+    wrong = subprocess.run(
+        [loader, other, PYTHON, "-I", "-c", "pass"], check=False, capture_output=True
+    )
+    assert wrong.returncode == -signal.SIGSYS
+
+
+def test_qemu_log_names_the_guest_calls_and_the_ones_it_only_numbers(tmp_path: Path) -> None:
+    if not shutil.which("qemu-aarch64-static"):
+        pytest.skip("needs qemu-user-static (ci/setup installs it)")
+    src = tmp_path / "rseq.c"
+    src.write_text(
+        "#include <unistd.h>\n#include <sys/syscall.h>\n"
+        "int main(void) { syscall(293, 0, 0, 0, 0); return getppid() > 0 ? 0 : 1; }\n"
+    )
+    exe = tmp_path / "rseq"
+    subprocess.run([*_zig(), "cc", "-target", "aarch64-linux-musl", "-static", "-o", exe, src],
+                   check=True)  # fmt: skip
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    subprocess.run(
+        ["qemu-aarch64-static", exe],
+        env={"QEMU_LOG": "strace", "QEMU_LOG_FILENAME": f"{logs}/q.%d"},
+        check=True,
+    )
+    text = "".join(p.read_text() for p in logs.iterdir())
+    assert "Unknown syscall 293" in text  # QEMU 7.2 has no name for it
+    calls = record.from_qemu("aarch64", logs.iterdir())
+    assert {"rseq", "getppid", "exit_group"} <= calls
+    assert "open" not in calls and libseccomp.number("aarch64", "open") is None
+
+
+def test_a_log_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "real").write_text("1 read(0) = 0\n")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(Exception, match="not a regular file"):
+        record.from_strace("x86_64", [tmp_path / "link"])
+
+
+def test_a_build_ships_the_profile_its_checks_recorded(recipe_copy, tmp_path: Path) -> None:
+    recipe = recipe_copy("portcheck")
+    out = tmp_path / "dist"
+    buildkit("build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", out)
+    stem = "portcheck-1.0.0-linux-amd64"
+    profile = json.loads((out / f"{stem}.seccomp.json").read_text())
+    (allowed,) = profile["syscalls"]
+    # the checks connect to a port: the network calls are in, fork is not (never made)
+    assert {"socket", "connect", "execve"} <= set(allowed["names"])
+    assert "ptrace" not in allowed["names"]
+    conf = (out / f"{stem}.seccomp.conf").read_text()
+    assert "SystemCallFilter=" in conf and " connect " in conf.replace("\n", " ") + " "
+    sums = (out / "SHA256SUMS").read_text()
+    assert f"{stem}.seccomp.json" in sums and f"{stem}.seccomp.conf" in sums
+    manifest = json.loads((out / "manifest.json").read_text())
+    (entry,) = manifest["artifacts"]
+    assert entry["checks"]["syscalls"]["arch"] == "x86_64"
+    assert entry["checks"]["syscalls"]["recorder"] == "strace"
+    buildkit("verify", out)
+    # a profile edited after the build (a call added) no longer verifies
+    allowed["names"].append("ptrace")
+    (out / f"{stem}.seccomp.json").write_text(json.dumps(profile))
+    bad = buildkit("verify", out, check=False)
+    assert bad.returncode == 1
+    assert "seccomp" in bad.stdout and "differs from the calls the manifest records" in bad.stdout
+
+
+def test_recipe_additions_reach_the_profile_and_unknown_names_are_refused(
+    recipe_copy, tmp_path: Path
+) -> None:
+    recipe = recipe_copy("portcheck")
+    toml = recipe / "recipe.toml"
+    base = toml.read_text()
+    table = '[hardening]\nrequire = []\nseccomp_allow = ["ptrace"]\n'
+    toml.write_text(with_hardening(base, table))
+    out = tmp_path / "dist"
+    buildkit("build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", out)
+    names = json.loads((out / "portcheck-1.0.0-linux-amd64.seccomp.json").read_text())
+    assert "ptrace" in names["syscalls"][0]["names"]
+    toml.write_text(with_hardening(base, table.replace("ptrace", "forkk")))
+    refused = buildkit(
+        "build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", tmp_path / "d2",
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "'forkk' is not a system call of x86_64 or aarch64" in refused.stderr
+    assert not (tmp_path / "d2").exists()
+    toml.write_text(with_hardening(base, '[hardening]\nrequire = []\nseccomp = "enforce"\n'))
+    enforce = buildkit(
+        "build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", tmp_path / "d3",
+        check=False,
+    )  # fmt: skip
+    assert enforce.returncode == 2 and "not available yet" in enforce.stderr
