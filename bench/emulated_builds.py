@@ -115,7 +115,11 @@ def build(  # noqa: PLR0917
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"{recipe} {target} {fmt} with {source} failed:\n{''.join(tail)}")
-    names = [a["name"] for a in json.loads(stdout).get("artifacts", [])] or [
+    try:
+        doc = json.loads(stdout)
+    except json.JSONDecodeError:  # the baseline's buildkit let the inner build print first
+        doc = json.loads(stdout[stdout.rindex("\n{") + 1 :])
+    names = [a["name"] for a in doc.get("artifacts", [])] or [
         p.name for p in out.iterdir() if p.name.startswith(f"{recipe}-") and target in p.name
     ]
     path = out / names[0]

@@ -102,6 +102,7 @@ def run(
     capture: bool = True,
     heartbeat: Callable[[float, str], str] | None = None,
     to_files: tuple[Path, Path] | None = None,
+    stdout_to_stderr: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` hermetically; raise :class:`ToolError` naming ``what`` on failure.
 
@@ -115,7 +116,9 @@ def run(
     ``heartbeat(elapsed, last line)`` is logged at info level: a CI log never goes
     silent while the tool works. ``to_files``: stdout and stderr go to these two files, not
     into memory (a program under test may write without end until its timeout); the
-    caller reads what it needs of them."""
+    caller reads what it needs of them. ``stdout_to_stderr`` (with ``capture=False``): the
+    program's stdout goes to this process's stderr (a nested buildkit whose report is not
+    this one's: ``--json`` output stays clean)."""
     argv = [str(c) for c in cmd]
     log.debug("$ %s", shlex.join(argv))
     try:
@@ -138,6 +141,10 @@ def run(
                 )
             elif heartbeat is not None:
                 proc = _watched(argv, kwargs, heartbeat, timeout)
+            elif stdout_to_stderr and not capture:
+                proc = subprocess.run(
+                    argv, stdout=sys.stderr.fileno(), timeout=timeout, check=False, **kwargs
+                )
             else:
                 proc = subprocess.run(
                     argv, capture_output=capture, timeout=timeout, check=False, **kwargs

@@ -56,6 +56,8 @@ READ_AT_MOST = 16 << 20
 #: How much slower a program runs under QEMU user emulation than natively (timeouts).
 EMULATED_SLOWDOWN = 10
 INSIDE = "/opt/buildkit-check"
+#: Set by an emulated builder for the build inside it: "qemu" (this machine is emulated).
+EMULATED_ENV = "BUILDKIT_EMULATED"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,6 +247,8 @@ class Local:
 
     @property
     def recorder(self) -> str:
+        if os.environ.get(EMULATED_ENV) == "qemu":
+            return "qemu"  # a build inside an emulated builder: ptrace is not emulated
         return "strace" if shutil.which("strace") else ""
 
     def run(
@@ -264,7 +268,9 @@ class Local:
                 python_bin(self.python, self.bin)
             env["PATH"] = str(self.bin)
         argv: list[str | Path] = [program, *args]
-        if calls is not None:  # every process of the tree (-f), no exit notices (-qq)
+        if calls is not None and self.recorder == "qemu":
+            env |= _qemu_log(calls, calls)
+        elif calls is not None:  # every process of the tree (-f), no exit notices (-qq)
             log_file = calls / f"strace.{len(list(calls.iterdir()))}"
             argv = [str(shutil.which("strace")), "-f", "-qq", "-o", log_file, "--", *argv]
         return tools.run(
@@ -316,11 +322,9 @@ class Emulated:
         ]
         env = {"HOME": f"{INSIDE}/home", **dict(check.env)}
         if calls is not None and self.recorder:
-            # QEMU logs the guest's calls; each emulated process (every exec starts one)
-            # to a file of its own (%d: its pid), in a folder that outlives the overlay.
+            # in a folder that outlives the overlay
             binds.append((calls, f"{INSIDE}/calls", False))
-            run = len(list(calls.iterdir()))
-            env |= {"QEMU_LOG": "strace", "QEMU_LOG_FILENAME": f"{INSIDE}/calls/q{run}.%d"}
+            env |= _qemu_log(calls, Path(f"{INSIDE}/calls"))
         return run_in(
             self.host,
             [exe, *args],
@@ -332,6 +336,14 @@ class Emulated:
             stdin=stdin,
             to_files=streams,
         )
+
+
+def _qemu_log(calls: Path, seen_as: Path) -> dict[str, str]:
+    """QEMU logs the guest's calls; each emulated process (every exec starts one) to a
+    file of its own (%d: its pid), named after the run (``seen_as``: the folder ``calls``
+    as the program sees it)."""
+    run = len(list(calls.iterdir()))
+    return {"QEMU_LOG": "strace", "QEMU_LOG_FILENAME": f"{seen_as}/q{run}.%d"}
 
 
 def _tail(text: str) -> str:

@@ -26,6 +26,7 @@ import buildkit
 
 from .. import lock, targets, zigcc
 from ..cache import Cache
+from ..checks.run import EMULATED_ENV
 from ..errors import CheckFailed, InputError, ToolError
 from ..fsutil import output_errors
 from ..recipe import Recipe
@@ -221,7 +222,10 @@ def _build_locked(
         (cache_root, str(cache_root), False),
         *_trust_binds(),
     ]
+    # the checks inside record system calls with QEMU's log, not strace (no ptrace there)
     env = {**_network_env(), "CI": os.environ.get("CI", "true")}
+    if spec.qemu:
+        env[EMULATED_ENV] = "qemu"
     if "nuitka" in (request.formats or recipe.formats):
         toolchain_binds, toolchain_env = _toolchain(host, cache)
         binds += toolchain_binds
@@ -244,13 +248,8 @@ def _build_locked(
     log.info(
         "building %s on the emulated host %s", recipe.name, spec.name, extra={"step": "builder"}
     )
-    proc = run_in(
-        host,
-        argv,
-        binds=binds,
-        env=env,
-        cwd=str(recipe_root),
-    )
+    # The build inside reports to stderr: stdout is this build's (``--json``).
+    proc = run_in(host, argv, binds=binds, env=env, cwd=str(recipe_root), stdout_to_stderr=True)
     if proc.returncode != 0:
         raise CheckFailed(
             f"the build on the emulated host {spec.name} failed (exit {proc.returncode}); "

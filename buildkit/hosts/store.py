@@ -226,13 +226,15 @@ def run_in(
     scratch_in: Path | None = None,
     stdin: Path | None = None,
     to_files: tuple[Path, Path] | None = None,
+    stdout_to_stderr: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` inside the host on a throw-away overlay; return its completed process.
 
     ``binds``: (folder or file outside, path inside, read only) mounted for the run.
     ``capture``: keep stdout/stderr (checks); otherwise they pass through (run-on).
     ``stdin``: a file fed to the program's standard input. ``to_files``: stdout and stderr
-    written to these files (see :func:`buildkit.tools.run`)."""
+    written to these files; ``stdout_to_stderr``: its stdout passes through to stderr (see
+    :func:`buildkit.tools.run`)."""
     if scratch_in is not None:
         with output_errors(scratch_in):
             scratch_in.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -261,6 +263,7 @@ def run_in(
             timeout=timeout,
             stdin=stdin,
             to_files=to_files,
+            stdout_to_stderr=stdout_to_stderr,
         )
         if proc.returncode == 125:
             said = proc.stderr if capture else None

@@ -370,10 +370,13 @@ def arm_nuitka(
 
 def build_on_builder(target: str, host_cache: Path, out: Path) -> Path:
     """portcheck's Nuitka binary for ``target``, built on that target's emulated builder."""
-    buildkit(
+    done = buildkit(
         "build", RECIPES / "portcheck", "--target", target, "--format", "nuitka",
-        "--builder", target, "--out", out, "--cache-dir", host_cache,
+        "--builder", target, "--out", out, "--cache-dir", host_cache, "--json",
     )  # fmt: skip
+    # --json: stdout is the report alone (the build inside the host reports to stderr)
+    report = json.loads(done.stdout)
+    assert report["builder"] == target and f"portcheck-1.0.0-{target}" in report["written"]
     return out
 
 
