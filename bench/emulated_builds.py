@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -119,8 +120,10 @@ def build(  # noqa: PLR0917
         doc = json.loads(stdout)
     except json.JSONDecodeError:  # the baseline's buildkit let the inner build print first
         doc = json.loads(stdout[stdout.rindex("\n{") + 1 :])
+    # a build on a builder reports the files it wrote: the artifact is the one named after
+    # the recipe and the target alone (the rest are the release's documents)
     names = [a["name"] for a in doc.get("artifacts", [])] or [
-        p.name for p in out.iterdir() if p.name.startswith(f"{recipe}-") and target in p.name
+        n for n in doc.get("written", []) if re.fullmatch(rf"{recipe}-[^-]+-{target}", n)
     ]
     path = out / names[0]
     return {
@@ -154,6 +157,12 @@ def start_times(target: str, recipe: str, files: dict[str, Path], runs: int) -> 
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+def save(results: dict[str, Any]) -> None:
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "emulated_builds.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipes", nargs="+", default=["portcheck", "hostmetrics"])
@@ -179,6 +188,7 @@ def main() -> int:
                          "shiv zipapp": Path(shiv["path"])}  # fmt: skip
                 row["start"] = start_times(target, recipe, files, opts.runs)
                 results[f"{recipe} {target}"] = row
+                save(results)  # a later failure keeps what was measured
         if not opts.no_baseline and "linux-arm64" in opts.targets:
             old = tmp / "old"
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old),
@@ -212,9 +222,7 @@ def main() -> int:
     if before and after:
         print(f"portcheck linux-arm64 build, after/before: "
               f"{after['build1']['seconds'] / before['seconds']:.2f}x")  # fmt: skip
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "emulated_builds.json").write_text(json.dumps(results, indent=2) + "\n")
+    save(results)
     return 0 if all(r.get("same_sha256", True) for r in results.values()) else 1
 
 
