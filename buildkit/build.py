@@ -135,13 +135,6 @@ def seccomp_of(recipe: Recipe) -> checks_run.Seccomp:
     policy = policy_of(recipe)
     if policy.seccomp == "off":
         return checks_run.Seccomp(mode="off")
-    if policy.seccomp == "enforce":
-        raise RecipeError(
-            f'{recipe.path}: [hardening].seccomp = "enforce" is not available yet: the '
-            "native binary cannot install the filter itself in this version",
-            hint='write seccomp = "record": the release ships the recorded profile for '
-            "docker --security-opt seccomp=FILE and systemd's SystemCallFilter=",
-        )
     from .seccomp import libseccomp
 
     for call in policy.seccomp_allow:
@@ -152,6 +145,104 @@ def seccomp_of(recipe: Recipe) -> checks_run.Seccomp:
                 hint="write names as strace shows them, e.g. fork, ptrace, openat",
             )
     return checks_run.Seccomp(mode=policy.seccomp, allow=policy.seccomp_allow)
+
+
+def _warn_thin(recipe: Recipe) -> None:
+    from . import seccomp
+
+    policy = policy_of(recipe)
+    if policy.seccomp != "off" and seccomp.thin(c.args for c in recipe.checks):
+        log.warning(
+            "the recipe's checks only ask the program about itself (--help, --version): the "
+            "seccomp profile recorded from them denies every call its real work makes%s; add "
+            "[[checks]] that do that work, or list the calls it needs in "
+            "[hardening].seccomp_allow",
+            " (and seccomp = 'enforce' puts that profile into the binary)"
+            if policy.seccomp == "enforce"
+            else "",
+        )
+
+
+def _warn_unfiltered(recipe: Recipe, built: list[tuple[Path, ArtifactRecord]]) -> None:
+    if policy_of(recipe).seccomp != "enforce":
+        return
+    others = [
+        r.name
+        for _, r in built
+        if targets.get(r.target).os == "linux" and r.inputs["settings"].get("seccomp") != "slot"
+    ]
+    if others:
+        log.warning(
+            'seccomp = "enforce": %s carry no filter of their own (only Nuitka onefile '
+            "binaries can); run them under the release's profile (docker, systemd)",
+            ", ".join(others),
+        )
+
+
+def _arm_filters(
+    built: list[tuple[Path, ArtifactRecord]],
+    proofs: dict[str, checks_run.ArtifactChecks],
+    results: list[BuiltArtifact],
+    recipe: Recipe,
+    *,
+    cache: Cache,
+    work: Path,
+) -> tuple[
+    list[tuple[Path, ArtifactRecord]], dict[str, checks_run.ArtifactChecks], list[BuiltArtifact]
+]:
+    """``seccomp = "enforce"``: write the profile each native binary's checks recorded into
+    its seccomp slot, then run the checks again against the armed binary (they must pass
+    under the filter). The armed file is the artifact from here on."""
+    from . import seccomp
+    from .seccomp import slot
+
+    work.mkdir(parents=True, exist_ok=True)
+    armed: list[tuple[Path, ArtifactRecord]] = []
+    for source, record in built:
+        if record.inputs["settings"].get("seccomp") != "slot":
+            continue
+        calls = proofs[record.name].syscalls
+        if calls is None:
+            raise CheckFailed(
+                f"{record.name}: its checks recorded no system calls, so there is no profile "
+                "to enforce ("
+                + (proofs[record.name].not_run or "no place here records them")
+                + ")",
+                hint="run the build where the checks run and strace is installed, or write "
+                'seccomp = "record"',
+            )
+        profile = seccomp.make(calls.arch, {record.name: calls.calls}, calls.allow)
+        dest = work / record.name
+        written = slot.arm(source, dest, profile)
+        log.info(
+            "%s: seccomp filter written (%d calls allowed on %s, %d BPF instructions)",
+            record.name,
+            written.calls,
+            written.arch,
+            written.instructions,
+            extra={"step": "check"},
+        )
+        armed.append((dest, replace(record, sha256=sha256_file(dest), size=dest.stat().st_size)))
+    log.info("running the checks again, under the filters", extra={"step": "check"})
+    again_root = checks_run.plain_temp_dir()
+    try:
+        again = checks_run.run_checks(
+            armed, recipe.checks, cache, again_root, recipe_path=recipe.path
+        )
+    finally:
+        shutil.rmtree(again_root, ignore_errors=True)
+    by_name = {r.name: (path, r) for path, r in armed}
+    proofs = {
+        name: replace(again[name], syscalls=proof.syscalls) if name in again else proof
+        for name, proof in proofs.items()
+    }
+    results = [
+        replace(b, sha256=by_name[b.name][1].sha256, size=by_name[b.name][1].size,
+                path=by_name[b.name][0])
+        if b.name in by_name else b
+        for b in results
+    ]  # fmt: skip
+    return [by_name.get(r.name, (s, r)) for s, r in built], proofs, results
 
 
 def plan(
@@ -595,6 +686,7 @@ def build(
                 extra={"progress": (index, total), "step": "build"},
             )
         log.info("running the recipe's checks", extra={"step": "check"})
+        _warn_thin(recipe)
         check_root = checks_run.plain_temp_dir()
         try:
             proofs = checks_run.run_checks(
@@ -607,6 +699,11 @@ def build(
             )
         finally:
             shutil.rmtree(check_root, ignore_errors=True)
+        _warn_unfiltered(recipe, built)
+        if any(r.inputs["settings"].get("seccomp") == "slot" for _, r in built):
+            built, proofs, results = _arm_filters(
+                built, proofs, results, recipe, cache=cache, work=work_root / "armed"
+            )
         built = [
             (source, replace(record, checks=proofs[record.name].record()))
             for source, record in built

@@ -46,6 +46,7 @@ HARDENING_CHECKS = (
     "codesign",
     "hardened-runtime",
     "glibc",
+    "seccomp",
 )
 
 RECIPE_KEYS = ("name", "version", "entry", "sources", "native", "requirements", "python")

@@ -16,7 +16,15 @@ from typing import TypeVar, cast
 
 import lief
 
-from .findings import ELF_CHECKS, GLIBC_BASELINE, Check, FileReport, State, unparseable
+from .findings import (
+    ELF_CHECKS,
+    GLIBC_BASELINE,
+    NO_FILTER,
+    Check,
+    FileReport,
+    State,
+    unparseable,
+)
 
 T = TypeVar("T")
 
@@ -131,6 +139,7 @@ def audit(data: bytes | str, path: str) -> FileReport:
         _cet(arch, features),
         _bti(arch, features),
         _glibc(binary, libc),
+        _seccomp(binary, data, kind),
     )
     return FileReport(path=path, format="elf", kind=kind, arch=arch, libc=libc, checks=checks)
 
@@ -267,6 +276,45 @@ def _pie(binary: lief.ELF.Binary, kind: str) -> Check:
 
 
 _LIBRARIES = ("python-extension", "shared-library")
+
+
+def _seccomp(binary: lief.ELF.Binary, data: bytes | str, kind: str) -> Check:
+    """A filter the program installs itself (buildkit's slot, onefile_seccomp.c)."""
+    from ..errors import CheckFailed
+    from ..seccomp import slot
+
+    section = binary.get_section(slot.SECTION)
+    if section is None:
+        if kind in _LIBRARIES:
+            return Check(
+                name="seccomp",
+                state=State.NOT_APPLICABLE,
+                evidence="a library runs under the filter of the program that loads it",
+            )
+        return Check(name="seccomp", state=State.FAIL, evidence=NO_FILTER)
+    offset = int(section.offset)
+    if isinstance(data, str):
+        with open(data, "rb") as f:
+            f.seek(offset)
+            head = f.read(slot.HEADER.size)
+    else:
+        head = data[offset : offset + slot.HEADER.size]
+    try:
+        found = slot.parse(head, offset, int(section.size))
+    except CheckFailed as exc:
+        return Check(name="seccomp", state=State.FAIL, evidence=exc.message)
+    if not found.armed:
+        return Check(
+            name="seccomp",
+            state=State.FAIL,
+            evidence="empty seccomp slot: the build never wrote the filter into it",
+        )
+    return Check(
+        name="seccomp",
+        state=State.PASS,
+        evidence=f"enforced: {found.calls} calls allowed on {found.arch} "
+        f"({found.instructions} BPF instructions), others fail with EPERM",
+    )
 
 
 def _toolchain_note(binary: lief.ELF.Binary) -> str:

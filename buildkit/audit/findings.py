@@ -33,7 +33,11 @@ GLIBC_BASELINE = {"GLIBC": (2, 17), "GLIBCXX": (3, 4, 19), "CXXABI": (1, 3, 7)}
 # Every check an audit can report, in the order reports show them.
 ELF_CHECKS = (
     "relro", "canary", "nx", "pie", "fortify", "rpath", "stripped", "cet", "bti", "glibc",
+    "seccomp",
 )  # fmt: skip
+#: What a program without a seccomp filter of its own says (the audit turns it into n/a
+#: for the programs a filtered onefile bootstrap starts).
+NO_FILTER = 'no seccomp filter (built without [hardening] seccomp = "enforce")'
 MACHO_CHECKS = ("pie", "canary", "nx", "nx-heap", "codesign", "hardened-runtime", "pagezero")
 ALL_CHECKS = tuple(dict.fromkeys(ELF_CHECKS + MACHO_CHECKS))
 

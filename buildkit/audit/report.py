@@ -41,6 +41,7 @@ CHECKS: dict[str, str] = {
     "codesign": "Mach-O code signature (LC_CODE_SIGNATURE)",
     "hardened-runtime": "Mach-O hardened runtime (CS_RUNTIME)",
     "pagezero": "Mach-O __PAGEZERO guard segment",
+    "seccomp": 'a seccomp filter the program installs itself (seccomp = "enforce")',
     "parse": "the file could be parsed",
 }
 

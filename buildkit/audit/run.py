@@ -19,12 +19,12 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from .components import classify
-from .findings import FileReport, unparseable
+from .findings import NO_FILTER, Check, FileReport, State, unparseable
 from .walk import Native, NotAudited, Problem, onefile_members, walk
 
 log = logging.getLogger(__name__)
@@ -244,6 +244,34 @@ class _Workers:
             worker.kill()
 
 
+def _under_filter(reports: list[FileReport]) -> list[FileReport]:
+    """A onefile bootstrap's filter stays through fork and exec: the programs in its
+    payload, which it starts, run under it and need none of their own."""
+    filtered = {
+        r.artifact
+        for r in reports
+        if r.path == r.artifact and (c := r.check("seccomp")) and c.state is State.PASS
+    }
+    out = []
+    for report in reports:
+        c = report.check("seccomp")
+        if (
+            report.artifact in filtered
+            and report.path != report.artifact
+            and c
+            and (c.evidence == NO_FILTER)
+        ):
+            note = Check(
+                name="seccomp",
+                state=State.NOT_APPLICABLE,
+                evidence=f"started by {report.artifact}'s bootstrap, whose filter it runs under",
+            )
+            checks = tuple(note if x.name == "seccomp" else x for x in report.checks)
+            report = replace(report, checks=checks)  # noqa: PLW2901
+        out.append(report)
+    return out
+
+
 def audit_paths(
     paths: list[Path],
     names: dict[Path, str] | None = None,
@@ -297,4 +325,5 @@ def audit_paths(
     # the order the walk met the artifacts, each file's own path first.
     first = {a: i for i, a in enumerate(dict.fromkeys(order))}
     reports.sort(key=lambda r: (first.get(r.artifact, len(first)), r.path != r.artifact, r.path))
+    reports = _under_filter(reports)
     return AuditResult(files=tuple(reports), problems=tuple(problems), not_audited=tuple(skipped))

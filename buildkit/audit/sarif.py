@@ -34,6 +34,7 @@ SEVERITY = {
     "cet": 4.0,
     "bti": 4.0,
     "glibc": 7.0,
+    "seccomp": 3.0,
     "nx-heap": 6.0,
     "codesign": 6.0,
     "hardened-runtime": 5.0,
@@ -51,6 +52,7 @@ NAMES = {
     "cet": "ControlFlowEnforcement",
     "bti": "BranchTargetIdentification",
     "glibc": "OldestGlibcBaseline",
+    "seccomp": "SeccompFilter",
     "nx-heap": "NonExecutableHeap",
     "codesign": "CodeSignature",
     "hardened-runtime": "HardenedRuntime",
@@ -70,7 +72,29 @@ def _uri(artifact: str, root: Path | None) -> str:
     return path.as_posix()
 
 
+#: Checks fixed by something other than compiler flags.
+REMEDY = {
+    "seccomp": (
+        'Build the native binary with [hardening] seccomp = "enforce": the recipe\'s checks '
+        "record the system calls it makes and buildkit writes the filter into it."
+    ),
+}
+
+
 def _rule(check: str) -> dict[str, Any]:
+    if check in REMEDY:
+        return {
+            "id": f"BK/{check}",
+            "name": NAMES[check],
+            "shortDescription": {"text": CHECKS[check]},
+            "fullDescription": {"text": f"buildkit hardening check '{check}': {CHECKS[check]}."},
+            "help": {"text": REMEDY[check], "markdown": f"**{check}** — {REMEDY[check]}"},
+            "defaultConfiguration": {"level": "error"},
+            "properties": {
+                "security-severity": f"{SEVERITY[check]:.1f}",
+                "tags": ["security", "hardening"],
+            },
+        }
     return {
         "id": f"BK/{check}",
         "name": NAMES[check],

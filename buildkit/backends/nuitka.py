@@ -162,6 +162,8 @@ class NuitkaBackend:
             "paths": options.get("paths", ""),  # folders under site, found by the trace
             "cflags": " ".join(flags.cflags),
             "ldflags": " ".join(flags.ldflags),
+            # an empty seccomp slot in the bootstrap, armed after the checks (onefile_seccomp.c)
+            **({"seccomp": "slot"} if _seccomp_slot(target, options, policy) else {}),
         }
 
     def build(self, job: BuildJob, work: Path) -> Output:
@@ -244,6 +246,7 @@ class NuitkaBackend:
                 "CCACHE_DIR": str(job.cache.tool_dir("ccache")),
                 "CCACHE_BASEDIR": str(work),
                 "CCACHE_NOHASHDIR": "1",
+                "BUILDKIT_SECCOMP_SLOT": "1" if job.settings.get("seccomp") == "slot" else "0",
             },
         )
         payload = out / "main.dist"
@@ -252,6 +255,15 @@ class NuitkaBackend:
         archive = work / job.name
         reproducible_tar(payload, archive, job.name.removesuffix(".tar.gz"))
         return Output(artifact=archive, payload=payload)
+
+
+def _seccomp_slot(target: Target, options: Mapping[str, str], policy: Hardening | None) -> bool:
+    return (
+        policy is not None
+        and policy.seccomp == "enforce"
+        and target.os == "linux"
+        and options.get("mode", "onefile") == "onefile"
+    )
 
 
 @cache

@@ -7,16 +7,22 @@ whatever its mode, and through a symbolic link. ``onefile_guard.c`` checks that 
 chain before the bootstrap's ``main()`` runs (a constructor) and refuses to start when
 another user could have written into it. Nuitka compiles a plugin's extra code files whose
 name holds ``onefile_`` into the bootstrap only, not into the program.
+
+With ``BUILDKIT_SECCOMP_SLOT=1`` in its environment (the recipe's ``seccomp = "enforce"``),
+it also compiles ``onefile_seccomp.c``: an empty seccomp slot and the constructor that
+installs the filter buildkit writes into it after the checks (:mod:`buildkit.seccomp.slot`).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from nuitka.options.Options import getOnefileTempDirSpec, isOnefileMode
 from nuitka.plugins.PluginBase import NuitkaPluginBase
 
 SOURCE = Path(__file__).with_name("onefile_guard.c")
+SECCOMP = Path(__file__).with_name("onefile_seccomp.c")
 PREFIX = "{CACHE_DIR}/"
 
 
@@ -34,8 +40,19 @@ def guard_source(spec: str) -> str:
         raise ValueError(f"the onefile guard needs a {PREFIX}<folders> spec, not {spec!r}")
     return (
         f"#define BUILDKIT_RUN_TAIL {c_string(tail)}\n"
-        f"#define BUILDKIT_ARTIFACT {c_string(tail.rsplit('/', 1)[-1].rsplit('-', 1)[0])}\n"
+        f"#define BUILDKIT_ARTIFACT {c_string(_artifact(tail))}\n"
         + SOURCE.read_text(encoding="utf-8")
+    )
+
+
+def _artifact(tail: str) -> str:
+    return tail.rsplit("/", 1)[-1].rsplit("-", 1)[0]
+
+
+def seccomp_source(spec: str) -> str:
+    """The seccomp slot's C source, naming the artifact as the guard does."""
+    return f"#define BUILDKIT_ARTIFACT {c_string(_artifact(spec))}\n" + SECCOMP.read_text(
+        encoding="utf-8"
     )
 
 
@@ -50,8 +67,12 @@ class BuildkitGuard(NuitkaPluginBase):  # type: ignore[misc]
     def getExtraCodeFiles(self) -> dict[str, str] | None:
         if not isOnefileMode():
             return None
+        spec = getOnefileTempDirSpec()
         try:
-            return {"onefile_buildkit_guard.c": guard_source(getOnefileTempDirSpec())}
+            files = {"onefile_buildkit_guard.c": guard_source(spec)}
         except ValueError as exc:
             self.sysexit(str(exc))
             return None
+        if os.environ.get("BUILDKIT_SECCOMP_SLOT") == "1":
+            files["onefile_buildkit_seccomp.c"] = seccomp_source(spec)
+        return files

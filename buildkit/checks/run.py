@@ -56,6 +56,8 @@ READ_AT_MOST = 16 << 20
 #: How much slower a program runs under QEMU user emulation than natively (timeouts).
 EMULATED_SLOWDOWN = 10
 INSIDE = "/opt/buildkit-check"
+#: What a run under QEMU says of a binary with a seccomp slot (onefile_seccomp.c).
+UNFILTERED = "its seccomp filter not installed: QEMU's user mode has no seccomp"
 #: Set by an emulated builder for the build inside it: "qemu" (this machine is emulated).
 EMULATED_ENV = "BUILDKIT_EMULATED"
 
@@ -268,6 +270,8 @@ class Local:
                 python_bin(self.python, self.bin)
             env["PATH"] = str(self.bin)
         argv: list[str | Path] = [program, *args]
+        if self.recorder == "qemu":  # see Emulated.run
+            env["BUILDKIT_SECCOMP_UNAVAILABLE"] = "run"
         if calls is not None and self.recorder == "qemu":
             env |= _qemu_log(calls, calls)
         elif calls is not None:  # every process of the tree (-f), no exit notices (-qq)
@@ -321,6 +325,10 @@ class Emulated:
             (self.home, f"{INSIDE}/home", False),
         ]
         env = {"HOME": f"{INSIDE}/home", **dict(check.env)}
+        if self.host.spec.qemu:
+            # QEMU's user mode implements neither seccomp() nor PR_SET_SECCOMP: a binary
+            # with a filter of its own would refuse to start (onefile_seccomp.c)
+            env["BUILDKIT_SECCOMP_UNAVAILABLE"] = "run"
         if calls is not None and self.recorder:
             # in a folder that outlives the overlay
             binds.append((calls, f"{INSIDE}/calls", False))
@@ -618,6 +626,7 @@ def check_artifact(
     if (kept := _reuse(cache.lookup_proof(key), record.name)) is not None:
         return kept
     program = _program(path, record, work)
+    slot = record.inputs.get("settings", {}).get("seccomp") == "slot"
     runs = []
     logs: dict[str, list[Path]] = {}
     for index, place in enumerate(found):
@@ -627,7 +636,10 @@ def check_artifact(
             calls.mkdir()
             logs.setdefault(place.recorder, []).append(calls)
         outcomes = tuple(run_one(place, program, record.name, c, work, calls) for c in checks)
-        runs.append(Run(where=place.where, outcomes=outcomes))
+        where = place.where
+        if slot and place.recorder == "qemu":
+            where += f" ({UNFILTERED})"
+        runs.append(Run(where=where, outcomes=outcomes))
     syscalls = None
     if recording and seccomp is not None:
         syscalls = _recorded(target.arch, logs, seccomp)

@@ -9,7 +9,8 @@ what its artifacts' checks made, plus :data:`ALWAYS` and the recipe's
 (``SystemCallFilter=``).
 
 A call the checks never made is denied by the profile: checks that only ask for
-``--help`` make a profile that breaks the program's real work (see :func:`thin`).
+``--help`` make a profile that breaks the program's real work (``build`` warns: see
+:func:`thin`).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ ALWAYS = (
     "sched_yield",
 )
 
-#: Fewer distinct calls than this from a target's checks: they only start the program
-#: (``python -c pass`` makes about 40); the profile would deny its real work.
-THIN = 60
+#: Arguments that only ask a program about itself: checks with nothing else exercise
+#: its start, not its work, and a profile recorded from them denies that work.
+_ABOUT_ITSELF = frozenset({"--help", "-h", "--version", "-V", "version", "help"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,5 +97,6 @@ def make(arch: str, recorded: Mapping[str, Iterable[str]], extra: Iterable[str] 
     )
 
 
-def thin(profile: Profile) -> bool:
-    return len(profile.recorded) < THIN
+def thin(argument_lists: Iterable[Iterable[str]]) -> bool:
+    """Whether checks with these arguments only ask the program about itself."""
+    return all(set(args) <= _ABOUT_ITSELF for args in argument_lists)

@@ -236,4 +236,24 @@ def test_recipe_additions_reach_the_profile_and_unknown_names_are_refused(
         "build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", tmp_path / "d3",
         check=False,
     )  # fmt: skip
-    assert enforce.returncode == 2 and "not available yet" in enforce.stderr
+    # zipapps cannot carry a filter: said, and they ship with the profile
+    assert enforce.returncode == 0, enforce.stderr
+    assert "carry no filter of their own (only Nuitka onefile binaries can)" in enforce.stderr
+    assert (tmp_path / "d3" / "portcheck-1.0.0-linux-amd64.seccomp.json").is_file()
+
+
+def test_checks_that_only_ask_for_help_are_warned_about(recipe_copy, tmp_path: Path) -> None:
+    recipe = recipe_copy("portcheck")
+    toml = recipe / "recipe.toml"
+    text = toml.read_text()
+    toml.write_text(
+        text[: text.index("[[checks]]")]
+        + '[[checks]]\nname = "help"\nargs = ["--help"]\nstdout = "HOST:PORT"\n'
+    )
+    done = buildkit("build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out",
+                    tmp_path / "dist")  # fmt: skip
+    assert "only ask the program about itself" in done.stderr
+    toml.write_text(text)  # checks that do the work: no warning
+    again = buildkit("build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out",
+                     tmp_path / "dist2")  # fmt: skip
+    assert "only ask the program about itself" not in again.stderr

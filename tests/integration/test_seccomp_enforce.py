@@ -1,0 +1,130 @@
+"""seccomp = "enforce" end to end: portcheck's real Nuitka binary, built with the hermetic
+toolchain, carries the filter its checks recorded; its checks pass under it, a call the
+checks never made fails with EPERM, and the audit reports the filter in JSON, SARIF and
+HTML (and its absence in a binary built without)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import with_hardening
+from tests.integration.conftest import buildkit
+
+pytestmark = pytest.mark.integration
+
+# Runs at import, before main(): with PORTCHECK_SETSID set (the checks never set it), the
+# program asks for a call its checks never made.
+PROBE = """\
+import os as _os
+if _os.environ.get("PORTCHECK_SETSID"):
+    try:
+        _os.setsid()
+        print("setsid allowed")
+    except PermissionError as _exc:
+        print("setsid refused:", _exc)
+        raise SystemExit(3)
+"""
+REQUIRE = '["relro-full", "canary", "nx", "pie", "fortify", "glibc", "seccomp"]'
+
+
+def _variant(recipe_copy: Any, mode: str) -> Path:
+    recipe = recipe_copy("portcheck")
+    cli = recipe / "src" / "portcheck" / "cli.py"
+    text = cli.read_text()
+    head, sep, rest = text.partition("from __future__ import annotations\n")
+    cli.write_text(head + sep + PROBE + rest if sep else PROBE + text)
+    toml = recipe / "recipe.toml"
+    toml.write_text(
+        with_hardening(toml.read_text(), f'[hardening]\nrequire = {REQUIRE}\nseccomp = "{mode}"')
+    )
+    return recipe
+
+
+def _build(recipe: Path, out: Path, cache: Path, *, check: bool = True) -> Any:
+    return buildkit(
+        "build", recipe, "--format", "nuitka", "--target", "linux-amd64", "--out", out,
+        "--cache-dir", cache, "--json", cwd=recipe.parents[1], check=check,
+    )  # fmt: skip
+
+
+def _run(binary: Path, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [binary, "127.0.0.1:1", "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"), **env},
+    )
+
+
+def _reports_show_the_filter(out: Path, name: str) -> None:
+    report = json.loads((out / "portcheck-1.0.0.hardening.json").read_text())
+    top = next(f for f in report["files"] if f["path"] == name)
+    assert top["checks"]["seccomp"]["state"] == "pass"
+    assert "calls allowed on x86_64" in top["checks"]["seccomp"]["evidence"]
+    inner = [f for f in report["files"] if f["path"] != name]
+    assert inner and all(f["checks"]["seccomp"]["state"] == "n/a" for f in inner)
+    assert any(
+        v["check"] == "seccomp" and v["outcome"] == "pass" for v in report["policy"]["verdicts"]
+    )
+    html = (out / "portcheck-1.0.0.hardening.html").read_text()
+    assert "seccomp" in html and "calls allowed on x86_64" in html
+    sarif = json.loads((out / "portcheck-1.0.0.hardening.sarif").read_text())
+    rules = {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    assert "BK/seccomp" in rules
+    assert not [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "BK/seccomp"]
+
+
+def test_an_enforcing_nuitka_binary_refuses_calls_its_checks_never_made(
+    recipe_copy: Any, tmp_path: Path, cache_dir: Path
+) -> None:
+    recipe = _variant(recipe_copy, "enforce")
+    out = tmp_path / "dist"
+    done = _build(recipe, out, cache_dir)
+    assert "seccomp filter written" in done.stderr
+    assert "running the checks again, under the filters" in done.stderr
+    binary = out / "portcheck-1.0.0-linux-amd64"
+    closed = _run(binary, tmp_path / "home")
+    assert closed.returncode == 1 and "closed" in closed.stdout, closed.stderr
+    refused = _run(binary, tmp_path / "home", PORTCHECK_SETSID="1")
+    assert refused.returncode == 3, refused.stderr
+    assert "setsid refused: [Errno 1] Operation not permitted" in refused.stdout
+    # what the release says about it
+    (entry,) = json.loads((out / "manifest.json").read_text())["artifacts"]
+    calls = entry["checks"]["syscalls"]["calls"]
+    assert "setsid" not in calls and {"connect", "socket"} <= set(calls)
+    assert entry["checks"]["status"] == "passed"
+    assert entry["inputs"]["settings"]["seccomp"] == "slot"
+    _reports_show_the_filter(out, binary.name)
+    assert buildkit("verify", out).returncode == 0
+
+    # the same program built with seccomp = "record": no filter, setsid works, and the
+    # audit says so in every format
+    toml = recipe / "recipe.toml"
+    plain_require = REQUIRE.replace(', "seccomp"', "")
+    toml.write_text(with_hardening(toml.read_text(), f"[hardening]\nrequire = {plain_require}\n"))
+    out2 = tmp_path / "dist2"
+    _build(recipe, out2, cache_dir)
+    unfiltered = out2 / binary.name
+    allowed = _run(unfiltered, tmp_path / "home2", PORTCHECK_SETSID="1")
+    assert "setsid allowed" in allowed.stdout, allowed.stderr
+    report2 = json.loads((out2 / "portcheck-1.0.0.hardening.json").read_text())
+    top2 = next(f for f in report2["files"] if f["path"] == binary.name)
+    assert top2["checks"]["seccomp"]["state"] == "fail"
+    assert "no seccomp filter" in top2["checks"]["seccomp"]["evidence"]
+    assert "no seccomp filter" in (out2 / "portcheck-1.0.0.hardening.html").read_text()
+    sarif2 = json.loads((out2 / "portcheck-1.0.0.hardening.sarif").read_text())
+    found = [r for r in sarif2["runs"][0]["results"] if r["ruleId"] == "BK/seccomp"]
+    assert found and "no seccomp filter" in json.dumps(found[0])
+    # and a gate that requires the filter refuses that binary: nothing published
+    toml.write_text(with_hardening(toml.read_text(), f"[hardening]\nrequire = {REQUIRE}\n"))
+    rejected = _build(recipe, tmp_path / "dist3", cache_dir, check=False)
+    assert rejected.returncode == 1, rejected.stderr
+    assert "seccomp" in rejected.stderr
+    assert not (tmp_path / "dist3" / binary.name).exists()
