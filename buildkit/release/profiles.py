@@ -16,8 +16,9 @@ native binary), so any of them runs under it. Written by ``build`` and again by
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from .. import seccomp
 from .manifest import ArtifactRecord
@@ -42,3 +43,9 @@ def render(entries: Mapping[str, ArtifactRecord]) -> dict[str, str]:
         texts[f"{stem}.seccomp.json"] = profile.oci_text()
         texts[f"{stem}.seccomp.conf"] = profile.systemd_text(f"{recipe} {version} ({target})")
     return texts
+
+
+def digests(records: Iterable[ArtifactRecord]) -> dict[str, str]:
+    """File name → sha256 of the profiles these records call for (SBOM, provenance)."""
+    texts = render({r.name: r for r in records})
+    return {name: hashlib.sha256(text.encode()).hexdigest() for name, text in texts.items()}

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import __version__, tools
+from . import profiles
 from .manifest import ArtifactRecord
 from .wheels import interpreter_version, wheel_files
 
@@ -112,7 +113,11 @@ def render(
             )
     statement = {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": e["name"], "digest": _digest(str(e["sha256"]))} for e in entries],
+        "subject": [{"name": e["name"], "digest": _digest(str(e["sha256"]))} for e in entries]
+        + [
+            {"name": name, "digest": _digest(sha)}
+            for name, sha in sorted(profiles.digests(records).items())
+        ],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "buildDefinition": {

@@ -28,6 +28,7 @@ from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
 from .. import tools
+from . import profiles
 from .manifest import ArtifactRecord
 from .wheels import interpreter_version, wheel_files
 
@@ -111,6 +112,18 @@ def render(recipe: str, version: str, records: Sequence[ArtifactRecord]) -> str:
         if entry["format"] == "nuitka":
             needs += _nuitka_runtime(entry, once)
         bom.register_dependency(artifact, needs)
+    for name, sha in sorted(profiles.digests(records).items()):
+        profile = Component(
+            type=ComponentType.FILE,
+            name=name,
+            version=version,
+            bom_ref=f"profile:{name}",
+            hashes=_sha256(sha),
+            description="seccomp profile: the system calls the recipe's checks made",
+            properties=_props(kind="seccomp-profile"),
+        )
+        bom.components.add(profile)
+        artifacts.append(profile)
     bom.register_dependency(release, artifacts)
     return JsonV1Dot6(bom).output_as_string(indent=2) + "\n"
 

@@ -161,13 +161,14 @@ def verify(
         for (recipe, version), group in by_release(entries).items():
             stem = f"{recipe}-{version}"
             want = {e.name: e.sha256 for e in group}
-            for kind, check, path in (
-                ("sbom", _sbom, folder / sbom.filename(stem)),
-                ("provenance", _provenance, folder / provenance.filename(stem)),
-                ("hardening", _hardening, folder / f"{stem}.hardening.json"),
+            made = {**want, **profiles.digests(group)}  # the provenance's subjects
+            for kind, check, path, wanted in (
+                ("sbom", _sbom, folder / sbom.filename(stem), want),
+                ("provenance", _provenance, folder / provenance.filename(stem), made),
+                ("hardening", _hardening, folder / f"{stem}.hardening.json", want),
             ):
                 try:
-                    items.append(check(path, want))
+                    items.append(check(path, wanted))
                 except _MALFORMED as exc:
                     detail = f"malformed: {type(exc).__name__}: {exc}"[:300]
                     items.append(Item(ok=False, kind=kind, name=path.name, detail=detail))

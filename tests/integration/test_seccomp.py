@@ -4,6 +4,7 @@ profile allows what the program did and denies what it did not."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import signal
@@ -202,6 +203,14 @@ def test_a_build_ships_the_profile_its_checks_recorded(recipe_copy, tmp_path: Pa
     (entry,) = manifest["artifacts"]
     assert entry["checks"]["syscalls"]["arch"] == "x86_64"
     assert entry["checks"]["syscalls"]["recorder"] == "strace"
+    # the SBOM and the provenance name the profiles as outputs of the build, by sha256
+    digest = hashlib.sha256((out / f"{stem}.seccomp.json").read_bytes()).hexdigest()
+    bom = json.loads((out / "portcheck-1.0.0.cdx.json").read_text())
+    files = {c["name"]: c for c in bom["components"] if c["type"] == "file"}
+    assert files[f"{stem}.seccomp.json"]["hashes"][0]["content"] == digest
+    statement = json.loads((out / "portcheck-1.0.0.intoto.jsonl").read_text())
+    subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    assert subjects[f"{stem}.seccomp.json"] == digest and f"{stem}.seccomp.conf" in subjects
     buildkit("verify", out)
     # a profile edited after the build (a call added) no longer verifies
     allowed["names"].append("ptrace")
