@@ -211,7 +211,9 @@ def _arm_filters(
                 hint="run the build where the checks run and strace is installed, or write "
                 'seccomp = "record"',
             )
-        profile = seccomp.make(calls.arch, {record.name: calls.calls}, calls.allow)
+        profile = seccomp.Profile(
+            arch=calls.arch, calls=calls.allowed, recorded=calls.calls, sources=(record.name,)
+        )
         dest = work / record.name
         written = slot.arm(source, dest, profile)
         log.info(

@@ -135,11 +135,12 @@ class Seccomp:
 @dataclass(frozen=True, kw_only=True)
 class Syscalls:
     """The system calls the checks made the program (and its children) call on one
-    architecture, and the recipe's additions (``[hardening].seccomp_allow``)."""
+    architecture, and what its profile allows: those, the calls every profile keeps and
+    the recipe's additions (``[hardening].seccomp_allow``) that exist on ``arch``."""
 
     arch: str
     calls: tuple[str, ...]
-    allow: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
     recorder: str = ""  # "strace" | "qemu"
 
     def to_dict(self) -> dict[str, Any]:
@@ -147,7 +148,7 @@ class Syscalls:
             "arch": self.arch,
             "recorder": self.recorder,
             "calls": list(self.calls),
-            "allow": list(self.allow),
+            "allowed": list(self.allowed),
         }
 
     @classmethod
@@ -156,7 +157,7 @@ class Syscalls:
             arch=str(doc["arch"]),
             recorder=str(doc["recorder"]),
             calls=tuple(map(str, doc["calls"])),
-            allow=tuple(map(str, doc["allow"])),
+            allowed=tuple(map(str, doc["allowed"])),
         )
 
 
@@ -651,6 +652,7 @@ def check_artifact(
 
 def _recorded(arch: str, logs: dict[str, list[Path]], seccomp: Seccomp) -> Syscalls | None:
     """The calls in the logs of every place that recorded; None when none could."""
+    from ..seccomp import make as make_profile
     from ..seccomp import record as recorder
 
     if not logs:
@@ -668,8 +670,9 @@ def _recorded(arch: str, logs: dict[str, list[Path]], seccomp: Seccomp) -> Sysca
             calls |= recorder.from_strace(arch, files)
         else:
             calls |= recorder.from_qemu(arch, files)
+    profile = make_profile(arch, {"checks": calls}, seccomp.allow)
     return Syscalls(
-        arch=arch, calls=tuple(sorted(calls)), allow=seccomp.allow, recorder="+".join(sorted(logs))
+        arch=arch, calls=profile.recorded, allowed=profile.calls, recorder="+".join(sorted(logs))
     )
 
 

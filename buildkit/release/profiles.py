@@ -9,9 +9,10 @@ For each recipe version and linux target whose artifacts' checks recorded system
 * ``<recipe>-<version>-<target>.seccomp.conf``: the same list as a systemd drop-in
   (``SystemCallFilter=``).
 
-A target's profile allows what the checks of *all* its artifacts made (pex, shiv and the
-native binary), so any of them runs under it. Written by ``build`` and again by
-``release assemble``; ``verify`` derives them again and compares.
+A target's profile allows what the profiles of *all* its artifacts allow (pex, shiv and
+the native binary; each recorded in the manifest), so any of them runs under it. Nothing
+here needs libseccomp: ``verify`` and ``release assemble`` run anywhere. Written by
+``build`` and again by ``release assemble``; ``verify`` derives them again and compares.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ def render(entries: Mapping[str, ArtifactRecord]) -> dict[str, str]:
             groups[(entry.recipe, entry.version, entry.target)][name] = entry
     texts: dict[str, str] = {}
     for (recipe, version, target), group in sorted(groups.items()):
-        docs = [e.checks["syscalls"] for e in group.values() if e.checks]
-        arch = docs[0]["arch"]
-        allow = sorted({c for d in docs for c in d["allow"]})
-        profile = seccomp.make(arch, {n: e.checks["syscalls"]["calls"] for n, e in group.items()
-                                      if e.checks}, allow)  # fmt: skip
+        docs = {n: e.checks["syscalls"] for n, e in group.items() if e.checks}
+        profile = seccomp.Profile(
+            arch=next(iter(docs.values()))["arch"],
+            calls=tuple(sorted({c for d in docs.values() for c in d["allowed"]})),
+            recorded=tuple(sorted({c for d in docs.values() for c in d["calls"]})),
+            sources=tuple(sorted(docs)),
+        )
         stem = f"{recipe}-{version}-{target}"
         texts[f"{stem}.seccomp.json"] = profile.oci_text()
         texts[f"{stem}.seccomp.conf"] = profile.systemd_text(f"{recipe} {version} ({target})")

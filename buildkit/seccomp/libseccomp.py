@@ -11,7 +11,6 @@ call.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import tempfile
@@ -45,9 +44,8 @@ class _Lib:
 
 @cache
 def _lib() -> _Lib:
-    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
-    try:
-        dll = ctypes.CDLL(name)
+    try:  # the loader's own search (find_library would start ldconfig)
+        dll = ctypes.CDLL("libseccomp.so.2")
     except OSError as exc:
         raise ToolError(
             f"libseccomp is not installed ({exc})",
