@@ -36,6 +36,7 @@ COMMANDS = {
     "host": "host",
     "run-on": "run_on",
     "toolchain": "toolchain",
+    "trace": "trace",
 }
 
 
@@ -68,7 +69,7 @@ def parser(chosen: str | None = None) -> argparse.ArgumentParser:
 
 
 def _parse(words: list[str]) -> argparse.Namespace:
-    # run-on passes everything after "--" to the program, options included.
+    # run-on and trace pass everything after "--" to the program, options included.
     head, tail = (
         (words[: words.index("--")], words[words.index("--") + 1 :])
         if "--" in words
@@ -77,7 +78,7 @@ def _parse(words: list[str]) -> argparse.Namespace:
     chosen = next((w for w in head if not w.startswith("-")), None)
     p = parser(chosen if chosen in COMMANDS else None)
     args = p.parse_args(head)
-    if args.command == "run-on":
+    if args.command in ("run-on", "trace"):
         args.args = [*args.args, *tail]
     elif tail:
         args = p.parse_args(words)

@@ -33,6 +33,12 @@ from . import libseccomp
 MAX_LOG = 512 << 20
 
 _STRACE = re.compile(rb"^\d+ +(?:<\.\.\. )?([a-z_][a-z0-9_]*)(?:\(| resumed>)", re.MULTILINE)
+#: A binary with a filter of its own installs it (onefile_seccomp.c): those two calls are
+#: made before the filter applies, so the program never needs them allowed.
+_INSTALLING = re.compile(
+    rb"^\d+ +(?:prctl\(PR_SET_NO_NEW_PRIVS, 1|seccomp\(SECCOMP_SET_MODE_FILTER).*$",
+    re.MULTILINE,
+)
 _QEMU = re.compile(rb"^\d+ ([a-z_][a-z0-9_]*)\(", re.MULTILINE)
 _QEMU_UNKNOWN = re.compile(rb"^\d+ Unknown syscall (\d+)", re.MULTILINE)
 
@@ -61,7 +67,7 @@ def _known(arch: str, names: Iterable[str]) -> set[str]:
 def from_strace(arch: str, logs: Iterable[Path]) -> frozenset[str]:
     names: set[str] = set()
     for text in _read(logs):
-        names.update(m.decode() for m in _STRACE.findall(text))
+        names.update(m.decode() for m in _STRACE.findall(_INSTALLING.sub(b"", text)))
     return frozenset(_known(arch, names))
 
 

@@ -266,3 +266,31 @@ def test_checks_that_only_ask_for_help_are_warned_about(recipe_copy, tmp_path: P
     again = buildkit("build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out",
                      tmp_path / "dist2")  # fmt: skip
     assert "only ask the program about itself" not in again.stderr
+
+
+def test_trace_refuses_what_it_cannot_run_or_edit(recipe_copy, tmp_path: Path) -> None:
+    recipe = recipe_copy("portcheck")
+    foreign = tmp_path / "arm-binary"
+    foreign.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(11) + b"\xb7\x00" + bytes(44))
+    refused = buildkit("trace", recipe, "--artifact", foreign, "--", "--help", check=False)
+    assert refused.returncode == 2
+    assert "is not a program for this machine" in refused.stderr
+    missing = buildkit("trace", recipe, "--out", tmp_path / "nowhere", check=False)
+    assert missing.returncode == 2 and "build the recipe first" in missing.stderr
+    # a seccomp_allow written over several lines is not edited: the calls are printed
+    toml = recipe / "recipe.toml"
+    toml.write_text(
+        with_hardening(
+            toml.read_text(), '[hardening]\nrequire = []\nseccomp_allow = [\n  "ptrace",\n]\n'
+        )
+    )
+    before = toml.read_text()
+    script = tmp_path / "probe.sh"
+    script.write_text("#!/bin/sh\nexec /bin/sleep 0\n")
+    script.chmod(0o755)
+    done = buildkit("trace", recipe, "--artifact", script, "--json", "--", check=False)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["added"] and doc["recipe_changed"] is False
+    assert "spans several lines" in done.stderr
+    assert toml.read_text() == before

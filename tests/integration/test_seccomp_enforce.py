@@ -104,6 +104,18 @@ def test_an_enforcing_nuitka_binary_refuses_calls_its_checks_never_made(
     _reports_show_the_filter(out, binary.name)
     assert buildkit("verify", out).returncode == 0
 
+    # a run the checks do not cover: buildkit trace adds its calls to the recipe, and the
+    # next build (the same Nuitka output, armed with the larger profile) allows them
+    env = {"HOME": str(tmp_path / "home3"), "PORTCHECK_SETSID": "1"}
+    traced = buildkit("trace", recipe, "--out", out, "--json", "--", "127.0.0.1:1",
+                      env=env)  # fmt: skip
+    assert json.loads(traced.stdout)["added"] == ["setsid"], traced.stdout
+    assert 'seccomp_allow = ["setsid"]' in (recipe / "recipe.toml").read_text()
+    rebuilt = _build(recipe, tmp_path / "dist-traced", cache_dir)
+    assert "-m nuitka" not in rebuilt.stderr
+    now = _run(tmp_path / "dist-traced" / binary.name, tmp_path / "home4", PORTCHECK_SETSID="1")
+    assert "setsid allowed" in now.stdout, now.stderr
+
     # the same program built with seccomp = "record": no filter, setsid works, and the
     # audit says so in every format
     toml = recipe / "recipe.toml"

@@ -1,0 +1,148 @@
+"""`buildkit trace RECIPE -- ARGS`: record the calls a manual run of an artifact makes and
+add the ones its profile lacks to the recipe's ``[hardening].seccomp_allow``.
+
+The recipe's checks decide the profile; a run the checks do not cover (a flag ops staff
+use, a file only production has) may need more. The artifact runs here, as the user
+starts it (stdin, stdout and stderr are the terminal's), under ``strace -f``; the calls it
+makes that the release's profile for its target does not allow are written into the
+recipe, so the next build allows them. The recipe file is edited in place, one line, and
+loaded again before it replaces the old one; a multi-line ``seccomp_allow`` is not edited
+(the calls to add are printed instead).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import hardening, targets
+from .. import recipe as recipe_mod
+from ..errors import InputError, ToolError
+from ..fsutil import atomic_write_text
+from . import ALWAYS, record
+
+log = logging.getLogger(__name__)
+
+_HEADER = re.compile(r"^\s*\[hardening\]\s*(#.*)?$")
+_TABLE = re.compile(r"^\s*\[")
+_ALLOW = re.compile(r"^\s*seccomp_allow\s*=")
+_ONE_LINE = re.compile(r"^\s*seccomp_allow\s*=\s*\[[^\]]*\]\s*(#.*)?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Traced:
+    artifact: Path
+    exit: int
+    calls: tuple[str, ...]  # every call the run made
+    missing: tuple[str, ...]  # not allowed by the profile nor the recipe: added
+    written: bool  # the recipe was changed
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "artifact": str(self.artifact),
+            "exit": self.exit,
+            "calls": list(self.calls),
+            "added": list(self.missing),
+            "recipe_changed": self.written,
+        }
+
+
+def _load(path: Path) -> recipe_mod.Recipe:
+    from ..backends import format_options
+
+    return recipe_mod.load(path, formats=format_options(), targets=targets.all_targets())
+
+
+def trace(
+    recipe_path: Path,
+    artifact: Path,
+    args: Sequence[str],
+    *,
+    profile: Path | None,
+    write: bool,
+    stdout_to_stderr: bool = False,
+) -> Traced:
+    """Run ``artifact`` with ``args`` under strace and add what ``profile`` (the release's,
+    when there is one) and the recipe do not allow to the recipe (``write``).
+    ``stdout_to_stderr``: the program's output goes to stderr (``--json`` keeps stdout)."""
+    recipe = _load(recipe_path)
+    if not artifact.is_file():
+        raise InputError(f"{artifact} is not a file", hint="build the recipe first (--out DIR)")
+    arch = platform.machine()
+    head = artifact.read_bytes()[:20]
+    if head[:4] == b"\x7fELF" and head[18:20] != {"x86_64": b">\x00"}.get(arch, head[18:20]):
+        raise InputError(
+            f"{artifact} is not a program for this machine ({arch})",
+            hint="trace an artifact of this machine's target; run the other's checks on its host",
+        )
+    strace = shutil.which("strace")
+    if strace is None:
+        raise ToolError("strace is not installed", hint="apt-get install strace (ci/setup does)")
+    with tempfile.TemporaryDirectory(prefix="buildkit-trace-") as name:
+        logs = Path(name)
+        # the user's own run: their terminal, their environment
+        proc = subprocess.run(  # noqa: PLW1510
+            [strace, "-f", "-qq", "-o", str(logs / "strace"), "--", str(artifact.resolve()), *args],
+            stdout=sys.stderr.fileno() if stdout_to_stderr else None,
+        )
+        calls = record.from_strace(arch, logs.iterdir())
+    allowed = set(ALWAYS) | set(recipe.hardening.seccomp_allow if recipe.hardening else ())
+    if profile is not None and profile.is_file():
+        doc = json.loads(profile.read_text(encoding="utf-8"))
+        allowed |= {n for rule in doc.get("syscalls", []) for n in rule.get("names", [])}
+    missing = tuple(sorted(calls - allowed))
+    written = False
+    if missing and write:
+        written = _add(recipe, missing)
+    return Traced(
+        artifact=artifact,
+        exit=proc.returncode,
+        calls=tuple(sorted(calls)),
+        missing=missing,
+        written=written,
+    )
+
+
+def _add(recipe: recipe_mod.Recipe, calls: Sequence[str]) -> bool:
+    """Add ``calls`` to the recipe's ``seccomp_allow``; False when it cannot be edited
+    safely (then the caller prints them)."""
+    path = recipe.path
+    text = path.read_text(encoding="utf-8")
+    have = recipe.hardening.seccomp_allow if recipe.hardening else ()
+    names = sorted(set(have) | set(calls))
+    line = "seccomp_allow = [" + ", ".join(json.dumps(n) for n in names) + "]"
+    lines = text.splitlines()
+    start = next((i for i, x in enumerate(lines) if _HEADER.match(x)), None)
+    if start is None:
+        require = ", ".join(json.dumps(c) for c in hardening.DEFAULT_REQUIRE)
+        new = text.rstrip("\n") + f"\n\n[hardening]\nrequire = [{require}]\n{line}\n"
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if _TABLE.match(lines[i])), len(lines))
+        at = next((i for i in range(start + 1, end) if _ALLOW.match(lines[i])), None)
+        if at is None:
+            lines.insert(start + 1, line)
+        elif _ONE_LINE.match(lines[at]):
+            lines[at] = line
+        else:
+            log.warning("%s: seccomp_allow spans several lines; add by hand: %s", path, calls)
+            return False
+        new = "\n".join(lines) + "\n"
+    # loaded from beside the recipe (the sources it names are relative to its folder)
+    probe = path.with_name(f".{path.name}.trace-{os.getpid()}")
+    try:
+        probe.write_text(new, encoding="utf-8")
+        _load(probe)
+    finally:
+        probe.unlink(missing_ok=True)
+    atomic_write_text(path, new)
+    return True
