@@ -74,6 +74,15 @@ def _lib() -> _Lib:
     return _Lib(dll=dll, version=".".join(str(v) for v in version))
 
 
+def available() -> bool:
+    """Whether libseccomp can be loaded here (an Alpine root may not have it)."""
+    try:
+        _lib()
+    except ToolError:
+        return False
+    return True
+
+
 def version() -> str:
     return _lib().version
 
