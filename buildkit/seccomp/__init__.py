@@ -26,14 +26,22 @@ MODES = ("off", "record", "enforce")
 
 #: Calls every profile allows, whatever the checks made: ending a thread or the process,
 #: returning from a signal handler and restarting an interrupted call (signals come at any
-#: time), executing the program (QEMU cannot log a child's exec, see :mod:`.record`), and
-#: waiting on and yielding to another thread (made only when threads happen to contend,
-#: so one run makes them and the next not).
+#: time), executing the program (QEMU cannot log a child's exec, see :mod:`.record`),
+#: waiting on and yielding to another thread (made only when threads happen to contend),
+#: and the memory calls of the C allocator (whether realloc moves a block with mremap, or
+#: returns memory with madvise or munmap, depends on the address layout, which differs at
+#: every start): one run makes them and the next not, and a profile must not depend on it.
 ALWAYS = (
+    "brk",
     "execve",
     "exit",
     "exit_group",
     "futex",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "mremap",
+    "munmap",
     "restart_syscall",
     "rt_sigreturn",
     "sched_yield",
@@ -50,7 +58,7 @@ class Profile:
 
     arch: str  # x86_64 | aarch64
     calls: tuple[str, ...]  # sorted, each known to libseccomp on arch
-    recorded: tuple[str, ...]  # what the checks made (a subset of calls)
+    recorded: tuple[str, ...]  # what the checks made beyond ALWAYS (a subset of calls)
     sources: tuple[str, ...]  # the artifacts whose checks were recorded
 
     def to_oci(self) -> dict[str, Any]:
@@ -92,9 +100,9 @@ def make(arch: str, recorded: Mapping[str, Iterable[str]], extra: Iterable[str] 
     made = frozenset(c for calls in recorded.values() for c in calls)
     wanted = made | set(ALWAYS) | set(extra)
     calls = tuple(sorted(c for c in wanted if libseccomp.number(arch, c) is not None))
-    return Profile(
-        arch=arch, calls=calls, recorded=tuple(sorted(made)), sources=tuple(sorted(recorded))
-    )
+    # what the checks made beyond ALWAYS: the part that does not change from run to run
+    own = tuple(sorted(made - set(ALWAYS)))
+    return Profile(arch=arch, calls=calls, recorded=own, sources=tuple(sorted(recorded)))
 
 
 def thin(argument_lists: Iterable[Iterable[str]]) -> bool:

@@ -18,6 +18,7 @@ from packaging.utils import parse_wheel_filename
 from buildkit import targets
 from buildkit.checks import pythons
 from buildkit.checks.run import python_bin
+from buildkit.release import profiles
 from tests.conftest import RECIPES, SAMPLES
 from tests.integration.conftest import buildkit
 
@@ -27,7 +28,12 @@ TARGETS = list(targets.all_targets())
 
 
 def artifacts(dist: Path, recipe: str) -> list[Path]:
-    return sorted(p for p in dist.iterdir() if p.name.startswith(f"{recipe}-1.0.0-"))
+    """The artifacts (not the per-target seccomp profiles beside them)."""
+    return sorted(
+        p
+        for p in dist.iterdir()
+        if p.name.startswith(f"{recipe}-1.0.0-") and not p.name.endswith(profiles.SUFFIXES)
+    )
 
 
 @pytest.mark.parametrize("recipe", SAMPLES)
@@ -44,9 +50,14 @@ def test_sha256sum_check_passes(sample_dist: Path) -> None:
         text=True,
         check=True,
     )
-    # every artifact, manifest.json and each recipe's four hardening reports, SBOM and
-    # provenance
-    assert proc.stdout.count(": OK") == 3 * 8 + 1 + 3 * 6
+    # every artifact, manifest.json, each recipe's four hardening reports, SBOM and
+    # provenance, and the seccomp profiles of each target whose checks ran here (two
+    # files each; linux-amd64's always)
+    profiles_here = [p for p in sample_dist.iterdir() if p.name.endswith(profiles.SUFFIXES)]
+    for recipe in SAMPLES:
+        for suffix in profiles.SUFFIXES:
+            assert (sample_dist / f"{recipe}-1.0.0-linux-amd64{suffix}").is_file()
+    assert proc.stdout.count(": OK") == 3 * 8 + 1 + 3 * 6 + len(profiles_here)
     for recipe in SAMPLES:
         for ext in ("json", "sarif", "md", "html"):
             assert f"{recipe}-1.0.0.hardening.{ext}: OK" in proc.stdout

@@ -17,6 +17,7 @@ from in_toto_attestation.v1 import statement_pb2
 from in_toto_attestation.v1.statement import Statement
 
 from buildkit.lock import read as read_lock
+from buildkit.release import profiles
 from buildkit.release.verify import is_document
 from tests.conftest import RECIPES, ROOT
 from tests.integration.conftest import buildkit
@@ -182,7 +183,11 @@ def test_sbom_and_provenance_of_a_real_build(release: Path) -> None:
     listed = dict(
         reversed(line.split("  ")) for line in (release / "SHA256SUMS").read_text().splitlines()
     )
-    artifacts = {n: d for n, d in listed.items() if not is_document(n)}
+    # the subjects: the artifacts and the seccomp profiles (outputs of the build too)
+    artifacts = {
+        n: d for n, d in listed.items() if not is_document(n) or n.endswith(profiles.SUFFIXES)
+    }
+    assert any(n.endswith(".seccomp.json") for n in artifacts)
     assert {s.name: s.digest["sha256"] for s in statement.subject} == artifacts
 
 
@@ -243,7 +248,8 @@ def test_signing_key_never_leaks_and_verify_speaks_json(
     doc = json.loads(buildkit("verify", out, "--json").stdout)
     assert doc["ok"] is True
     assert {i["kind"] for i in doc["items"]} == {
-        "checksum", "signature", "manifest", "contents", "sbom", "provenance", "hardening"
+        "checksum", "signature", "manifest", "contents", "sbom", "provenance", "hardening",
+        "seccomp",
     }  # fmt: skip
     (signature,) = [i for i in doc["items"] if i["kind"] == "signature"]
     assert signature["warning"] and "signature not checked" in signature["detail"]
