@@ -81,32 +81,25 @@ REMEDY = {
 }
 
 
-def _rule(check: str) -> dict[str, Any]:
+def _help(check: str) -> dict[str, str]:
     if check in REMEDY:
-        return {
-            "id": f"BK/{check}",
-            "name": NAMES[check],
-            "shortDescription": {"text": CHECKS[check]},
-            "fullDescription": {"text": f"buildkit hardening check '{check}': {CHECKS[check]}."},
-            "help": {"text": REMEDY[check], "markdown": f"**{check}** — {REMEDY[check]}"},
-            "defaultConfiguration": {"level": "error"},
-            "properties": {
-                "security-severity": f"{SEVERITY[check]:.1f}",
-                "tags": ["security", "hardening"],
-            },
-        }
+        return {"text": REMEDY[check], "markdown": f"**{check}** — {REMEDY[check]}"}
+    return {
+        "text": f"{CHECKS[check]}. Rebuild with the flags buildkit injects for this check "
+        "(recipe [hardening].require), or waive it with a reason and an expiry date.",
+        "markdown": f"**{check}** — {CHECKS[check]}.\n\nRebuild with the flags buildkit "
+        "injects for `[hardening].require`, or add a `[[hardening.waivers]]` entry with a "
+        "reason and an expiry date.",
+    }
+
+
+def _rule(check: str) -> dict[str, Any]:
     return {
         "id": f"BK/{check}",
         "name": NAMES[check],
         "shortDescription": {"text": CHECKS[check]},
         "fullDescription": {"text": f"buildkit hardening check '{check}': {CHECKS[check]}."},
-        "help": {
-            "text": f"{CHECKS[check]}. Rebuild with the flags buildkit injects for this check "
-            "(recipe [hardening].require), or waive it with a reason and an expiry date.",
-            "markdown": f"**{check}** — {CHECKS[check]}.\n\nRebuild with the flags buildkit "
-            "injects for `[hardening].require`, or add a `[[hardening.waivers]]` entry with a "
-            "reason and an expiry date.",
-        },
+        "help": _help(check),
         "defaultConfiguration": {"level": "error"},
         "properties": {
             "security-severity": f"{SEVERITY[check]:.1f}",
