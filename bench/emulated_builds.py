@@ -10,9 +10,10 @@ printed from this one run:
   toolchain, the hosts and their toolkit venvs are made first and shared, as in CI), and
   where it goes: the Python phase (Nuitka under QEMU, up to "Running C compilation") and
   the C phase (every compile and link: zig, native, cross-compiling);
-* **before**, for linux-arm64: the same build by buildkit at ``--baseline-rev`` (the last
+* **before**: portcheck's linux-arm64 build by buildkit at ``--baseline-rev`` (the last
   commit before the builders used the toolchain: the builder's own Python and gcc, all
-  under emulation); ``--no-baseline`` skips it (it takes 15 to 20 minutes);
+  under emulation), whatever ``--targets`` says; ``--no-baseline`` skips it (it takes
+  15 to 20 minutes);
 * **reproducible**: the same build again into another empty cache; the two sha256 must
   be equal;
 * **start on the emulated host**: median wall time of ``--runs`` interleaved warm runs of
@@ -21,7 +22,8 @@ printed from this one run:
   files; printed), timed by a harness running inside the host (so the cost of entering
   the root is not counted). Every figure is emulated: ratios matter, not milliseconds.
 
-Results also go to ``bench/results/emulated_builds.json``.
+Results also go to ``bench/results/emulated_builds.json``; a run of some targets keeps
+the rows of the others from earlier runs there (and says so when it prints them).
 """
 
 from __future__ import annotations
@@ -157,10 +159,21 @@ def start_times(target: str, recipe: str, files: dict[str, Path], runs: int) -> 
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+RESULTS = ROOT / "bench" / "results" / "emulated_builds.json"
+
+
+def earlier() -> dict[str, Any]:
+    """The rows of earlier runs: a run of some targets keeps the others' figures."""
+    try:
+        doc = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def save(results: dict[str, Any]) -> None:
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / "emulated_builds.json").write_text(json.dumps(results, indent=2) + "\n")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def main() -> int:
@@ -172,7 +185,8 @@ def main() -> int:
     parser.add_argument("--no-baseline", action="store_true")
     opts = parser.parse_args()
     os.environ.update(hosts_env())  # the hosts and toolchain every build shares
-    results: dict[str, Any] = {}
+    results = earlier()
+    ran: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="buildkit-bench-emulated-") as name:
         tmp = Path(name)
         for target in opts.targets:
@@ -188,8 +202,9 @@ def main() -> int:
                          "shiv zipapp": Path(shiv["path"])}  # fmt: skip
                 row["start"] = start_times(target, recipe, files, opts.runs)
                 results[f"{recipe} {target}"] = row
+                ran.add(f"{recipe} {target}")
                 save(results)  # a later failure keeps what was measured
-        if not opts.no_baseline and "linux-arm64" in opts.targets:
+        if not opts.no_baseline:
             old = tmp / "old"
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old),
                             opts.baseline_rev], check=True, capture_output=True)  # fmt: skip
@@ -197,10 +212,14 @@ def main() -> int:
                 results["before: portcheck linux-arm64"] = build(
                     old, "portcheck", "linux-arm64", "nuitka", tmp / "d-old", tmp / "c-old", True
                 )
+                ran.add("before: portcheck linux-arm64")
+                save(results)
             finally:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                                 str(old)], check=False, capture_output=True)  # fmt: skip
     for key, row in results.items():
+        if key not in ran:
+            print(f"{key}: (from an earlier run, kept in {RESULTS.name})")
         if key.startswith("before"):
             print(f"{key} (buildkit {opts.baseline_rev}: the builder's Python and gcc): "
                   f"{row['seconds']:.0f} s")  # fmt: skip

@@ -57,10 +57,11 @@ class Work:
     lockfiles: Path = field(init=False)
     out: Path = field(init=False)
     cache: Path = field(init=False)
+    tmp: Path = field(init=False)  # TMPDIR: what a SIGKILL leaves there is cleared here
 
     def __post_init__(self) -> None:
-        self.lockfiles, self.out, self.cache = (
-            self.base / name for name in ("lockfiles", "dist", "cache")
+        self.lockfiles, self.out, self.cache, self.tmp = (
+            self.base / name for name in ("lockfiles", "dist", "cache", "tmp")
         )
 
     def commands(self) -> list[list[str]]:
@@ -77,9 +78,10 @@ class Work:
         return [lock, build]
 
     def clear(self) -> None:
-        for path in (self.lockfiles, self.out, self.cache):
+        for path in (self.lockfiles, self.out, self.cache, self.tmp):
             shutil.rmtree(path, ignore_errors=True)
         self.lockfiles.mkdir(parents=True)
+        self.tmp.mkdir()
 
 
 @dataclass(kw_only=True)
@@ -94,7 +96,7 @@ class Job:
     output: str = ""
 
     def run(self) -> None:
-        env = {**os.environ, "CI": "true"}
+        env = {**os.environ, "CI": "true", "TMPDIR": str(self.work.tmp)}
         start = time.monotonic()
         for cmd in self.work.commands():
             proc = subprocess.Popen(

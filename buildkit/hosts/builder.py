@@ -184,6 +184,11 @@ def build_on(
         )
     if spec.target not in {t.name for t in recipe.targets}:
         raise InputError(f"{recipe.path}: [targets] has no {spec.target}")
+    # The locks are read inside, never written there (the lock folder is mounted
+    # read-only): a missing or stale one is refused here, with what to run.
+    problems = lock.check_targets(recipe, [recipe.target(spec.target)], request.lockfiles)
+    if problems:
+        raise lock.check_failed(problems, recipe.root)
     host = use(spec, cache)
     # One build at a time per host: builds under emulation are heavy, and a second build
     # of the same inputs then reuses the first one's artifact from the cache.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 import tarfile
 from dataclasses import replace
 from pathlib import Path
@@ -121,6 +122,21 @@ def test_builder_refusals_come_before_any_work(capsys: pytest.CaptureFixture[str
     assert "builds alpine-arm64 only, not linux-arm64" in capsys.readouterr().err
     assert main(["build", recipe, "--builder", "linux-arm64", "--target", "linux-amd64"]) == 2
     assert "builds linux-arm64 only, not linux-amd64" in capsys.readouterr().err
+
+
+def test_builder_refuses_a_recipe_without_its_lock_before_entering_the_host(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The lock folder is mounted read-only inside: a missing lock is named here, with
+    the command that makes it (not an overlay error about a read-only file system)."""
+    from buildkit.cli import main
+
+    recipe = tmp_path / "portcheck"
+    shutil.copytree(ROOT / "recipes" / "portcheck", recipe)
+    assert main(["build", str(recipe), "--builder", "linux-arm64"]) == 1
+    err = capsys.readouterr().err
+    assert "linux-arm64.txt: missing: no lock for this target" in err, err
+    assert f"run `buildkit lock {recipe}`" in err and "emulated host" not in err
 
 
 def test_run_on_checks_its_arguments(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
