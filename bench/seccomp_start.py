@@ -20,14 +20,11 @@ import argparse
 import json
 import os
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import lief
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -60,15 +57,6 @@ def build(tmp: Path) -> Path:
     return out / "portcheck-1.0.0-linux-amd64"
 
 
-def unfiltered_copy(armed: Path, dest: Path) -> None:
-    data = bytearray(armed.read_bytes())
-    found = slot.read(bytes(data), lief.ELF.parse(str(armed)))
-    assert found is not None and found.armed
-    struct.pack_into("<I", data, found.offset + 20, 0)  # armed = 0
-    dest.write_bytes(bytes(data))
-    dest.chmod(0o755)
-
-
 def timed(cmds: dict[str, list[str]], runs: int, env: dict[str, str]) -> dict[str, float]:
     for argv in cmds.values():  # warm: extraction caches filled, each must work
         subprocess.run(argv, env=env, check=False, capture_output=True)
@@ -90,7 +78,7 @@ def main() -> int:
         tmp = Path(name)
         armed = build(tmp)
         plain = tmp / "unfiltered"
-        unfiltered_copy(armed, plain)
+        slot.disarm(armed, plain)
         env = {**os.environ, "HOME": str(tmp / "home"), "XDG_CACHE_HOME": str(tmp / "xdg")}
         _listener, port = tcp_listener()
         python = real_python()
