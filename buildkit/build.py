@@ -131,14 +131,22 @@ def policy_of(recipe: Recipe) -> Hardening:
 
 
 def seccomp_of(recipe: Recipe) -> checks_run.Seccomp:
-    """The recipe's seccomp mode and additions, each addition a call of x86_64 or aarch64."""
+    """The recipe's seccomp mode and additions, each addition a call of x86_64 or aarch64
+    or an address family (``AF_INET6``: socket() may ask for it)."""
     policy = policy_of(recipe)
     if policy.seccomp == "off":
         return checks_run.Seccomp(mode="off")
-    from .seccomp import libseccomp
+    from .seccomp import family_number, libseccomp
 
     for call in policy.seccomp_allow:
-        if all(libseccomp.number(arch, call) is None for arch in libseccomp.TOKENS):
+        if call.startswith("AF_"):
+            if family_number(call) is None:
+                raise RecipeError(
+                    f"{recipe.path}: [hardening].seccomp_allow: {call!r} is not an address "
+                    "family of Linux",
+                    hint="write families as strace shows them, e.g. AF_INET6, AF_NETLINK",
+                )
+        elif all(libseccomp.number(arch, call) is None for arch in libseccomp.TOKENS):
             raise RecipeError(
                 f"{recipe.path}: [hardening].seccomp_allow: {call!r} is not a system call of "
                 f"{' or '.join(libseccomp.TOKENS)}",
@@ -193,7 +201,6 @@ def _arm_filters(
     """``seccomp = "enforce"``: write the profile each native binary's checks recorded into
     its seccomp slot, then run the checks again against the armed binary (they must pass
     under the filter). The armed file is the artifact from here on."""
-    from . import seccomp
     from .seccomp import slot
 
     work.mkdir(parents=True, exist_ok=True)
@@ -211,17 +218,16 @@ def _arm_filters(
                 hint="run the build where the checks run and strace is installed, or write "
                 'seccomp = "record"',
             )
-        profile = seccomp.Profile(
-            arch=calls.arch, calls=calls.allowed, recorded=calls.calls, sources=(record.name,)
-        )
+        profile = calls.profile((record.name,))
         dest = work / record.name
         written = slot.arm(source, dest, profile)
         log.info(
-            "%s: seccomp filter written (%d calls allowed on %s, %d BPF instructions)",
+            "%s: seccomp filter written (%d calls allowed on %s, %d BPF instructions%s)",
             record.name,
             written.calls,
             written.arch,
             written.instructions,
+            f"; socket() only for {', '.join(written.families)}" if written.families else "",
             extra={"step": "check"},
         )
         armed.append((dest, replace(record, sha256=sha256_file(dest), size=dest.stat().st_size)))

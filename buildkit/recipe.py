@@ -55,6 +55,7 @@ TARGET_KEYS = ("python",)
 HARDENING_KEYS = ("require", "scope", "waivers", "glibc", "seccomp", "seccomp_allow")
 SECCOMP_MODES = ("off", "record", "enforce")
 SYSCALL_RE = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+FAMILY_RE = re.compile(r"^AF_[A-Z0-9]{1,20}$")  # an address family socket() may ask for
 GLIBC_RE = re.compile(r"^2\.[0-9]{1,2}$")
 WAIVER_KEYS = ("path", "checks", "reason", "expires")
 
@@ -512,11 +513,11 @@ def _hardening(c: Checker, value: Any) -> Hardening:
         )
     allow = c.strings(table, "seccomp_allow", "[hardening].")
     for call in allow:
-        if not SYSCALL_RE.match(call):
+        if not SYSCALL_RE.match(call) and not FAMILY_RE.match(call):
             raise c.fail(
                 "[hardening].seccomp_allow",
-                f"{call!r} is not a system call name",
-                hint='write names as strace shows them, e.g. ["fork", "ptrace"]',
+                f"{call!r} is not a system call name nor an address family",
+                hint='write names as strace shows them, e.g. ["fork", "ptrace", "AF_INET6"]',
             )
     return Hardening(
         require=require,

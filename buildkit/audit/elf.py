@@ -313,7 +313,8 @@ def _seccomp(binary: lief.ELF.Binary, data: bytes | str, kind: str) -> Check:
         name="seccomp",
         state=State.PASS,
         evidence=f"enforced: {found.calls} calls allowed on {found.arch} "
-        f"({found.instructions} BPF instructions), others fail with EPERM",
+        f"({found.instructions} BPF instructions), others fail with EPERM"
+        + (f"; socket() only for {', '.join(found.families)}" if found.families else ""),
     )
 
 

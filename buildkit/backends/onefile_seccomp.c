@@ -46,7 +46,8 @@ struct buildkit_seccomp_slot {
     uint32_t arch;      /* AUDIT_ARCH_* the filter was compiled for */
     uint32_t count;     /* instructions in filter[] */
     uint32_t calls;     /* system calls the profile allows (for the audit) */
-    uint32_t reserved[3];
+    uint32_t reserved[3]; /* [0..1]: address families socket() is limited to, a 64-bit
+                             mask (for the audit; the filter itself checks them) */
     struct sock_filter filter[BUILDKIT_SECCOMP_MAX];
 };
 

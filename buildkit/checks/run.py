@@ -38,7 +38,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import targets, tools
 from ..cache import Cache
@@ -46,6 +46,9 @@ from ..errors import BuildkitError, CheckFailed
 from ..release.manifest import ArtifactRecord
 from . import fixtures, pythons
 from .model import Check
+
+if TYPE_CHECKING:
+    from ..seccomp import Profile
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +146,10 @@ class Syscalls:
     calls: tuple[str, ...]
     allowed: tuple[str, ...] = ()
     recorder: str = ""  # "strace" | "qemu"
+    #: the address families the checks asked socket()/socketpair() for (None: one had no
+    #: name here), and the ones the profile limits socket() to (None: any family)
+    families: tuple[str, ...] | None = None
+    allowed_families: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,15 +157,37 @@ class Syscalls:
             "recorder": self.recorder,
             "calls": list(self.calls),
             "allowed": list(self.allowed),
+            "families": None if self.families is None else list(self.families),
+            "allowed_families": (
+                None if self.allowed_families is None else list(self.allowed_families)
+            ),
         }
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Syscalls:
+        def names(key: str) -> tuple[str, ...] | None:
+            value = doc.get(key)  # absent in releases made before families were recorded
+            return None if value is None else tuple(map(str, value))
+
         return cls(
             arch=str(doc["arch"]),
             recorder=str(doc["recorder"]),
             calls=tuple(map(str, doc["calls"])),
             allowed=tuple(map(str, doc["allowed"])),
+            families=names("families"),
+            allowed_families=names("allowed_families"),
+        )
+
+    def profile(self, sources: tuple[str, ...]) -> Profile:
+        """The profile these calls allow."""
+        from ..seccomp import Profile
+
+        return Profile(
+            arch=self.arch,
+            calls=self.allowed,
+            recorded=self.calls,
+            sources=sources,
+            families=self.allowed_families,
         )
 
 
@@ -681,15 +710,23 @@ def _recorded(arch: str, logs: dict[str, list[Path]], seccomp: Seccomp) -> Sysca
         )
         return None
     calls: set[str] = set()
+    families: set[str] | None = set()
     for how, folders in sorted(logs.items()):
         files = [f for folder in folders for f in folder.iterdir()]
         if how == "strace":
             calls |= recorder.from_strace(arch, files)
         else:
             calls |= recorder.from_qemu(arch, files)
-    profile = make_profile(arch, {"checks": calls}, seccomp.allow)
+        asked = recorder.families(files)
+        families = None if asked is None or families is None else families | asked
+    profile = make_profile(arch, {"checks": calls}, seccomp.allow, families=families)
     return Syscalls(
-        arch=arch, calls=profile.recorded, allowed=profile.calls, recorder="+".join(sorted(logs))
+        arch=arch,
+        calls=profile.recorded,
+        allowed=profile.calls,
+        recorder="+".join(sorted(logs)),
+        families=None if families is None else tuple(sorted(families)),
+        allowed_families=profile.families,
     )
 
 

@@ -36,11 +36,21 @@ def render(entries: Mapping[str, ArtifactRecord]) -> dict[str, str]:
     texts: dict[str, str] = {}
     for (recipe, version, target), group in sorted(groups.items()):
         docs = {n: e.checks["syscalls"] for n, e in group.items() if e.checks}
+        calls = tuple(sorted({c for d in docs.values() for c in d["allowed"]}))
+        # socket() is limited when every artifact's record limits it (a record made
+        # before families were recorded, or one with an unnamed family, does not)
+        limits = [d.get("allowed_families") for d in docs.values()]
+        families = (
+            None
+            if any(f is None for f in limits)
+            else seccomp.sorted_families(f for fs in limits if fs for f in fs)
+        )
         profile = seccomp.Profile(
             arch=next(iter(docs.values()))["arch"],
-            calls=tuple(sorted({c for d in docs.values() for c in d["allowed"]})),
+            calls=calls,
             recorded=tuple(sorted({c for d in docs.values() for c in d["calls"]})),
             sources=tuple(sorted(docs)),
+            families=families,
         )
         stem = f"{recipe}-{version}-{target}"
         texts[f"{stem}.seccomp.json"] = profile.oci_text()

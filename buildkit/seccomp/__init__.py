@@ -16,6 +16,7 @@ A call the checks never made is denied by the profile: checks that only ask for
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,42 @@ ALWAYS = (
 _ABOUT_ITSELF = frozenset({"--help", "-h", "--version", "-V", "version", "help"})
 
 
+def family_number(name: str) -> int | None:
+    """The number of address family ``name`` (``AF_INET``) on Linux, or None. The numbers
+    are the same on every Linux architecture; Python's own table names them."""
+    member = socket.AddressFamily.__members__.get(name)
+    return int(member) if member is not None and name.startswith("AF_") else None
+
+
+def family_name(number: int) -> str | None:
+    """The name of address family ``number``, or None when Python's table lacks it."""
+    try:
+        name = socket.AddressFamily(number).name
+    except ValueError:
+        return None
+    return name if name.startswith("AF_") else None
+
+
+def allowed_families(
+    calls: Iterable[str], recorded: Iterable[str] | None, extra: Iterable[str] = ()
+) -> tuple[str, ...] | None:
+    """The address families ``socket()`` is limited to: those the checks made (socket and
+    socketpair) and the recipe's ``AF_*`` additions; None (any family) when a recorded
+    family has no name here, or when ``socket`` is allowed but no family is known (a
+    recipe that adds "socket" by hand)."""
+    if recorded is None:
+        return None
+    families = set(recorded) | {e for e in extra if family_number(e) is not None}
+    if "socket" in set(calls) and not families:
+        return None
+    return sorted_families(families)
+
+
+def sorted_families(names: Iterable[str]) -> tuple[str, ...]:
+    """Address families in the order of their numbers (AF_UNIX, AF_INET, AF_INET6…)."""
+    return tuple(sorted(set(names), key=lambda f: (family_number(f) or 0, f)))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Profile:
     """The calls allowed on one architecture, and what they were recorded from."""
@@ -60,14 +97,41 @@ class Profile:
     calls: tuple[str, ...]  # sorted, each known to libseccomp on arch
     recorded: tuple[str, ...]  # what the checks made beyond ALWAYS (a subset of calls)
     sources: tuple[str, ...]  # the artifacts whose checks were recorded
+    #: the address families socket() may ask for (None: any); a cheap, safe argument
+    #: filter (a program that only talks TCP/IP and to a local socket cannot open a
+    #: raw, packet or netlink socket)
+    families: tuple[str, ...] | None = None
+
+    def limits_socket(self) -> bool:
+        return self.families is not None and "socket" in self.calls
 
     def to_oci(self) -> dict[str, Any]:
-        """The OCI runtime spec's seccomp object, as Docker, Podman and containerd read it."""
+        """The OCI runtime spec's seccomp object, as Docker, Podman and containerd read it:
+        one rule with every call allowed outright, then, when socket() is limited, one
+        rule per address family (its first argument, compared as a 32-bit int)."""
+        names = [c for c in self.calls if not (self.limits_socket() and c == "socket")]
+        rules: list[dict[str, Any]] = [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+        limited = self.families if self.limits_socket() and self.families else ()
+        for family in limited:
+            rules.append(
+                {
+                    "names": ["socket"],
+                    "action": "SCMP_ACT_ALLOW",
+                    "args": [
+                        {
+                            "index": 0,
+                            "value": 0xFFFFFFFF,
+                            "valueTwo": family_number(family),
+                            "op": "SCMP_CMP_MASKED_EQ",
+                        }
+                    ],
+                }
+            )
         return {
             "defaultAction": "SCMP_ACT_ERRNO",
             "defaultErrnoRet": 1,
             "architectures": [libseccomp.OCI_ARCH[self.arch]],
-            "syscalls": [{"names": list(self.calls), "action": "SCMP_ACT_ALLOW"}],
+            "syscalls": rules,
         }
 
     def oci_text(self) -> str:
@@ -91,18 +155,35 @@ class Profile:
                 line = "SystemCallFilter="
             line += call + " "
         lines.append(line.rstrip())
+        if self.limits_socket():
+            lines.append("RestrictAddressFamilies=" + " ".join(self.families or ()))
         return "\n".join(lines) + "\n"
 
 
-def make(arch: str, recorded: Mapping[str, Iterable[str]], extra: Iterable[str] = ()) -> Profile:
+def make(
+    arch: str,
+    recorded: Mapping[str, Iterable[str]],
+    extra: Iterable[str] = (),
+    *,
+    families: Iterable[str] | None = None,
+) -> Profile:
     """The profile of ``arch`` from the calls recorded per artifact, :data:`ALWAYS` and
-    ``extra`` (the recipe's additions; a name ``arch`` does not have is left out)."""
+    ``extra`` (the recipe's additions: calls, and address families named ``AF_*``; a call
+    ``arch`` does not have is left out); ``families``: the address families the checks
+    asked socket() and socketpair() for (None: unknown, socket() is not limited)."""
     made = frozenset(c for calls in recorded.values() for c in calls)
-    wanted = made | set(ALWAYS) | set(extra)
+    extra = tuple(extra)
+    wanted = made | set(ALWAYS) | {e for e in extra if family_number(e) is None}
     calls = tuple(sorted(c for c in wanted if libseccomp.number(arch, c) is not None))
     # what the checks made beyond ALWAYS: the part that does not change from run to run
     own = tuple(sorted(made - set(ALWAYS)))
-    return Profile(arch=arch, calls=calls, recorded=own, sources=tuple(sorted(recorded)))
+    return Profile(
+        arch=arch,
+        calls=calls,
+        recorded=own,
+        sources=tuple(sorted(recorded)),
+        families=allowed_families(calls, families, extra),
+    )
 
 
 def thin(argument_lists: Iterable[Iterable[str]]) -> bool:

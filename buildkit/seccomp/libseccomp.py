@@ -30,6 +30,19 @@ SCMP_ACT_ALLOW = 0x7FFF0000
 _SCMP_ACT_ERRNO = 0x00050000
 _SCMP_FLTATR_ACT_BADARCH = 2
 _SCMP_ARCH_NATIVE = 0
+_SCMP_CMP_MASKED_EQ = 7
+
+
+class _ArgCmp(ctypes.Structure):
+    """``struct scmp_arg_cmp``: compare argument ``arg`` (masked by ``datum_a``) with
+    ``datum_b``."""
+
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
 
 
 def act_errno(code: int = errno.EPERM) -> int:
@@ -66,6 +79,8 @@ def _lib() -> _Lib:
     dll.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
     dll.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                                      ctypes.c_uint]  # fmt: skip
+    dll.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                                           ctypes.c_uint, ctypes.POINTER(_ArgCmp)]  # fmt: skip
     dll.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
     dll.seccomp_version.restype = ctypes.c_void_p
     libc = ctypes.CDLL(None)
@@ -114,10 +129,19 @@ def name(arch: str, nr: int) -> str | None:
         ctypes.CDLL(None).free(ctypes.c_void_p(ptr))
 
 
-def compile_bpf(arch: str, names: Iterable[str], *, default_action: int) -> bytes:
+def compile_bpf(
+    arch: str,
+    names: Iterable[str],
+    *,
+    default_action: int,
+    socket_families: Iterable[int] | None = None,
+) -> bytes:
     """The classic BPF program (``struct sock_filter`` array, little-endian on both
     architectures) that allows ``names`` on ``arch`` and answers every other call, and every
-    call of another architecture, with ``default_action``."""
+    call of another architecture, with ``default_action``; with ``socket_families``,
+    ``socket`` (when in ``names``) only for those address families (its first argument,
+    compared as a 32-bit int)."""
+    families = None if socket_families is None else sorted(set(socket_families))
     lib = _lib()
     ctx = lib.dll.seccomp_init(default_action)
     if not ctx:
@@ -134,6 +158,13 @@ def compile_bpf(arch: str, names: Iterable[str], *, default_action: int) -> byte
             # A rule names its call by the number on *this* machine (or libseccomp's
             # pseudo number for one this machine lacks); libseccomp translates it.
             nr = int(lib.dll.seccomp_syscall_resolve_name(call.encode()))
+            if call == "socket" and families is not None:
+                for family in families:
+                    cmp = _ArgCmp(arg=0, op=_SCMP_CMP_MASKED_EQ, datum_a=0xFFFFFFFF,
+                                  datum_b=family)  # fmt: skip
+                    rc = lib.dll.seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, cmp)
+                    _ok(rc, f"rule for socket({family}, …)")
+                continue
             _ok(lib.dll.seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0), f"rule for {call}")
         with tempfile.TemporaryFile() as out:
             _ok(lib.dll.seccomp_export_bpf(ctx, out.fileno()), "seccomp_export_bpf")

@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import CheckFailed
-from . import libseccomp
+from . import family_name as seccomp_family_name
+from . import family_number, libseccomp
 
 #: The most bytes one recording may log (all its files together).
 MAX_LOG = 512 << 20
@@ -40,6 +41,9 @@ _INSTALLING = re.compile(
     re.MULTILINE,
 )
 _QEMU = re.compile(rb"^\d+ ([a-z_][a-z0-9_]*)\(", re.MULTILINE)
+#: The first argument of socket() and socketpair(): strace names it (``AF_INET``), QEMU
+#: names some (``PF_INET``) and numbers the rest (``10``).
+_FAMILY = re.compile(rb"^\d+ +(?:socket|socketpair)\(([A-Z0-9_]+)[,)< ]", re.MULTILINE)
 _QEMU_UNKNOWN = re.compile(rb"^\d+ Unknown syscall (\d+)", re.MULTILINE)
 
 
@@ -81,3 +85,22 @@ def from_qemu(arch: str, logs: Iterable[Path]) -> frozenset[str]:
                 raise CheckFailed(f"QEMU logged system call {int(nr)}, unknown on {arch}")
             names.add(name)
     return frozenset(_known(arch, names))
+
+
+def families(logs: Iterable[Path]) -> frozenset[str] | None:
+    """The address families the logged socket() and socketpair() calls asked for (both
+    recorders' formats), or None when one of them has no name here (the profile then
+    leaves socket() unlimited rather than guess)."""
+    found: set[str] = set()
+    for text in _read(logs):
+        for token in (m.decode() for m in _FAMILY.findall(text)):
+            if token.isdigit():
+                name = seccomp_family_name(int(token))
+            elif token.startswith("PF_"):
+                name = "AF_" + token.removeprefix("PF_")
+            else:
+                name = token
+            if name is None or family_number(name) is None:
+                return None
+            found.add(name)
+    return frozenset(found)

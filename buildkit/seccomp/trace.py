@@ -4,10 +4,10 @@ add the ones its profile lacks to the recipe's ``[hardening].seccomp_allow``.
 The recipe's checks decide the profile; a run the checks do not cover (a flag ops staff
 use, a file only production has) may need more. The artifact runs here, as the user
 starts it (stdin, stdout and stderr are the terminal's), under ``strace -f``; the calls it
-makes that the release's profile for its target does not allow are written into the
-recipe, so the next build allows them. The recipe file is edited in place, one line, and
-loaded again before it replaces the old one; a multi-line ``seccomp_allow`` is not edited
-(the calls to add are printed instead).
+makes, and the address families its sockets ask for, that the release's profile for its
+target does not allow are written into the recipe, so the next build allows them. The
+recipe file is edited in place, one line, and loaded again before it replaces the old
+one; a multi-line ``seccomp_allow`` is not edited (the calls to add are printed instead).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .. import hardening, targets
 from .. import recipe as recipe_mod
 from ..errors import InputError, ToolError
 from ..fsutil import atomic_write_text
-from . import ALWAYS, record
+from . import ALWAYS, family_name, record, sorted_families
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Traced:
     artifact: Path
     exit: int
     calls: tuple[str, ...]  # every call the run made
-    missing: tuple[str, ...]  # not allowed by the profile nor the recipe: added
+    missing: tuple[str, ...]  # calls and AF_* families the profile and recipe lack: added
     written: bool  # the recipe was changed
 
     def to_json(self) -> dict[str, object]:
@@ -96,11 +96,25 @@ def trace(
             stdout=sys.stderr.fileno() if stdout_to_stderr else None,
         )
         calls = record.from_strace(arch, logs.iterdir())
-    allowed = set(ALWAYS) | set(recipe.hardening.seccomp_allow if recipe.hardening else ())
+        asked = record.families(logs.iterdir())
+    extra = set(recipe.hardening.seccomp_allow if recipe.hardening else ())
+    allowed = set(ALWAYS) | extra
+    limited: set[str] | None = None  # the families socket() is limited to (None: any)
     if profile is not None and profile.is_file():
         doc = json.loads(profile.read_text(encoding="utf-8"))
-        allowed |= {n for rule in doc.get("syscalls", []) for n in rule.get("names", [])}
-    missing = tuple(sorted(calls - allowed))
+        rules = doc.get("syscalls", [])
+        allowed |= {n for rule in rules for n in rule.get("names", [])}
+        plain = {n for rule in rules if not rule.get("args") for n in rule.get("names", [])}
+        families = {
+            family_name(int(arg.get("valueTwo", -1)))
+            for rule in rules
+            if rule.get("args") and "socket" in rule.get("names", [])
+            for arg in rule["args"]
+        }
+        if families and "socket" not in plain:
+            limited = {f for f in families if f} | {e for e in extra if e.startswith("AF_")}
+    new_families = asked - limited if asked is not None and limited is not None else set()
+    missing = tuple(sorted(calls - allowed)) + tuple(sorted_families(new_families))
     written = False
     if missing and write:
         written = _add(recipe, missing)

@@ -8,9 +8,11 @@ import hashlib
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +56,13 @@ int main(int argc, char **argv) {
 PROGRAM = r"""
 import os, socket, sys
 print(len(os.listdir("/")), socket.socket().fileno() > 2)
+if sys.argv[1:] == ["inet6"]:
+    try:
+        socket.socket(socket.AF_INET6)
+    except PermissionError as exc:
+        print("inet6 refused:", exc)
+        sys.exit(4)
+    print("inet6 allowed")
 if sys.argv[1:] == ["fork"]:
     try:
         pid = os.fork()
@@ -84,6 +93,26 @@ def loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )  # fmt: skip
     return out
+
+
+def _compile_oci(doc: dict[str, Any], arch: str, action: int) -> bytes:
+    """What a consumer does with the OCI JSON: every rule of names allowed outright, and
+    the socket() rules limited by their first argument (each a 32-bit masked compare)."""
+    names: set[str] = set()
+    families: list[int] | None = None
+    for rule in doc["syscalls"]:
+        assert rule["action"] == "SCMP_ACT_ALLOW", rule
+        if not rule.get("args"):
+            names |= set(rule["names"])
+            continue
+        assert rule["names"] == ["socket"], rule
+        (arg,) = rule["args"]
+        assert (arg["index"], arg["op"], arg["value"]) == (0, "SCMP_CMP_MASKED_EQ", 0xFFFFFFFF)
+        families = [*(families or []), int(arg["valueTwo"])]
+    if families is not None:
+        names.add("socket")
+    names = {n for n in names if libseccomp.number(arch, n) is not None}
+    return libseccomp.compile_bpf(arch, names, default_action=action, socket_families=families)
 
 
 def _strace(tmp_path: Path, *argv: str | Path) -> frozenset[str]:
@@ -119,17 +148,19 @@ def test_the_recorded_profile_allows_the_run_and_denies_what_it_never_did(
     script = tmp_path / "p.py"
     script.write_text(PROGRAM)
     calls = _strace(tmp_path, PYTHON, "-I", script)
-    profile = seccomp.make("x86_64", {"p.py": calls})
+    families = record.families((tmp_path / "logs").iterdir())
+    assert families is not None and "AF_INET" in families and "AF_INET6" not in families
+    profile = seccomp.make("x86_64", {"p.py": calls}, families=families)
     assert not {"clone", "clone3", "fork", "wait4"} & set(profile.calls)
+    assert profile.families == seccomp.sorted_families(families)
     # the OCI JSON is what a consumer reads: compile from it, not from our own list
     doc = json.loads(profile.oci_text())
     assert doc["defaultAction"] == "SCMP_ACT_ERRNO"
     assert doc["architectures"] == ["SCMP_ARCH_X86_64"]
-    (allowed,) = doc["syscalls"]
+    allowed = doc["syscalls"][0]
+    assert "socket" not in allowed["names"] and len(doc["syscalls"]) == 1 + len(families)
     bpf = tmp_path / "filter.bpf"
-    bpf.write_bytes(
-        libseccomp.compile_bpf("x86_64", allowed["names"], default_action=libseccomp.act_errno())
-    )
+    bpf.write_bytes(_compile_oci(doc, "x86_64", libseccomp.act_errno()))
     ran = subprocess.run(
         [loader, bpf, PYTHON, "-I", script], check=False, capture_output=True, text=True
     )
@@ -140,13 +171,20 @@ def test_the_recorded_profile_allows_the_run_and_denies_what_it_never_did(
     )
     assert refused.returncode == 3, refused.stderr
     assert "fork refused: [Errno 1] Operation not permitted" in refused.stdout
+    # socket() is allowed for the families the run asked for only
+    inet6 = subprocess.run(
+        [loader, bpf, PYTHON, "-I", script, "inet6"], check=False, capture_output=True, text=True
+    )
+    assert inet6.returncode == 4, inet6.stderr
+    assert "inet6 refused: [Errno 1] Operation not permitted" in inet6.stdout
+    # and the systemd drop-in says the same with RestrictAddressFamilies=
+    assert "RestrictAddressFamilies=" + " ".join(profile.families or ()) in profile.systemd_text(
+        "p"
+    )
     # the same list compiled for aarch64 kills an x86_64 process at its first call: the
     # filter checks the architecture first (and an errno answer would deny even exit)
     other = tmp_path / "arm.bpf"
-    on_arm = [n for n in allowed["names"] if libseccomp.number("aarch64", n) is not None]
-    other.write_bytes(
-        libseccomp.compile_bpf("aarch64", on_arm, default_action=libseccomp.SCMP_ACT_KILL_PROCESS)
-    )
+    other.write_bytes(_compile_oci(doc, "aarch64", libseccomp.SCMP_ACT_KILL_PROCESS))
     wrong = subprocess.run(
         [loader, other, PYTHON, "-I", "-c", "pass"], check=False, capture_output=True
     )
@@ -158,8 +196,9 @@ def test_qemu_log_names_the_guest_calls_and_the_ones_it_only_numbers(tmp_path: P
         pytest.skip("needs qemu-user-static (ci/setup installs it)")
     src = tmp_path / "rseq.c"
     src.write_text(
-        "#include <unistd.h>\n#include <sys/syscall.h>\n"
-        "int main(void) { syscall(293, 0, 0, 0, 0); return getppid() > 0 ? 0 : 1; }\n"
+        "#include <unistd.h>\n#include <sys/syscall.h>\n#include <sys/socket.h>\n"
+        "int main(void) { syscall(293, 0, 0, 0, 0); socket(AF_INET, SOCK_STREAM, 0);\n"
+        "  socket(AF_INET6, SOCK_DGRAM, 0); return getppid() > 0 ? 0 : 1; }\n"
     )
     exe = tmp_path / "rseq"
     subprocess.run([*_zig(), "cc", "-target", "aarch64-linux-musl", "-static", "-o", exe, src],
@@ -174,7 +213,9 @@ def test_qemu_log_names_the_guest_calls_and_the_ones_it_only_numbers(tmp_path: P
     text = "".join(p.read_text() for p in logs.iterdir())
     assert "Unknown syscall 293" in text  # QEMU 7.2 has no name for it
     calls = record.from_qemu("aarch64", logs.iterdir())
-    assert {"rseq", "getppid", "exit_group"} <= calls
+    assert {"rseq", "getppid", "exit_group", "socket"} <= calls
+    # QEMU names some families (PF_INET) and numbers others (10): both read as names
+    assert record.families(logs.iterdir()) == {"AF_INET", "AF_INET6"}
     assert "open" not in calls and libseccomp.number("aarch64", "open") is None
 
 
@@ -191,12 +232,17 @@ def test_a_build_ships_the_profile_its_checks_recorded(recipe_copy, tmp_path: Pa
     buildkit("build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", out)
     stem = "portcheck-1.0.0-linux-amd64"
     profile = json.loads((out / f"{stem}.seccomp.json").read_text())
-    (allowed,) = profile["syscalls"]
+    allowed, *limited = profile["syscalls"]
     # the checks connect to a port: the network calls are in, fork is not (never made)
-    assert {"socket", "connect", "execve"} <= set(allowed["names"])
+    assert {"connect", "execve"} <= set(allowed["names"])
     assert "ptrace" not in allowed["names"]
+    # socket() only for the families the checks asked for: TCP over IPv4
+    assert "socket" not in allowed["names"]
+    families = {rule["args"][0]["valueTwo"] for rule in limited if rule["names"] == ["socket"]}
+    assert socket.AF_INET in families and socket.AF_PACKET not in families, limited
     conf = (out / f"{stem}.seccomp.conf").read_text()
     assert "SystemCallFilter=" in conf and " connect " in conf.replace("\n", " ") + " "
+    assert "\nRestrictAddressFamilies=AF_" in conf and "AF_INET" in conf
     sums = (out / "SHA256SUMS").read_text()
     assert f"{stem}.seccomp.json" in sums and f"{stem}.seccomp.conf" in sums
     manifest = json.loads((out / "manifest.json").read_text())
@@ -226,20 +272,27 @@ def test_recipe_additions_reach_the_profile_and_unknown_names_are_refused(
     recipe = recipe_copy("portcheck")
     toml = recipe / "recipe.toml"
     base = toml.read_text()
-    table = '[hardening]\nrequire = []\nseccomp_allow = ["ptrace"]\n'
+    table = '[hardening]\nrequire = []\nseccomp_allow = ["ptrace", "AF_INET6"]\n'
     toml.write_text(with_hardening(base, table))
     out = tmp_path / "dist"
     buildkit("build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", out)
     names = json.loads((out / "portcheck-1.0.0-linux-amd64.seccomp.json").read_text())
     assert "ptrace" in names["syscalls"][0]["names"]
-    toml.write_text(with_hardening(base, table.replace("ptrace", "forkk")))
-    refused = buildkit(
-        "build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", tmp_path / "d2",
-        check=False,
-    )  # fmt: skip
-    assert refused.returncode == 2
-    assert "'forkk' is not a system call of x86_64 or aarch64" in refused.stderr
-    assert not (tmp_path / "d2").exists()
+    # the family added by hand joins the ones the checks used
+    families = {r["args"][0]["valueTwo"] for r in names["syscalls"] if r.get("args")}
+    assert {socket.AF_INET, socket.AF_INET6} <= families
+    for bad, said in (
+        ("forkk", "'forkk' is not a system call of x86_64 or aarch64"),
+        ("AF_NOSUCH", "'AF_NOSUCH' is not an address family of Linux"),
+    ):
+        toml.write_text(with_hardening(base, table.replace("ptrace", bad)))
+        refused = buildkit(
+            "build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out",
+            tmp_path / "d2", check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2, refused.stderr
+        assert said in refused.stderr
+        assert not (tmp_path / "d2").exists()
     toml.write_text(with_hardening(base, '[hardening]\nrequire = []\nseccomp = "enforce"\n'))
     enforce = buildkit(
         "build", recipe, "--target", "linux-amd64", "--format", "shiv", "--out", tmp_path / "d3",

@@ -82,3 +82,73 @@ def test_a_profile_keeps_the_calls_no_recorder_sees_and_only_this_arch_s_additio
 def test_checks_that_only_ask_about_the_program_are_thin() -> None:
     assert seccomp.thin([["--help"], ["--version"]])
     assert not seccomp.thin([["--help"], ["127.0.0.1:80"]])
+
+
+def test_socket_is_limited_to_the_families_the_checks_used_in_every_form(
+    tmp_path: Any,
+) -> None:
+    from buildkit.seccomp import record
+
+    log = tmp_path / "s.1"
+    log.write_bytes(
+        b"7 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = 3\n"
+        b"7 socket(PF_UNIX,SOCK_STREAM,0) = 4\n"  # QEMU's spelling
+        b"7 socketpair(1,524289,0,0x40) = 0\n"  # QEMU numbers the ones it has no name for
+        b"7 socket(AF_INET6, SOCK_DGRAM, 0 <unfinished ...>\n"
+    )
+    families = record.families([log])
+    assert families == {"AF_UNIX", "AF_INET", "AF_INET6"}
+    profile = seccomp.make("x86_64", {"x": ["socket", "connect"]}, ["AF_NETLINK"],
+                           families=families)  # fmt: skip
+    assert profile.families == ("AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK")
+    assert "AF_NETLINK" not in profile.calls  # a family is not a call
+    doc = profile.to_oci()
+    allowed, *limited = doc["syscalls"]
+    assert "socket" not in allowed["names"] and "connect" in allowed["names"]
+    assert [r["args"][0]["valueTwo"] for r in limited] == [1, 2, 10, 16]
+    assert all(r["names"] == ["socket"] and r["args"][0]["op"] == "SCMP_CMP_MASKED_EQ"
+               for r in limited)  # fmt: skip
+    assert "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK\n" in (
+        profile.systemd_text("t")
+    )
+    # a family without a name here: socket() is not limited (no guess)
+    log.write_bytes(b"7 socket(99,1,0) = -1 EAFNOSUPPORT\n")
+    assert record.families([log]) is None
+    loose = seccomp.make("x86_64", {"x": ["socket"]}, families=None)
+    assert loose.families is None and not loose.limits_socket()
+    assert len(loose.to_oci()["syscalls"]) == 1
+    assert "RestrictAddressFamilies" not in loose.systemd_text("t")
+    # socket allowed by hand, no family known: not limited either
+    by_hand = seccomp.make("x86_64", {"x": ["read"]}, ["socket"], families=frozenset())
+    assert by_hand.families is None
+    # no socket at all: nothing to limit, nothing said
+    none = seccomp.make("x86_64", {"x": ["read"]}, families=frozenset())
+    assert not none.limits_socket() and "RestrictAddressFamilies" not in none.systemd_text("t")
+
+
+def test_a_targets_families_are_the_union_unless_one_artifact_is_unlimited() -> None:
+    def with_families(name: str, allowed: list[str] | None) -> ArtifactRecord:
+        record = entry(name, "linux-amd64", "x86_64", ["socket", "read"])
+        assert record.checks is not None
+        record.checks["syscalls"]["allowed_families"] = allowed
+        return record
+
+    both = profiles.render(
+        {"a": with_families("a", ["AF_INET"]), "b": with_families("b", ["AF_UNIX"])}
+    )
+    doc = json.loads(both["probe-1-linux-amd64.seccomp.json"])
+    assert [r["args"][0]["valueTwo"] for r in doc["syscalls"][1:]] == [1, 2]
+    # a record without families (an older release, or an unnamed family): any family
+    loose = profiles.render({"a": with_families("a", ["AF_INET"]), "b": with_families("b", None)})
+    assert len(json.loads(loose["probe-1-linux-amd64.seccomp.json"])["syscalls"]) == 1
+
+
+def test_the_slot_header_keeps_the_families() -> None:
+    from buildkit.seccomp import slot
+
+    head = slot.HEADER.pack(slot.MAGIC, 1, 1, libseccomp.TOKENS["aarch64"], 40, 48,
+                            (1 << 1) | (1 << 2))  # fmt: skip
+    found = slot.parse(head, 0, slot.SIZE)
+    assert found.families == ("AF_UNIX", "AF_INET") and found.calls == 48
+    unlimited = slot.parse(head[:36] + bytes(12), 0, slot.SIZE)
+    assert unlimited.families is None
