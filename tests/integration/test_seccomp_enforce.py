@@ -29,6 +29,14 @@ if _os.environ.get("PORTCHECK_SETSID"):
     except PermissionError as _exc:
         print("setsid refused:", _exc)
         raise SystemExit(3)
+if _os.environ.get("PORTCHECK_PACKET"):
+    import socket as _socket
+    try:
+        _socket.socket(_socket.AF_PACKET, _socket.SOCK_RAW)
+        print("packet socket allowed")
+    except PermissionError as _exc:
+        print("packet socket refused:", _exc)
+        raise SystemExit(4)
 """
 REQUIRE = '["relro-full", "canary", "nx", "pie", "fortify", "glibc", "seccomp"]'
 
@@ -68,6 +76,7 @@ def _reports_show_the_filter(out: Path, name: str) -> None:
     top = next(f for f in report["files"] if f["path"] == name)
     assert top["checks"]["seccomp"]["state"] == "pass"
     assert "calls allowed on x86_64" in top["checks"]["seccomp"]["evidence"]
+    assert "socket() only for AF_INET" in top["checks"]["seccomp"]["evidence"]
     inner = [f for f in report["files"] if f["path"] != name]
     assert inner and all(f["checks"]["seccomp"]["state"] == "n/a" for f in inner)
     assert any(
@@ -79,6 +88,31 @@ def _reports_show_the_filter(out: Path, name: str) -> None:
     rules = {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
     assert "BK/seccomp" in rules
     assert not [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "BK/seccomp"]
+
+
+def _trace_adds_what_a_manual_run_needs(
+    recipe: Path, out: Path, name: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    """A run the checks do not cover: buildkit trace adds its calls (and socket families)
+    to the recipe, and the next build (the same Nuitka output, armed with the larger
+    profile) allows them."""
+    env = {"HOME": str(tmp_path / "home3"), "PORTCHECK_SETSID": "1"}
+    traced = buildkit("trace", recipe, "--out", out, "--json", "--", "127.0.0.1:1",
+                      env=env)  # fmt: skip
+    assert json.loads(traced.stdout)["added"] == ["setsid"], traced.stdout
+    assert 'seccomp_allow = ["setsid"]' in (recipe / "recipe.toml").read_text()
+    # and an address family the checks never asked for (strace sees the refused call)
+    env = {"HOME": str(tmp_path / "home3"), "PORTCHECK_PACKET": "1"}
+    traced = buildkit("trace", recipe, "--out", out, "--json", "--", "127.0.0.1:1",
+                      env=env)  # fmt: skip
+    assert json.loads(traced.stdout)["added"] == ["AF_PACKET"], traced.stdout
+    assert 'seccomp_allow = ["AF_PACKET", "setsid"]' in (recipe / "recipe.toml").read_text()
+    rebuilt = _build(recipe, tmp_path / "dist-traced", cache_dir)
+    assert "-m nuitka" not in rebuilt.stderr
+    now = _run(tmp_path / "dist-traced" / name, tmp_path / "home4", PORTCHECK_SETSID="1")
+    assert "setsid allowed" in now.stdout, now.stderr
+    now = _run(tmp_path / "dist-traced" / name, tmp_path / "home4", PORTCHECK_PACKET="1")
+    assert "packet socket allowed" in now.stdout, now.stderr
 
 
 def test_an_enforcing_nuitka_binary_refuses_calls_its_checks_never_made(
@@ -95,6 +129,11 @@ def test_an_enforcing_nuitka_binary_refuses_calls_its_checks_never_made(
     refused = _run(binary, tmp_path / "home", PORTCHECK_SETSID="1")
     assert refused.returncode == 3, refused.stderr
     assert "setsid refused: [Errno 1] Operation not permitted" in refused.stdout
+    # socket() itself is allowed, for the families the checks used only (as root a
+    # packet socket would otherwise open)
+    packet = _run(binary, tmp_path / "home", PORTCHECK_PACKET="1")
+    assert packet.returncode == 4, (packet.stdout, packet.stderr)
+    assert "packet socket refused: [Errno 1] Operation not permitted" in packet.stdout
     # what the release says about it
     (entry,) = json.loads((out / "manifest.json").read_text())["artifacts"]
     calls = entry["checks"]["syscalls"]["calls"]
@@ -104,17 +143,7 @@ def test_an_enforcing_nuitka_binary_refuses_calls_its_checks_never_made(
     _reports_show_the_filter(out, binary.name)
     assert buildkit("verify", out).returncode == 0
 
-    # a run the checks do not cover: buildkit trace adds its calls to the recipe, and the
-    # next build (the same Nuitka output, armed with the larger profile) allows them
-    env = {"HOME": str(tmp_path / "home3"), "PORTCHECK_SETSID": "1"}
-    traced = buildkit("trace", recipe, "--out", out, "--json", "--", "127.0.0.1:1",
-                      env=env)  # fmt: skip
-    assert json.loads(traced.stdout)["added"] == ["setsid"], traced.stdout
-    assert 'seccomp_allow = ["setsid"]' in (recipe / "recipe.toml").read_text()
-    rebuilt = _build(recipe, tmp_path / "dist-traced", cache_dir)
-    assert "-m nuitka" not in rebuilt.stderr
-    now = _run(tmp_path / "dist-traced" / binary.name, tmp_path / "home4", PORTCHECK_SETSID="1")
-    assert "setsid allowed" in now.stdout, now.stderr
+    _trace_adds_what_a_manual_run_needs(recipe, out, binary.name, tmp_path, cache_dir)
 
     # the same program built with seccomp = "record": no filter, setsid works, and the
     # audit says so in every format

@@ -55,6 +55,7 @@ def test_the_arm64_binary_enforces_its_filter_on_an_aarch64_kernel(
     top = next(f for f in report["files"] if f["path"] == NAME)
     assert top["checks"]["seccomp"]["state"] == "pass", top["checks"]["seccomp"]
     assert "calls allowed on aarch64" in top["checks"]["seccomp"]["evidence"]
+    assert "socket() only for AF_INET" in top["checks"]["seccomp"]["evidence"]
     plain = tmp_path / "unfiltered"
     slot.disarm(armed, plain)
 
@@ -67,18 +68,21 @@ def test_the_arm64_binary_enforces_its_filter_on_an_aarch64_kernel(
         ["/bin/portcheck", "127.0.0.1:{port}", "--timeout", "5"],
         ["/bin/portcheck", "127.0.0.1:{closed_port}", "--timeout", "5"],
         ["/bin/portcheck", "127.0.0.1:{port}", "--json"],
-        # a call the checks never made
+        # a call the checks never made, and a socket family they never asked for
         ["PORTCHECK_SETSID=1", "/bin/portcheck", "127.0.0.1:{closed_port}"],
+        ["PORTCHECK_PACKET=1", "/bin/portcheck", "127.0.0.1:{closed_port}"],
         # the same bytes, slot marked empty: no filter, the call is made
         ["PORTCHECK_SETSID=1", "/bin/unfiltered", "127.0.0.1:{closed_port}"],
     ]
     image = vm.initramfs(tmp_path, files, commands)
     ran, log = vm.boot(vm.kernel(Cache(root=HOST_CACHE), tmp_path), image, commands)
     assert len(ran) == len(commands), log[-4000:]
-    open_, closed, as_json, refused, unfiltered = ran
+    open_, closed, as_json, refused, packet, unfiltered = ran
     assert open_.code == 0 and open_.output.startswith("open "), log[-4000:]
     assert closed.code == 1 and "closed" in closed.output, closed
     assert as_json.code == 0 and json.loads(as_json.output)[0]["open"] is True, as_json
     assert refused.code == 3, refused
     assert "setsid refused: [Errno 1] Operation not permitted" in refused.output
+    assert packet.code == 4, packet
+    assert "packet socket refused: [Errno 1] Operation not permitted" in packet.output
     assert unfiltered.code == 1 and "setsid allowed" in unfiltered.output, unfiltered
