@@ -584,7 +584,10 @@ def probe_apps(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Pat
 
 
 def run_app(app: Path, home: Path, *, umask: str = "002", env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    clean = {k: v for k, v in os.environ.items() if k not in ("PEX_ROOT", "SHIV_ROOT")}
+    # XDG_CACHE_HOME too: pex puts its cache there when set (a fresh-machine run of the
+    # suite with its own cache folder found it there, not under this home)
+    gone = ("PEX_ROOT", "SHIV_ROOT", "XDG_CACHE_HOME")
+    clean = {k: v for k, v in os.environ.items() if k not in gone}
     return subprocess.run(["sh", "-c", f'umask {umask}; exec "$0"', app], capture_output=True,
                           text=True, check=False, timeout=120,
                           env={**clean, "HOME": str(home), **(env or {})})  # fmt: skip
