@@ -713,11 +713,8 @@ def _recorded(arch: str, logs: dict[str, list[Path]], seccomp: Seccomp) -> Sysca
     families: set[str] | None = set()
     for how, folders in sorted(logs.items()):
         files = [f for folder in folders for f in folder.iterdir()]
-        if how == "strace":
-            calls |= recorder.from_strace(arch, files)
-        else:
-            calls |= recorder.from_qemu(arch, files)
-        asked = recorder.families(files)
+        made, asked = recorder.recorded(arch, how, files)
+        calls |= made
         families = None if asked is None or families is None else families | asked
     profile = make_profile(arch, {"checks": calls}, seccomp.allow, families=families)
     return Syscalls(

@@ -69,15 +69,40 @@ def _known(arch: str, names: Iterable[str]) -> set[str]:
 
 
 def from_strace(arch: str, logs: Iterable[Path]) -> frozenset[str]:
+    return _strace_calls(arch, _read(logs))
+
+
+def from_qemu(arch: str, logs: Iterable[Path]) -> frozenset[str]:
+    return _qemu_calls(arch, _read(logs))
+
+
+def families(logs: Iterable[Path]) -> frozenset[str] | None:
+    """The address families the logged socket() and socketpair() calls asked for (both
+    recorders' formats), or None when one of them has no name here (the profile then
+    leaves socket() unlimited rather than guess)."""
+    return _families(_read(logs))
+
+
+def recorded(
+    arch: str, how: str, logs: Iterable[Path]
+) -> tuple[frozenset[str], frozenset[str] | None]:
+    """The calls and the address families in one recorder's logs (``how``: "strace" or
+    "qemu"), each log read once."""
+    texts = _read(logs)
+    calls = _strace_calls(arch, texts) if how == "strace" else _qemu_calls(arch, texts)
+    return calls, _families(texts)
+
+
+def _strace_calls(arch: str, texts: list[bytes]) -> frozenset[str]:
     names: set[str] = set()
-    for text in _read(logs):
+    for text in texts:
         names.update(m.decode() for m in _STRACE.findall(_INSTALLING.sub(b"", text)))
     return frozenset(_known(arch, names))
 
 
-def from_qemu(arch: str, logs: Iterable[Path]) -> frozenset[str]:
+def _qemu_calls(arch: str, texts: list[bytes]) -> frozenset[str]:
     names: set[str] = set()
-    for text in _read(logs):
+    for text in texts:
         names.update(m.decode() for m in _QEMU.findall(text))
         for nr in _QEMU_UNKNOWN.findall(text):
             name = libseccomp.name(arch, int(nr))
@@ -87,12 +112,9 @@ def from_qemu(arch: str, logs: Iterable[Path]) -> frozenset[str]:
     return frozenset(_known(arch, names))
 
 
-def families(logs: Iterable[Path]) -> frozenset[str] | None:
-    """The address families the logged socket() and socketpair() calls asked for (both
-    recorders' formats), or None when one of them has no name here (the profile then
-    leaves socket() unlimited rather than guess)."""
+def _families(texts: list[bytes]) -> frozenset[str] | None:
     found: set[str] = set()
-    for text in _read(logs):
+    for text in texts:
         for token in (m.decode() for m in _FAMILY.findall(text)):
             if token.isdigit():
                 name = seccomp_family_name(int(token))
