@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, buildinfo, closure, entry, hardening, lock, native, targets, wheelhouse
+from .audit.baseline import Baseline
 from .audit.policy import GateResult
 from .audit.report import policy_document
 from .backends import Backend, BuildJob, launcher, registry
@@ -618,6 +619,7 @@ def build(
     sign_key: Path | None = None,
     wheelhouse_dir: Path | None = None,
     keep_foreign: bool = False,
+    baseline: Baseline | None = None,
 ) -> BuildResult:
     if sign_key is not None:
         sign.check_key(sign_key)
@@ -723,6 +725,7 @@ def build(
             policies={stem: policy_of(recipe)},
             sign_key=sign_key,
             unvouched=dict(kept),
+            baseline=baseline,
         )
     finally:
         shutil.rmtree(work_root, ignore_errors=True)

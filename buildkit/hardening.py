@@ -43,8 +43,19 @@ def flags_for(
     for check in required(policy):
         if shared and check == "pie":
             continue
-        rows = _table().get(check, {})
-        for row in (rows.get("any", {}), rows.get(os, {}), rows.get(arch, {})):
-            cflags += [f for f in row.get("cflags", []) if f not in cflags]
-            ldflags += [f for f in row.get("ldflags", []) if f not in ldflags]
+        one = check_flags(check, arch, os)
+        cflags += [f for f in one.cflags if f not in cflags]
+        ldflags += [f for f in one.ldflags if f not in ldflags]
+    return Flags(cflags=tuple(cflags), ldflags=tuple(ldflags))
+
+
+def check_flags(check: str, arch: str, os: str = "linux") -> Flags:
+    """The flags that put one policy check into code for ``os``/``arch`` (none for a
+    check the audit only verifies)."""
+    rows = _table().get(check, {})
+    cflags: list[str] = []
+    ldflags: list[str] = []
+    for row in (rows.get("any", {}), rows.get(os, {}), rows.get(arch, {})):
+        cflags += [f for f in row.get("cflags", []) if f not in cflags]
+        ldflags += [f for f in row.get("ldflags", []) if f not in ldflags]
     return Flags(cflags=tuple(cflags), ldflags=tuple(ldflags))

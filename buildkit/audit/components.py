@@ -65,6 +65,7 @@ class Context:
     own: frozenset[str] = frozenset()  # members buildkit compiled
     owners: dict[str, str] = field(default_factory=dict)  # member -> "name version"
     wheels: dict[str, str] = field(default_factory=dict)  # top-level name -> "name version"
+    wheel_files: dict[str, str] = field(default_factory=dict)  # project -> wheel file name
     native: frozenset[str] = frozenset()  # the recipe's own native packages (normalised)
     toolchain: str = ""  # the interpreter, when buildkit's toolchain built it (else "")
 
@@ -93,6 +94,17 @@ def from_info(info: dict[str, Any] | None) -> tuple[str, str, dict[str, str]]:
         if m:
             wheels[normalize(m["name"])] = f"{m['name']} {m['version']}"
     return str(info.get("recipe", "")), str(info.get("python", "")), wheels
+
+
+def wheel_files_of(info: dict[str, Any] | None) -> dict[str, str]:
+    """The wheel file (name, version and tags) of each project a build info names."""
+    rows = info.get("wheels", []) if isinstance(info, dict) else []
+    out: dict[str, str] = {}
+    for row in rows if isinstance(rows, list) else []:
+        filename = str(row).split(" ", 1)[0]
+        if m := _WHEEL_FILE.match(filename):
+            out[normalize(m["name"])] = filename
+    return out
 
 
 def _load(raw: bytes) -> dict[str, Any] | None:
@@ -132,6 +144,7 @@ def zip_context(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Context:
         python=python,
         owners=owners,
         wheels={**dists, **wheels},
+        wheel_files=wheel_files_of(info),
         native=native_of(info),
         toolchain=toolchain_of(info),
     )
@@ -155,56 +168,69 @@ def tar_context(tar: tarfile.TarFile, members: list[tarfile.TarInfo]) -> Context
         python=python,
         own=frozenset(own),
         wheels=wheels,
+        wheel_files=wheel_files_of(info),
         native=native_of(info),
         toolchain=toolchain_of(info),
     )
 
 
-def _wheel(owner: str, context: Context) -> tuple[Component, str]:
+#: A native file's component, its origin ("psutil 7.0.0", "CPython 3.11") and, where
+#: known, the exact source (the wheel's file name, with its tags).
+Placement = tuple[Component, str, str]
+
+
+def _wheel(owner: str, context: Context, filename: str = "") -> Placement:
     """A file of a wheel: our own code when the wheel is one of the recipe's native
     packages, else a third party's."""
-    if normalize(owner.split(" ", 1)[0]) in context.native:
-        return Component.OWN, f"{context.recipe or 'recipe'} native package {owner}"
-    return Component.WHEEL, owner
+    project = normalize(owner.split(" ", 1)[0])
+    filename = filename or context.wheel_files.get(project, "")
+    if project in context.native:
+        return Component.OWN, f"{context.recipe or 'recipe'} native package {owner}", filename
+    return Component.WHEEL, owner, filename
 
 
-def classify(member: str, artifact: str, context: Context) -> tuple[Component, str]:
-    """The component of one native file and its origin (who made it)."""
+def classify(member: str, artifact: str, context: Context) -> Placement:
+    """The component of one native file, its origin (who made it) and its source."""
     if context.kind == "file":
         return _host_file(artifact)
     if member in context.own or (context.kind == "onefile" and member == ""):
-        return Component.OWN, context.recipe or "buildkit build"
+        return Component.OWN, context.recipe or "buildkit build", ""
     if member in context.owners:
         return _wheel(context.owners[member], context)
     parts = member.split("/")
     if parts[0] == ".deps" and len(parts) > 2 and (m := _WHEEL_FILE.match(parts[1])):
-        return _wheel(f"{m['name']} {m['version']}", context)
+        return _wheel(f"{m['name']} {m['version']}", context, parts[1])
     if context.kind == "standalone":
         parts = parts[1:]
     if parts and parts[0] == "site-packages":
         parts = parts[1:]
     name = parts[-1] if parts else member
     python = f"CPython {context.python}".strip() if context.python else "CPython"
-    interpreter = (Component.TOOLCHAIN, context.toolchain) if context.toolchain else None
+    interpreter: Placement = (
+        (Component.TOOLCHAIN, context.toolchain, "")
+        if context.toolchain
+        else (Component.INTERPRETER, python, "")
+    )
     if name.startswith("libpython") or "lib-dynload" in parts:
-        return interpreter or (Component.INTERPRETER, python)
+        return interpreter
     if len(parts) == 1 and name.split(".", 1)[0] in stdlib_names(context.python):
-        return interpreter or (Component.INTERPRETER, python)
+        return interpreter
     if parts and normalize(parts[0]) in context.wheels:
         return _wheel(context.wheels[normalize(parts[0])], context)
     if len(parts) > 1 and parts[0].endswith(".libs"):  # auditwheel's vendored libraries
-        owner = context.wheels.get(normalize(parts[0][: -len(".libs")]), parts[0][:-5])
-        return Component.WHEEL, owner
+        project = normalize(parts[0][: -len(".libs")])
+        owner = context.wheels.get(project, parts[0][:-5])
+        return Component.WHEEL, owner, context.wheel_files.get(project, "")
     if _SYSTEM_LIB.match(name):
-        return Component.SYSTEM, "copied from the build host"
-    return Component.UNKNOWN, ""
+        return Component.SYSTEM, "copied from the build host", ""
+    return Component.UNKNOWN, "", ""
 
 
-def _host_file(path: str) -> tuple[Component, str]:
+def _host_file(path: str) -> Placement:
     if "/lib-dynload/" in path or re.search(r"/libpython3[^/]*\.so", path):
-        return Component.INTERPRETER, "CPython"
+        return Component.INTERPRETER, "CPython", ""
     if m := re.search(r"/site-packages/([^/]+)/", path):
-        return Component.WHEEL, m.group(1)
+        return Component.WHEEL, m.group(1), ""
     if path.startswith(_HOST_SYSTEM):
-        return Component.SYSTEM, "host system"
-    return Component.OWN, "audited file"
+        return Component.SYSTEM, "host system", ""
+    return Component.OWN, "audited file", ""

@@ -61,13 +61,28 @@ class FileReport:
     checks: tuple[Check, ...]
     component: Component = Component.UNKNOWN
     origin: str = ""  # e.g. "psutil 7.0.0", "CPython 3.11", the recipe name
+    # where exactly it came from, when known: the wheel's file name (with its tags), the
+    # distribution package ("pkg:deb/debian/libssl3@3.0.15-1"), ...
+    source: str = ""
     artifact: str = ""  # the file given on the command line (or found in a folder)
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
 
-    def placed(self, *, component: Component, origin: str, artifact: str) -> FileReport:
-        return replace(self, component=component, origin=origin, artifact=artifact)
+    def placed(
+        self, *, component: Component, origin: str, artifact: str, source: str = ""
+    ) -> FileReport:
+        return replace(self, component=component, origin=origin, source=source, artifact=artifact)
+
+    @property
+    def member(self) -> str:
+        """The path inside its artifact ("" for a file audited on its own)."""
+        prefix = self.artifact + "!"
+        return self.path[len(prefix) :] if self.path.startswith(prefix) else ""
+
+    @property
+    def failing(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.checks if c.state is State.FAIL)
 
 
 def unparseable(path: str, why: str, *, fmt: str = "unparseable") -> FileReport:

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 
 from ..buildinfo import MEMBER
-from .components import Context, _load, from_info, native_of, toolchain_of
+from .components import Context, _load, from_info, native_of, toolchain_of, wheel_files_of
 
 _MAX_CANDIDATES = 64
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -132,6 +132,7 @@ def context(payload: Payload, data: bytes | mmap.mmap) -> Context:
         python=python,
         own=own,
         wheels=wheels,
+        wheel_files=wheel_files_of(info),
         native=native_of(info),
         toolchain=toolchain_of(info),
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .findings import ALL_CHECKS
 
 if TYPE_CHECKING:
+    from .baseline import Comparison
     from .policy import GateResult
     from .run import AuditResult
 
@@ -26,19 +27,27 @@ def prepare(formats: tuple[str, ...]) -> None:
 
 
 def render(
-    fmt: str, result: AuditResult, gate: GateResult | None, *, title: str, root: Path | None
+    fmt: str,
+    result: AuditResult,
+    gate: GateResult | None,
+    *,
+    title: str,
+    root: Path | None,
+    baseline: Comparison | None = None,
 ) -> str:
     from . import html, report, sarif
 
     if fmt == "json":
         # compact: the C encoder is ten times faster than the indenting one on big audits
-        return json.dumps(report.document(result, gate), sort_keys=True) + "\n"
+        doc = report.document(result, gate, baseline=baseline)
+        return json.dumps(doc, sort_keys=True) + "\n"
     if fmt == "sarif":
-        return json.dumps(sarif.document(result, gate, root=root), indent=2) + "\n"
+        doc = sarif.document(result, gate, root=root, baseline=baseline)
+        return json.dumps(doc, indent=2) + "\n"
     if fmt == "md":
-        return report.markdown(result, gate, title=title)
+        return report.markdown(result, gate, title=title, baseline=baseline)
     if fmt == "html":
-        return html.render(result, gate, title=title)
+        return html.render(result, gate, title=title, baseline=baseline)
     raise ValueError(fmt)
 
 
@@ -49,11 +58,14 @@ def texts(
     *,
     formats: tuple[str, ...] = FORMATS,
     root: Path | None = None,
+    baseline: Comparison | None = None,
 ) -> dict[str, str]:
     """``<stem>.hardening.<fmt>`` → its text, for each format. SARIF locations are
     relative to ``root``."""
     return {
-        f"{stem}.hardening.{fmt}": render(fmt, result, gate, title=stem, root=root)
+        f"{stem}.hardening.{fmt}": render(
+            fmt, result, gate, title=stem, root=root, baseline=baseline
+        )
         for fmt in formats
     }
 
@@ -66,19 +78,25 @@ def write_reports(
     *,
     formats: tuple[str, ...] = FORMATS,
     root: Path | None = None,
+    baseline: Comparison | None = None,
 ) -> list[Path]:
     """Write the reports into ``folder`` (each complete or absent, under the folder's
     lock: the release stage's writer); returns the paths written. SARIF locations are
     relative to ``root`` (default: the folder written to)."""
     from ..release.publish import put
 
-    return put(folder, texts(stem, result, gate, formats=formats, root=root or folder))
+    return put(
+        folder,
+        texts(stem, result, gate, formats=formats, root=root or folder, baseline=baseline),
+    )
 
 
-def table(result: AuditResult, gate: GateResult | None) -> str:
+def table(result: AuditResult, gate: GateResult | None, baseline: Comparison | None = None) -> str:
     """One line per native file (each check's state), what could not be read or was not
-    audited, a summary, and the gate's verdict with its waivers."""
+    audited, a summary, the gate's verdict with its waivers, one verdict per artifact and
+    what changed since the baseline."""
     from .report import gate_line
+    from .verdict import verdicts
 
     names = ALL_CHECKS
     lines = ["  ".join(f"{n[:8]:<8}" for n in names) + "  component     file"]
@@ -106,4 +124,9 @@ def table(result: AuditResult, gate: GateResult | None) -> str:
         lines += [f"  waived: {v.path}: {v.requirement}: {v.waiver}" for v in gate.waived]
         lines += [f"  {v.path}: {v.requirement}: {v.waiver}" for v in gate.failures if v.waiver]
         lines += [f"  unused waiver: {w}" for w in gate.unused_waivers]
+    lines += [v.line() for v in verdicts(result, gate)]
+    if baseline is not None:
+        lines.append(baseline.summary())
+        lines += [f"  new: {c.identity}: {c.check} ({c.evidence})" for c in baseline.new]
+        lines += [f"  fixed: {c.identity}: {c.check}" for c in baseline.fixed]
     return "\n".join(lines) + "\n"

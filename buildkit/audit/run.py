@@ -60,8 +60,11 @@ def audit_native(item: Native) -> list[FileReport]:
         reports = [unparseable(item.path, "parsing ran out of memory", fmt=item.format)]
     except Exception as exc:  # a parser bug on hostile input is a finding, not a crash
         reports = [unparseable(item.path, f"parser error: {exc!r}"[:300], fmt=item.format)]
-    component, origin = classify(item.member, item.artifact, item.context)
-    return [r.placed(component=component, origin=origin, artifact=item.artifact) for r in reports]
+    component, origin, source = classify(item.member, item.artifact, item.context)
+    return [
+        r.placed(component=component, origin=origin, source=source, artifact=item.artifact)
+        for r in reports
+    ]
 
 
 def _work(item: Native) -> tuple[list[FileReport], list[Native], str | None]:
@@ -235,8 +238,10 @@ class _Workers:
             f"the parser did not finish within {self.time_limit:.0f} s (or crashed)",
             fmt=item.format,
         )
-        component, origin = classify(item.member, item.artifact, item.context)
-        return report.placed(component=component, origin=origin, artifact=item.artifact)
+        component, origin, source = classify(item.member, item.artifact, item.context)
+        return report.placed(
+            component=component, origin=origin, source=source, artifact=item.artifact
+        )
 
     def close(self) -> None:
         """Kill every worker (SIGKILL: nothing to wait for, no lock to take)."""

@@ -31,6 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out", type=Path, metavar="DIR", help="write NAME.hardening.<format> files here"
     )
     p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="an earlier release folder: compare with its NAME-VERSION.hardening.json per "
+        "file and check (new failures, fixed, unchanged); SARIF results get baselineState",
+    )
+    p.add_argument(
         "--name", default="audit", metavar="NAME", help="report file stem (default: audit)"
     )
 
@@ -54,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from ..audit import output
     from ..audit.run import audit_paths
 
+    baseline = None
+    if args.baseline is not None:
+        from ..audit.baseline import load
+
+        baseline = load(args.baseline)  # before the audit: a bad folder wastes no work
     policy = None
     if args.policy:
         from ..recipe import load_policy
@@ -66,16 +78,24 @@ def run(args: argparse.Namespace) -> int:
 
     unreadable = tuple(p.path for p in result.problems)
     gate = evaluate(result.files, policy, unreadable=unreadable) if policy is not None else None
+    diff = None
+    if baseline is not None:
+        from ..audit.baseline import compare
+
+        diff = compare(result, baseline)
     if args.out is not None:
         written = output.write_reports(
-            args.out, args.name, result, gate, formats=files, root=Path.cwd()
+            args.out, args.name, result, gate, formats=files, root=Path.cwd(), baseline=diff
         )
         for path in written:
             print(f"wrote {path}", file=sys.stderr)
     elif files:
-        sys.stdout.write(output.render(files[0], result, gate, title=args.name, root=Path.cwd()))
+        text = output.render(
+            files[0], result, gate, title=args.name, root=Path.cwd(), baseline=diff
+        )
+        sys.stdout.write(text)
     if "table" in formats:
-        sys.stdout.write(output.table(result, gate))
+        sys.stdout.write(output.table(result, gate, diff))
     if result.problems or result.unparseable:
         failed = [p.path for p in result.problems] + [f.path for f in result.unparseable]
         raise InputError(

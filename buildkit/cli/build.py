@@ -50,6 +50,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with --sign-key: sign such files anyway; each is marked 'unvouched' in manifest.json",
     )
     p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="an earlier release folder: the hardening reports compare with its "
+        "NAME-VERSION.hardening.json (new failures, fixed, unchanged; SARIF baselineState)",
+    )
+    p.add_argument(
         "--builder",
         metavar="HOST",
         help="run the build inside this emulated host (see `buildkit host`): native "
@@ -59,6 +66,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
+    baseline = None
+    if args.baseline is not None:
+        if args.builder:
+            from ..errors import InputError
+
+            raise InputError(
+                "--baseline does not go with --builder (the reports are written inside the "
+                "emulated host)",
+                hint="build, then run: buildkit audit --baseline OLD_DIR --policy RECIPE "
+                "--format md,sarif --out DIR ARTIFACT…",
+            )
+        from ..audit.baseline import load
+
+        baseline = load(args.baseline)  # before building: a bad folder wastes no work
     if args.builder:
         return _on_host(args, recipe)
     from ..build import build
@@ -74,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         sign_key=args.sign_key,
         wheelhouse_dir=args.wheelhouse,
         keep_foreign=args.keep_foreign,
+        baseline=baseline,
     )
     return show(args, result, _print)
 

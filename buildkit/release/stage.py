@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..audit import output
+from ..audit.baseline import Baseline, compare
 from ..audit.policy import GateResult, evaluate
 from ..audit.report import gate_line
 from ..audit.run import AuditResult, audit_paths
@@ -54,6 +55,7 @@ def release(
     policies: Mapping[str, Hardening],
     sign_key: Path | None = None,
     unvouched: Mapping[str, str] | None = None,
+    baseline: Baseline | None = None,
 ) -> Released:
     """Gate ``built`` (``(source, record)`` pairs) with ``policies`` (by stem), then
     publish them into ``out`` with every document, signed with ``sign_key``. A failed
@@ -67,10 +69,10 @@ def release(
     for name in sorted({r.stem for _, r in built}):
         mine = {r.name for _, r in built if r.stem == name}
         gates[name] = _evaluate(fresh, mine, policies[name])
-    _refuse_rejected(out, fresh, gates)
+    _refuse_rejected(out, fresh, gates, baseline)
     for gate in gates.values():
         log.info(gate_line(gate), extra={"step": "audit"})
-    docs = _Documents(out=out, fresh=fresh, policies=policies)
+    docs = _Documents(out=out, fresh=fresh, policies=policies, baseline=baseline)
     sums, manifest_path = publish.publish(
         out,
         built,
@@ -96,7 +98,9 @@ def _evaluate(result: AuditResult, artifacts: set[str], policy: Hardening) -> Ga
     return evaluate(files, policy, unreadable=unreadable)
 
 
-def _refuse_rejected(out: Path, fresh: AuditResult, gates: Mapping[str, GateResult]) -> None:
+def _refuse_rejected(
+    out: Path, fresh: AuditResult, gates: Mapping[str, GateResult], baseline: Baseline | None
+) -> None:
     """A failed gate or an unreadable artifact: its audit is written beside the release
     (``<stem>.rejected.hardening.*``, through the writer's lock) and nothing is published."""
     unreadable = [p.path for p in fresh.problems] + [f.path for f in fresh.unparseable]
@@ -105,7 +109,8 @@ def _refuse_rejected(out: Path, fresh: AuditResult, gates: Mapping[str, GateResu
         return
     texts: dict[str, str] = {}
     for name, gate in (failed or gates).items():
-        texts.update(output.texts(f"{name}.rejected", fresh, gate, root=out))
+        diff = compare(fresh, baseline) if baseline is not None else None
+        texts.update(output.texts(f"{name}.rejected", fresh, gate, root=out, baseline=diff))
     written = publish.put(out, texts)
     first = next(iter(failed.values()), None)
     message = gate_line(first) if first else f"unreadable: {', '.join(unreadable)}"
@@ -127,6 +132,7 @@ class _Documents:
     out: Path
     fresh: AuditResult
     policies: Mapping[str, Hardening]
+    baseline: Baseline | None = None
     reports: list[Path] = field(default_factory=list)
 
     def write(self, entries: dict[str, ArtifactRecord], staging: Path) -> list[Path]:
@@ -138,7 +144,9 @@ class _Documents:
             result = self._audit(sorted(by_stem.get(name, ())), staging)
             files = result.files
             gate = evaluate(files, policy, unreadable=tuple(p.path for p in result.problems))
-            for report, text in output.texts(name, result, gate, root=self.out).items():
+            diff = compare(result, self.baseline) if self.baseline is not None else None
+            texts = output.texts(name, result, gate, root=self.out, baseline=diff)
+            for report, text in texts.items():
                 staged.append(publish.stage_text(staging, report, text))
         self.reports = [self.out / p.name for p in staged]
         return staged + documents.write(staging, entries)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import zipfile
 from importlib.resources import files
 from pathlib import Path
@@ -55,40 +56,70 @@ def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.so" in page
     assert "demo &lt;1.0&gt;" in page
-    assert 'id="matrix"' in page and 'class="waived"' in page
-    assert "http://" not in page and "https://" not in page  # nothing fetched
+    assert 'class="matrix"' in page and '<td class="waived">waived</td>' in page
+    # nothing fetched: no external script, style, image or frame
+    assert not re.search(r"(src|href)=\"?(https?:)?//", page) and "<link" not in page
+    # the verdicts first, a details row per file, the gated rows marked
+    assert page.index('id="verdicts"') < page.index('class="matrix"')
+    assert page.count('<tr class="details"') == len(result.files)
+    assert '<td class="gated">gated</td>' in page
+
+
+def test_html_shows_only_the_columns_that_apply(tmp_path: Path) -> None:
+    result = audited(tmp_path)
+    page = html.render(result, None, title="demo")
+    heads = re.findall(r"<thead><tr>(.*?)</tr></thead>", page)
+    for head in heads:  # x86-64 ELF files: no BTI column, no Mach-O column
+        assert ">bti<" not in head and ">codesign<" not in head and ">relro<" in head
+    assert "Not applicable to any file here: bti" in page
 
 
 def test_sarif_results_levels_and_fingerprints(tmp_path: Path) -> None:
     result = audited(tmp_path)
     doc = sarif.document(result, gate_of(result), root=tmp_path)
-    run = doc["runs"][0]
-    rules = run["tool"]["driver"]["rules"]
-    assert all(r["id"].startswith("BK/") and r["properties"]["security-severity"] for r in rules)
-    for res in run["results"]:
-        assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
-        assert res["message"]["text"]
-        loc = res["locations"][0]["physicalLocation"]
-        assert not loc["artifactLocation"]["uri"].startswith("/")
-        assert loc["region"]["startLine"] == 1
-        assert res["partialFingerprints"]["buildkitNativeFileCheck/v1"]
-    levels = {
-        (r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]): r["level"]
-        for r in run["results"]
-    }
-    assert levels[("BK/cet", "tool")] == "note"  # waived
-    assert levels[("BK/relro", "tool")] == "error"  # required, not waived
-    assert levels[("BK/parse", "demo-1.0-linux-amd64.pyz")] == "error"
-    waived = [r for r in run["results"] if r["level"] == "note"]
+    runs = doc["runs"]
+    # one run per recipe and target, each with its code-scanning category
+    assert [r["automationDetails"]["id"] for r in runs] == [
+        "buildkit/audit/",
+        "buildkit/demo/linux-amd64/",
+    ]
+    levels = {}
+    for run in runs:
+        rules = run["tool"]["driver"]["rules"]
+        assert all(r["id"].startswith("BK/") and r["properties"]["security-severity"] for r in rules)
+        assert len({r["id"] for r in rules}) == len(rules)
+        for res in run["results"]:
+            assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
+            assert "Owner: " in res["message"]["text"] and "Fix: " in res["message"]["text"]
+            loc = res["locations"][0]["physicalLocation"]
+            assert not loc["artifactLocation"]["uri"].startswith("/")
+            assert loc["region"]["startLine"] == 1
+            assert res["partialFingerprints"]["buildkitNativeFileCheck/v2"]
+            assert "baselineState" not in res  # no baseline given
+            levels[(res["ruleId"], loc["artifactLocation"]["uri"])] = res["level"]
+    assert levels[("BK/cet/own", "tool")] == "note"  # waived
+    assert levels[("BK/relro/own", "tool")] == "error"  # required, not waived
+    assert levels[("BK/parse/unknown", "demo-1.0-linux-amd64.pyz")] == "error"
+    assert levels[("BK/relro/wheel", "demo-1.0-linux-amd64.pyz")] == "error"  # scope all
+    waived = [r for run in runs for r in run["results"] if r["level"] == "note"]
     assert waived[0]["suppressions"][0]["justification"].startswith("crt not CET-marked")
+    # the help of a rule says who owns such a file: it differs per component
+    helps = {r["id"]: r["help"]["text"] for run in runs for r in run["tool"]["driver"]["rules"]}
+    assert "[hardening].require" in helps["BK/relro/own"]
+    assert "sdist" in helps["BK/relro/wheel"] and "upstream" in helps["BK/relro/wheel"]
+    assert helps["BK/relro/own"] != helps["BK/relro/wheel"]
 
 
 def test_markdown_and_written_files(tmp_path: Path) -> None:
     result = audited(tmp_path)
     gate = gate_of(result)
     text = report.markdown(result, gate, title="demo-1.0")
-    assert text.startswith("## Hardening audit: demo-1.0\n\n**Policy gate ❌ failed**")
-    assert "### Gate failures" in text and "### Waived" in text and "### Unreadable" in text
+    assert text.startswith("## Hardening audit: demo-1.0\n\n### Verdict\n\n**Policy gate ❌ failed**")
+    assert "- ❌ demo-1.0-linux-amd64.pyz: FAILS the gate: " in text
+    assert "- ❌ tool: FAILS the gate: relro-full on tool" in text
+    assert "#### fast 2.0 (a third-party wheel from PyPI)" in text
+    assert "https://pypi.org/project/fast/" in text and "### Waived" in text
+    assert "### Unreadable" in text
     out = tmp_path / "out"
     written = output.write_reports(out, "demo-1.0", result, gate)
     assert sorted(p.name for p in written) == sorted(

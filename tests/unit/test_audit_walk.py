@@ -178,7 +178,7 @@ def test_stdlib_modules_are_those_of_the_artifacts_python() -> None:
     for python, stdlib, other in (("3.11", "_sha512.so", "_sha2.so"),
                                   ("3.12", "_sha2.so", "_sha512.so")):  # fmt: skip
         ctx = Context(kind="onefile", recipe="r", python=python, toolchain=toolchain)
-        assert classify(stdlib, "a", ctx) == (Component.TOOLCHAIN, toolchain), python
+        assert classify(stdlib, "a", ctx) == (Component.TOOLCHAIN, toolchain, ""), python
         assert classify(other, "a", ctx)[0] is Component.UNKNOWN, python
     plain = Context(kind="onefile", recipe="r", python="3.11")
-    assert classify("_ssl.so", "a", plain) == (Component.INTERPRETER, "CPython 3.11")
+    assert classify("_ssl.so", "a", plain) == (Component.INTERPRETER, "CPython 3.11", "")
