@@ -65,6 +65,7 @@ class FileReport:
     # distribution package ("pkg:deb/debian/libssl3@3.0.15-1"), ...
     source: str = ""
     artifact: str = ""  # the file given on the command line (or found in a folder)
+    sha256: str = ""  # of the file's bytes (as shipped inside its artifact)
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)

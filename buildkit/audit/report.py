@@ -105,6 +105,7 @@ def document(
                 "component": r.component.value,
                 "origin": r.origin,
                 "source": r.source,
+                "sha256": r.sha256,
                 "in_scope": None if gate is None else in_scope(r, gate.scope),
                 "checks": {
                     c.name: {"state": c.state.value, "evidence": c.evidence} for c in r.checks

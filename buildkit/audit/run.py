@@ -20,9 +20,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from hashlib import sha256
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from ..fsutil import sha256_file
 from .components import classify
 from .findings import NO_FILTER, Check, FileReport, State, unparseable
 from .walk import Native, NotAudited, Problem, onefile_members, walk
@@ -48,9 +50,11 @@ class AuditResult:
 def audit_native(item: Native) -> list[FileReport]:
     from . import elf, macho  # in the worker: the parent never loads LIEF
 
+    digest = ""
     try:
         whole = item.source and item.offset == 0 and os.path.getsize(item.source) == item.size
         data: bytes | str = item.source if whole else item.read()
+        digest = sha256_file(Path(data)) if isinstance(data, str) else sha256(data).hexdigest()
         reports = (
             [elf.audit(data, item.path)] if item.format == "elf" else macho.audit(data, item.path)
         )
@@ -62,7 +66,10 @@ def audit_native(item: Native) -> list[FileReport]:
         reports = [unparseable(item.path, f"parser error: {exc!r}"[:300], fmt=item.format)]
     component, origin, source = classify(item.member, item.artifact, item.context)
     return [
-        r.placed(component=component, origin=origin, source=source, artifact=item.artifact)
+        replace(
+            r.placed(component=component, origin=origin, source=source, artifact=item.artifact),
+            sha256=digest,
+        )
         for r in reports
     ]
 

@@ -34,10 +34,12 @@ class ArtifactRecord:
     payload: dict[str, str] = field(default_factory=dict)  # files inside a native artifact
     unvouched: str | None = None  # kept by --keep-foreign: why (only then in the entry)
     checks: dict[str, Any] | None = None  # the recipe's checks: where they ran, outcomes
+    # every native file inside: path, sha256, component, origin, source (release/natives.py)
+    natives: list[dict[str, str]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
-        for optional in ("unvouched", "checks"):
+        for optional in ("unvouched", "checks", "natives"):
             if doc[optional] is None:
                 del doc[optional]
         return doc
@@ -70,8 +72,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "payload": dict,
     "unvouched": (str, type(None)),
     "checks": (dict, type(None)),
+    "natives": (list, type(None)),
 }
-_OPTIONAL = ("payload", "unvouched", "checks")
+_OPTIONAL = ("payload", "unvouched", "checks", "natives")
+_NATIVE_KEYS = frozenset({"path", "sha256", "component", "origin", "source"})
 
 
 def _problem(entry: object) -> str | None:
@@ -85,6 +89,14 @@ def _problem(entry: object) -> str | None:
         for k, kind in _TYPES.items()
         if k in entry and (not isinstance(entry[k], kind) or isinstance(entry[k], bool))
     ]
+    natives = entry.get("natives")
+    if isinstance(natives, list) and not all(
+        isinstance(n, dict)
+        and set(n) == _NATIVE_KEYS
+        and all(isinstance(v, str) for v in n.values())
+        for n in natives
+    ):
+        wrong.append("natives")
     return (
         "; ".join(
             [f"unknown key(s) {', '.join(unknown)}"] * bool(unknown)

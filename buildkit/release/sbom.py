@@ -4,8 +4,14 @@ cyclonedx-python-lib from the manifest entries of that version.
 Components: every artifact (its sha256, target, format), the recipe's own sources, every
 wheel each artifact was built from (purl ``pkg:pypi/<name>@<version>`` and the sha256 of
 the file actually used), and for Nuitka binaries the Python interpreter and the Nuitka
-runtime compiled into them. Dependencies: the release needs its artifacts; each artifact
-needs the sources, its wheels and (Nuitka) the interpreter and runtime.
+runtime compiled into them. Every native file inside an artifact (the manifest's
+``natives``) is a file component with its sha256, nested in the component it belongs to:
+the wheel it came from, the interpreter (a stdlib module that links a toolchain library,
+such as ``_ssl`` with OpenSSL, also depends on that library's component), the
+distribution package of a system library (purl ``pkg:deb/…`` or ``pkg:apk/…``), else the
+artifact itself (the recipe's own compiled code). Dependencies: the release needs its
+artifacts; each artifact needs the sources, its wheels and (Nuitka) the interpreter and
+runtime.
 
 Deterministic: the serial number is a UUID derived from the entries, the timestamp is
 SOURCE_DATE_EPOCH; the same entries always give the same bytes. Everything is read from
@@ -18,6 +24,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +33,7 @@ from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
+from packaging.utils import canonicalize_name
 
 from .. import tools
 from . import profiles
@@ -82,36 +90,42 @@ def render(recipe: str, version: str, records: Sequence[ArtifactRecord]) -> str:
         )
         bom.components.add(artifact)
         artifacts.append(artifact)
-        needs = [
-            once(
-                Component(
-                    type=ComponentType.APPLICATION,
-                    name=f"{recipe} sources",
-                    version=version,
-                    bom_ref=f"sources:{inputs.get('sources_digest', '')}",
-                    hashes=_sha256(str(inputs.get("sources_digest", ""))),
-                    description="the recipe's own code (sha256 over its sorted file list)",
-                )
+        sources = once(
+            Component(
+                type=ComponentType.APPLICATION,
+                name=f"{recipe} sources",
+                version=version,
+                bom_ref=f"sources:{inputs.get('sources_digest', '')}",
+                hashes=_sha256(str(inputs.get("sources_digest", ""))),
+                description="the recipe's own code (sha256 over its sorted file list)",
             )
-        ]
+        )
+        needs = [sources]
+        wheels: dict[str, Component] = {}
         for wheel in wheel_files(entry):
-            needs.append(
-                once(
-                    Component(
-                        type=ComponentType.LIBRARY,
-                        name=wheel.name,
-                        version=wheel.version,
-                        bom_ref=f"wheel:{wheel.filename}",
-                        purl=PackageURL.from_string(wheel.purl),
-                        hashes=_sha256(wheel.sha256),
-                        properties=_props(file=wheel.filename)
-                        + (_props(origin="native package of the recipe") if wheel.own else []),
-                    )
+            wheels[wheel.filename] = once(
+                Component(
+                    type=ComponentType.LIBRARY,
+                    name=wheel.name,
+                    version=wheel.version,
+                    bom_ref=f"wheel:{wheel.filename}",
+                    purl=PackageURL.from_string(wheel.purl),
+                    hashes=_sha256(wheel.sha256),
+                    properties=_props(file=wheel.filename)
+                    + (_props(origin="native package of the recipe") if wheel.own else []),
                 )
             )
-        if entry["format"] == "nuitka":
-            needs += _nuitka_runtime(entry, once)
+        needs += list(wheels.values())
+        runtime = _nuitka_runtime(entry, once) if entry["format"] == "nuitka" else []
+        needs += runtime
         bom.register_dependency(artifact, needs)
+        owners = _Owners(artifact=artifact, wheels=wheels, runtime=runtime, once=once)
+        for row in entry.get("natives") or ():
+            file = _native(str(entry["name"]), row)
+            owner, libraries = owners.of(row)
+            owner.components.add(file)
+            if libraries:
+                bom.register_dependency(file, libraries)
     for name, sha in sorted(profiles.digests(records).items()):
         profile = Component(
             type=ComponentType.FILE,
@@ -126,6 +140,73 @@ def render(recipe: str, version: str, records: Sequence[ArtifactRecord]) -> str:
         artifacts.append(profile)
     bom.register_dependency(release, artifacts)
     return JsonV1Dot6(bom).output_as_string(indent=2) + "\n"
+
+
+def _native(artifact: str, row: Mapping[str, str]) -> Component:
+    """A native file inside an artifact, as a file component (nested in its owner)."""
+    name = f"{artifact}!{row['path']}" if row["path"] else artifact
+    return Component(
+        type=ComponentType.FILE,
+        name=name,
+        bom_ref=f"native:{name}",
+        hashes=_sha256(row["sha256"]) if row["sha256"] else [],
+        properties=_props(
+            component=row["component"], origin=row["origin"], **{"source": row["source"]}
+        ),
+    )
+
+
+@dataclass(kw_only=True)
+class _Owners:
+    """The component each native file of one artifact belongs to: the wheel it came from,
+    the interpreter (with the toolchain libraries compiled into it), the distribution
+    package of a system library, else the artifact itself (the recipe's own code)."""
+
+    artifact: Component
+    wheels: dict[str, Component]  # by wheel file name
+    runtime: list[Component]  # the interpreter, Nuitka and the toolchain (nuitka only)
+    once: _Once
+
+    def _runtime(self, prefix: str) -> Component | None:
+        return next((c for c in self.runtime if str(c.bom_ref).startswith(prefix)), None)
+
+    def of(self, row: Mapping[str, str]) -> tuple[Component, list[Component]]:
+        kind, source = row["component"], row["source"]
+        if kind in ("wheel", "own") and source in self.wheels:
+            return self.wheels[source], []
+        if kind == "wheel":
+            project = canonicalize_name(row["origin"].split(" ", 1)[0])
+            found = [c for c in self.wheels.values() if c.name == project]
+            if found:
+                return found[0], []
+        if kind == "toolchain":
+            from ..toolchain.build import MODULES  # the libraries each stdlib module links
+
+            owner = self._runtime("toolchain:cpython@") or self._runtime("interpreter:")
+            stem = row["path"].rsplit("/", 1)[-1].split(".", 1)[0]
+            libraries = [
+                lib
+                for project, modules in MODULES.items()
+                if stem in modules and (lib := self._runtime(f"toolchain:{project}@"))
+            ]
+            if owner is not None:
+                return owner, libraries
+        if kind == "interpreter" and (owner := self._runtime("interpreter:")) is not None:
+            return owner, []
+        if kind == "system" and source.startswith(("pkg:deb/", "pkg:apk/")):
+            purl = PackageURL.from_string(source)
+            return self.once(
+                Component(
+                    type=ComponentType.LIBRARY,
+                    name=purl.name,
+                    version=purl.version,
+                    bom_ref=f"system:{source}",
+                    purl=purl,
+                    description="a system library the build host's package manager installed, "
+                    "copied into the artifact",
+                )
+            ), []
+        return self.artifact, []
 
 
 class _Once:

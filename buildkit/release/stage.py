@@ -14,17 +14,17 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..audit import output
+from ..audit import output, packages
 from ..audit.baseline import Baseline, compare
 from ..audit.policy import GateResult, evaluate
 from ..audit.report import gate_line
 from ..audit.run import AuditResult, audit_paths
 from ..errors import CheckFailed
 from ..recipe import Hardening
-from . import documents, publish, sign
+from . import documents, natives, publish, sign
 from .manifest import ArtifactRecord
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def release(
         sign.check_key(sign_key)  # before the audit: an unusable key wastes no work
     names = {source: record.name for source, record in built}
     log.info("auditing %d artifact(s)", len(built), extra={"step": "audit"})
-    fresh = audit_paths([source for source, _ in built], names)
+    fresh, built = _traced(audit_paths([source for source, _ in built], names), built)
     gates = {}
     for name in sorted({r.stem for _, r in built}):
         mine = {r.name for _, r in built if r.stem == name}
@@ -90,6 +90,20 @@ def release(
         reports=tuple(docs.reports),
         signature=signature if signature.exists() else None,
     )
+
+
+def _traced(
+    fresh: AuditResult, built: Sequence[tuple[Path, ArtifactRecord]]
+) -> tuple[AuditResult, list[tuple[Path, ArtifactRecord]]]:
+    """The system libraries in artifacts built here traced to this host's packages, and
+    every record with its native files (a record that has them keeps them: it was built,
+    and its libraries traced, on another machine)."""
+    here = {r.name for _, r in built if r.natives is None}
+    traced = natives.applied(packages.resolve(fresh, only=here), {r.name: r for _, r in built})
+    return traced, [
+        (s, r if r.natives is not None else replace(r, natives=natives.rows(traced.files, r.name)))
+        for s, r in built
+    ]
 
 
 def _evaluate(result: AuditResult, artifacts: set[str], policy: Hardening) -> GateResult:
@@ -141,7 +155,7 @@ class _Documents:
             by_stem[entry.stem].append(name)
         staged: list[Path] = []
         for name, policy in sorted(self.policies.items()):
-            result = self._audit(sorted(by_stem.get(name, ())), staging)
+            result = natives.applied(self._audit(sorted(by_stem.get(name, ())), staging), entries)
             files = result.files
             gate = evaluate(files, policy, unreadable=tuple(p.path for p in result.problems))
             diff = compare(result, self.baseline) if self.baseline is not None else None
