@@ -47,6 +47,8 @@ HARDENING_CHECKS = (
     "hardened-runtime",
     "glibc",
     "seccomp",
+    "wx",
+    "stack-clash",
 )
 
 RECIPE_KEYS = ("name", "version", "entry", "sources", "native", "requirements", "python")

@@ -128,20 +128,31 @@ def audit(data: bytes | str, path: str) -> FileReport:
         elif binary.libraries and not _copy_relocated(data, "__stack_chk_guard"):
             own_guard = "__stack_chk_guard is the file's own, not libc's: nothing randomises it"
     features = _features(binary)
+    note = _toolchain_note(binary)
     checks = (
         _relro(binary),
         _canary(canaries, has_dynamic=len(binary.dynamic_symbols) > 0 or symtab > 0, own=own_guard),
         _nx(binary),
         _pie(binary, kind),
-        _fortify(imports, libc, _toolchain_note(binary) if kind in _LIBRARIES else ""),
+        _fortify(imports, libc, note, library=kind in _LIBRARIES),
         _rpath(binary),
         _stripped(symtab),
         _cet(arch, features),
         _bti(arch, features),
         _glibc(binary, libc),
         _seccomp(binary, data, kind),
+        _wx(binary),
+        _stack_clash(note),
     )
-    return FileReport(path=path, format="elf", kind=kind, arch=arch, libc=libc, checks=checks)
+    return FileReport(
+        path=path,
+        format="elf",
+        kind=kind,
+        arch=arch,
+        libc=libc,
+        checks=checks,
+        compiler=_compiler(binary),
+    )
 
 
 def _copied_from_libc(binary: lief.ELF.Binary, name: str) -> bool:
@@ -319,16 +330,31 @@ def _seccomp(binary: lief.ELF.Binary, data: bytes | str, kind: str) -> Check:
 
 
 def _toolchain_note(binary: lief.ELF.Binary) -> str:
-    """The hardening flags a ``buildkit`` ELF note (the hermetic toolchain's, see
-    toolchain/build.py) says the file was compiled with, or ""."""
+    """The hardening flags the ``buildkit`` ELF notes say the file was compiled with
+    (the hermetic toolchain's, and the one on code Nuitka compiled with the policy's
+    flags; see toolchain/build.py), one line per note, or ""."""
+    texts = []
     for note in binary.notes:
         if _read(lambda: note.name, "").rstrip("\0") == "buildkit":  # noqa: B023
             text = bytes(note.description)[:4096].split(b"\0", 1)[0]
-            return text.decode("ascii", "replace")
-    return ""
+            texts.append(text.decode("ascii", "replace"))
+        if len(texts) >= 8:
+            break
+    return "\n".join(texts)
 
 
-def _fortify(imports: set[str], libc: str, note: str = "") -> Check:
+def _fortify_level(note: str) -> str:
+    """The lowest _FORTIFY_SOURCE level the buildkit notes record ("" when one of them
+    records none)."""
+    levels = []
+    for line in note.splitlines():
+        if "-D_FORTIFY_SOURCE=" not in line:
+            return ""
+        levels.append(line.rsplit("-D_FORTIFY_SOURCE=", 1)[1].split(" ", 1)[0])
+    return min(levels, default="")
+
+
+def _fortify(imports: set[str], libc: str, note: str = "", *, library: bool = False) -> Check:
     if libc == "musl":
         return Check(name="fortify", state=State.NOT_APPLICABLE, evidence="musl has no _chk")
     fortified = sorted(
@@ -336,12 +362,13 @@ def _fortify(imports: set[str], libc: str, note: str = "") -> Check:
     )
     fortifiable = sorted(n for n in imports if n in FORTIFIABLE)
     evidence = f"{len(fortified)} fortified, {len(fortifiable)} fortifiable unfortified"
+    level = _fortify_level(note)
     if fortified:
-        return Check(name="fortify", state=State.PASS, evidence=evidence)
-    if "-D_FORTIFY_SOURCE=" in note:
+        said = f"level {level} (its buildkit notes)" if level else "level not recorded"
+        return Check(name="fortify", state=State.PASS, evidence=f"{evidence}; {said}")
+    if level and library:
         # A library the toolchain compiled with _FORTIFY_SOURCE in which no call had a
         # size known at compile time: nothing to check at run time, and its note says so.
-        level = note.split("-D_FORTIFY_SOURCE=", 1)[1].split(" ", 1)[0]
         return Check(
             name="fortify",
             state=State.PASS,
@@ -353,6 +380,58 @@ def _fortify(imports: set[str], libc: str, note: str = "") -> Check:
             name="fortify", state=State.FAIL, evidence=evidence + ": " + ", ".join(fortifiable[:5])
         )
     return Check(name="fortify", state=State.UNKNOWN, evidence="no fortifiable call found")
+
+
+def _wx(binary: lief.ELF.Binary) -> Check:
+    """No loadable segment both writable and executable (BinSkim's BA3030-style check):
+    code an attacker can write to is code they can run."""
+    flags = lief.ELF.Segment.FLAGS
+    both = [
+        f"LOAD at {s.virtual_address:#x}"
+        for s in binary.segments
+        if s.type == lief.ELF.Segment.TYPE.LOAD and s.has(flags.W) and s.has(flags.X)
+    ]
+    if both:
+        return Check(
+            name="wx", state=State.FAIL, evidence="writable and executable: " + ", ".join(both)
+        )
+    return Check(name="wx", state=State.PASS, evidence="no segment is writable and executable")
+
+
+def _stack_clash(note: str) -> Check:
+    """-fstack-clash-protection leaves no mark of its own in a linked file; buildkit's
+    toolchain note records the flags a file was compiled with."""
+    if not note:
+        return Check(
+            name="stack-clash",
+            state=State.UNKNOWN,
+            evidence="not recorded in the file (buildkit's toolchain note records it)",
+        )
+    if all("-fstack-clash-protection" in line.split() for line in note.splitlines()):
+        return Check(
+            name="stack-clash",
+            state=State.PASS,
+            evidence="compiled with -fstack-clash-protection (its buildkit notes)",
+        )
+    return Check(
+        name="stack-clash",
+        state=State.FAIL,
+        evidence="a buildkit note of the file lists no -fstack-clash-protection: "
+        + "; ".join(line for line in note.splitlines() if "-fstack-clash" not in line)[:300],
+    )
+
+
+def _compiler(binary: lief.ELF.Binary) -> str:
+    """The compilers and linker named in ``.comment`` ("GCC: (Debian 12.2.0-14) 12.2.0;
+    Linker: LLD 19.1.7"), each once, bounded."""
+    section = _read(lambda: binary.get_section(".comment"), None)
+    if section is None:
+        return ""
+    raw = bytes(_read(lambda: bytes(section.content[:4096]), b""))
+    names = dict.fromkeys(
+        t for part in raw.split(b"\0") if (t := part.decode("ascii", "replace").strip())
+    )
+    return "; ".join(list(names)[:8])[:500]
 
 
 def _rpath(binary: lief.ELF.Binary) -> Check:

@@ -33,7 +33,7 @@ GLIBC_BASELINE = {"GLIBC": (2, 17), "GLIBCXX": (3, 4, 19), "CXXABI": (1, 3, 7)}
 # Every check an audit can report, in the order reports show them.
 ELF_CHECKS = (
     "relro", "canary", "nx", "pie", "fortify", "rpath", "stripped", "cet", "bti", "glibc",
-    "seccomp",
+    "seccomp", "wx", "stack-clash",
 )  # fmt: skip
 #: What a program without a seccomp filter of its own says (the audit turns it into n/a
 #: for the programs a filtered onefile bootstrap starts).
@@ -66,6 +66,7 @@ class FileReport:
     source: str = ""
     artifact: str = ""  # the file given on the command line (or found in a folder)
     sha256: str = ""  # of the file's bytes (as shipped inside its artifact)
+    compiler: str = ""  # compilers and linker named in the file (ELF .comment)
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)

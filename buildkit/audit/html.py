@@ -32,7 +32,8 @@ ul.verdicts{padding-left:1.2em;margin:.4em 0} ul.verdicts li{overflow-wrap:anywh
 table{border-collapse:collapse;margin:.4em 0 .2em;width:100%;table-layout:fixed}
 th,td{border:1px solid #bbb;padding:.15em .3em;text-align:center;font-size:12.5px;
 overflow-wrap:anywhere}
-th{background:#f2f2f6;font-weight:600}
+th{background:#f2f2f6;font-weight:600;font-size:12px;padding:.15em .15em;
+overflow-wrap:normal;word-break:normal}
 td.file{text-align:left;font-family:ui-monospace,monospace;font-size:12px}
 td.owner{text-align:left}
 td.pass{background:#c8ecc8} td.fail{background:#f6b8b8;font-weight:bold}
@@ -150,7 +151,8 @@ def _row(r: FileReport, columns: tuple[str, ...], gate: GateResult | None) -> li
         scope = '<td class="gated">gated</td>'
     else:
         scope = '<td class="reported">reported</td>'
-    origin = f" ({escape(r.origin)})" if r.origin else ""
+    short = r.origin.split(" (", 1)[0]  # the rest is in the details row
+    origin = f" ({escape(short)})" if short else ""
     component = escape(r.component.value)
     kind = f"{r.kind}, {r.arch}, {r.libc}"
     out = [
@@ -162,8 +164,15 @@ def _row(r: FileReport, columns: tuple[str, ...], gate: GateResult | None) -> li
         f"<dt>{escape(c.name)}: {_LABEL[c.state]}</dt><dd>{escape(c.evidence)}</dd>"
         for c in r.checks
     ]
+    if r.origin:
+        items.append(f"<dt>origin</dt><dd>{escape(r.origin)}</dd>")
     if r.source:
         items.append(f"<dt>source</dt><dd>{escape(r.source)}</dd>")
+    if r.sha256:
+        items.append(f"<dt>sha256</dt><dd>{r.sha256}</dd>")
+    for v in gate.verdicts if gate is not None and r.failing else ():
+        if v.path == r.path and v.waiver:
+            items.append(f"<dt>{escape(v.requirement)} waiver</dt><dd>{escape(v.waiver)}</dd>")
     fix = fix_of(r, gate)
     if fix is not None:
         items.append(f"<dt>owner</dt><dd>{escape(fix.owner)}</dd>")
@@ -182,8 +191,8 @@ def _table(rows: list[FileReport], fmt: str, gate: GateResult | None) -> list[st
     head = "".join(f'<th title="{escape(CHECKS[c])}">{escape(c)}</th>' for c in columns)
     out = [
         f'<table class="matrix" data-format="{escape(fmt)}"><colgroup>'
-        '<col style="width:26%"><col style="width:15%"><col style="width:5.5em">'
-        + f'<col style="width:calc(59% / {width})">' * len(columns)
+        '<col style="width:24%"><col style="width:14%"><col style="width:5em">'
+        + f'<col style="width:calc(62% / {width})">' * len(columns)
         + "</colgroup>",
         f"<thead><tr><th>{escape(fmt)} file</th><th>component</th><th>gate</th>{head}</tr>"
         "</thead><tbody>",

@@ -27,6 +27,8 @@ _WITHOUT_FLAGS = {
     "nx-heap": "link with -Wl,-no_heap_execution (arm64 has it always)",
     "pagezero": "link without -pagezero_size 0",
     "parse": "the file could not be read as a native file: rebuild it",
+    "wx": "link without writable and executable segments (no -z execstack, no linker script "
+    "or section flags that make code writable; GNU ld: --no-rwx-segments)",
 }
 TOOLCHAIN_SOURCE = "buildkit/toolchain/build.py"
 

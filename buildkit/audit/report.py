@@ -45,6 +45,9 @@ CHECKS: dict[str, str] = {
     "hardened-runtime": "Mach-O hardened runtime (CS_RUNTIME)",
     "pagezero": "Mach-O __PAGEZERO guard segment",
     "seccomp": 'a seccomp filter the program installs itself (seccomp = "enforce")',
+    "wx": "no segment both writable and executable",
+    "stack-clash": "stack clash protection (-fstack-clash-protection), where the file records "
+    "its flags (buildkit's toolchain note)",
     "parse": "the file could be parsed",
 }
 
@@ -106,6 +109,7 @@ def document(
                 "origin": r.origin,
                 "source": r.source,
                 "sha256": r.sha256,
+                "compiler": r.compiler,
                 "in_scope": None if gate is None else in_scope(r, gate.scope),
                 "checks": {
                     c.name: {"state": c.state.value, "evidence": c.evidence} for c in r.checks

@@ -302,7 +302,7 @@ def _toolchain(
     """The toolchain's Nuitka interpreter, and the environment that makes Nuitka compile
     with the toolchain's zig for the target's C library baseline."""
     from ..toolchain import store, venv
-    from ..toolchain.build import SOURCE_ROOT, dynamic_flag, rt_link_args, zig
+    from ..toolchain.build import SOURCE_ROOT, dynamic_flag, note_header, rt_link_args, zig
 
     built = store.ensure(job.target, job.cache)
     if built.key.rsplit("-", 1)[-1] != job.settings["toolchain"]:
@@ -346,7 +346,15 @@ def _toolchain(
         encoding="utf-8",
     )
     wrapper.chmod(0o755)
-    env = {"CC": str(wrapper)}
+    # the policy's flags as a buildkit ELF note in every object Nuitka compiles (its own
+    # COMDAT group: the toolchain's objects linked in keep theirs), so the audit can tell
+    # FORTIFY's level and stack clash protection, which leave no other mark
+    note = here / "buildkit-note.h"
+    cflags = job.settings["cflags"]
+    note.write_text(
+        note_header(cflags.split(), who="nuitka", group="buildkit.note.app"), encoding="utf-8"
+    )
+    env = {"CC": str(wrapper), "CFLAGS": f"{cflags} -include {note}".strip()}
     if built.programs is not None:
         # readelf and patchelf (Nuitka), strip (nuitka_strip.py): the toolchain's own,
         # native executables (in an emulated builder the root's would run emulated)

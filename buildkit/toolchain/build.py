@@ -63,20 +63,24 @@ STACK_ALL = "-fstack-protector-all"
 NOTE_NAME = "buildkit"
 
 
-def note_header(flags: list[str]) -> str:
+def note_header(
+    flags: list[str], *, who: str = "toolchain", group: str = "buildkit.note.flags"
+) -> str:
     """A C header (given to every compile with -include) that puts the note in the object:
     where no call had a size the compiler could check, no __*_chk import shows that
     _FORTIFY_SOURCE was on, and the note says so (see audit/elf.py). The section is
-    COMDAT (one copy per linked file) and SHF_GNU_RETAIN ("R"): without it the linker's
-    --gc-sections, which zig turns on at -O2, drops the note from every linked file."""
-    text = "buildkit toolchain cflags: " + " ".join(flags)
-    if any(c in text for c in '"\\\n'):
+    COMDAT (one copy per linked file and ``group``: the toolchain's objects and the ones
+    Nuitka compiles for the recipe each keep their own) and SHF_GNU_RETAIN ("R"): without
+    it the linker's --gc-sections, which zig turns on at -O2, drops the note from every
+    linked file."""
+    text = f"buildkit {who} cflags: " + " ".join(flags)
+    if any(c in text for c in '"\\\n') or not group.replace(".", "").isalnum():
         raise ToolError(f"a hardening flag cannot go into the toolchain's note: {text!r}")
     size = len(text.encode()) + 1
     return (
         "/* buildkit: the hardening flags of this object, as an ELF note */\n"
         "#ifndef __ASSEMBLER__\n"  # assembler sources are preprocessed with it too
-        '__asm__(".pushsection .note.buildkit,\\"aGR\\",@note,buildkit.note.flags,comdat\\n"\n'
+        f'__asm__(".pushsection .note.buildkit,\\"aGR\\",@note,{group},comdat\\n"\n'
         f'        ".balign 4\\n.long {len(NOTE_NAME) + 1}\\n.long {size}\\n.long 1\\n"\n'
         f'        ".asciz \\"{NOTE_NAME}\\"\\n.balign 4\\n.asciz \\"{text}\\"\\n"\n'
         '        ".balign 4\\n.popsection\\n");\n'

@@ -15,9 +15,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from buildkit.targets import all_targets
 from tests.integration.conftest import buildkit
 
 pytestmark = pytest.mark.integration
+TARGETS = tuple(all_targets())
 
 # The SARIF 2.1.0 JSON schema as Microsoft publishes it on npm (package @microsoft/jest-sarif).
 SARIF_SCHEMA_TGZ = "https://registry.npmjs.org/@microsoft/jest-sarif/-/jest-sarif-1.0.0-beta.0.tgz"
@@ -117,7 +119,10 @@ def test_sarif_validates_against_the_schema(
     )
     doc = json.loads((tmp_path / "audit.hardening.sarif").read_text())
     validator.validate(doc)
-    results = doc["runs"][0]["results"]
+    # one run per target, each with its code-scanning category
+    ids = [run["automationDetails"]["id"] for run in doc["runs"]]
+    assert ids == sorted(f"buildkit/hostmetrics/{t}/" for t in TARGETS)
+    results = [r for run in doc["runs"] for r in run["results"]]
     assert {r["level"] for r in results} >= {"note"}  # the waived ones
     for r in results:
         uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
@@ -140,11 +145,12 @@ def test_html_report_renders_in_chromium(sample_dist: Path, tmp_path: Path) -> N
     page = tmp_path / "hm.hardening.html"
     dom = chromium("--dump-dom", page.as_uri()).stdout
     assert dom.count('<tr data-component="wheel">') == len(arts)
-    assert dom.count('<tr class="artifact">') == len(arts)
+    assert dom.count('<table class="matrix"') == len(arts)  # one per artifact
     assert "FAIL" in dom and "pass" in dom and "n/a" in dom
     # the component filter, opened through the link form #component=...
     filtered = chromium("--dump-dom", page.as_uri() + "#component=own").stdout
     assert filtered.count('<tr data-component="wheel" hidden="">') == len(arts)
+    assert filtered.count('<tr class="details" data-component="wheel" hidden="">') == len(arts)
     shot = tmp_path / "matrix.png"
-    chromium(f"--screenshot={shot}", "--window-size=1600,900", page.as_uri())
+    chromium(f"--screenshot={shot}", "--window-size=1280,900", page.as_uri())
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

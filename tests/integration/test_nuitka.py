@@ -20,7 +20,11 @@ pytestmark = pytest.mark.integration
 
 
 def build_copy(
-    recipe: Path, out: Path, cache: Path, seed_from: Path | None = None
+    recipe: Path,
+    out: Path,
+    cache: Path,
+    seed_from: Path | None = None,
+    extra: tuple[str | Path, ...] = (),
 ) -> dict[str, Any]:
     """Build a recipe copy's nuitka binary for this host; ``seed_from`` shares only its
     compiler caches (ccache, and Nuitka's, where zig keeps its objects), so Nuitka runs
@@ -40,6 +44,7 @@ def build_copy(
         "--cache-dir",
         cache,
         "--json",
+        *extra,
         cwd=recipe.parents[1],
     )
     (artifact,) = json.loads(proc.stdout)["artifacts"]

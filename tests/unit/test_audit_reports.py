@@ -86,7 +86,9 @@ def test_sarif_results_levels_and_fingerprints(tmp_path: Path) -> None:
     levels = {}
     for run in runs:
         rules = run["tool"]["driver"]["rules"]
-        assert all(r["id"].startswith("BK/") and r["properties"]["security-severity"] for r in rules)
+        assert all(
+            r["id"].startswith("BK/") and r["properties"]["security-severity"] for r in rules
+        )
         assert len({r["id"] for r in rules}) == len(rules)
         for res in run["results"]:
             assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
@@ -114,7 +116,9 @@ def test_markdown_and_written_files(tmp_path: Path) -> None:
     result = audited(tmp_path)
     gate = gate_of(result)
     text = report.markdown(result, gate, title="demo-1.0")
-    assert text.startswith("## Hardening audit: demo-1.0\n\n### Verdict\n\n**Policy gate ❌ failed**")
+    assert text.startswith(
+        "## Hardening audit: demo-1.0\n\n### Verdict\n\n**Policy gate ❌ failed**"
+    )
     assert "- ❌ demo-1.0-linux-amd64.pyz: FAILS the gate: " in text
     assert "- ❌ tool: FAILS the gate: relro-full on tool" in text
     assert "#### fast 2.0 (a third-party wheel from PyPI)" in text

@@ -188,11 +188,20 @@ def test_manifest_entries_round_trip_and_foreign_ones_are_refused() -> None:
     assert ArtifactRecord.from_dict(entry, "in/manifest.json").to_dict() == entry
     kept = {**entry, "unvouched": "kept by --keep-foreign: another recipe"}
     assert ArtifactRecord.from_dict(kept, "in/manifest.json").to_dict() == kept
+    native = {"path": "a.so", "sha256": "0" * 64, "component": "wheel", "origin": "a 1",
+              "source": "a-1-py3-none-any.whl"}  # fmt: skip
+    listed = {**entry, "natives": [native]}
+    assert ArtifactRecord.from_dict(listed, "in/manifest.json").to_dict() == listed
     for bad, why in (
         ({**entry, "script": "curl | sh"}, "unknown key.*script"),
         ({k: v for k, v in entry.items() if k != "sha256"}, "sha256"),
         ({**entry, "size": "12"}, "wrong type"),
         ({**entry, "name": ["a"]}, "wrong type"),
+        # the native files: rows of exactly these string fields
+        ({**entry, "natives": [{"path": "a.so"}]}, "natives of the wrong type"),
+        ({**entry, "natives": [{**native, "sha256": 1}]}, "natives of the wrong type"),
+        ({**entry, "natives": [{**native, "run": "sh"}]}, "natives of the wrong type"),
+        ({**entry, "natives": "a.so"}, "natives of the wrong type"),
     ):
         with pytest.raises(CheckFailed, match=f"in/manifest.json: manifest entry .*{why}"):
             ArtifactRecord.from_dict(bad, "in/manifest.json")
