@@ -200,3 +200,15 @@ def test_one_verdict_per_artifact() -> None:
     assert next(v.line() for v in verdicts(new, None)).endswith(
         "no policy: 1 of 1 native file(s) fail a check"
     )
+
+
+def test_rule_help_differs_for_each_owner() -> None:
+    from buildkit.audit.remedy import rule_help
+
+    helps = {c: rule_help("canary", c) for c in Component}
+    assert len({who for who, _ in helps.values()}) == len(Component)
+    assert len({how for _, how in helps.values()}) == len(Component)
+    assert "-fstack-protector-strong" in helps[Component.OWN][1]
+    assert "zig_target" in helps[Component.INTERPRETER][1]
+    assert "sdist" in helps[Component.WHEEL][1]
+    assert "Find its source" in helps[Component.UNKNOWN][1]
