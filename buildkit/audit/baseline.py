@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from ..errors import InputError
@@ -58,7 +59,7 @@ class Comparison:
         """``new`` or ``unchanged`` for a failure of this audit."""
         return UNCHANGED if (key, check) in self._unchanged else NEW
 
-    @property
+    @cached_property
     def _unchanged(self) -> frozenset[tuple[str, str]]:
         return frozenset((c.identity, c.check) for c in self.unchanged)
 
