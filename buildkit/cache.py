@@ -7,7 +7,7 @@ Layout under the cache root (``--cache-dir``, ``$BUILDKIT_CACHE_DIR`` or
     blobs/<aa>/<sha256>                     built artifacts, by the hash of their bytes
     actions/<aa>/<key>.json                 action key -> blob digest (an unchanged build)
     trees/<aa>/<sha256>/                    the folder packed inside a native artifact
-    tools/                                  the tools' own caches (pip, uv, pex)
+    tools/                                  the tools' own caches (pip, pex, ccache, Nuitka, zig)
     tmp/                                    fills in progress (same file system: rename)
 
 Entries appear only complete (filled in ``tmp/``, verified, then renamed into place) and

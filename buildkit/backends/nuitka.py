@@ -354,7 +354,15 @@ def _toolchain(
     note.write_text(
         note_header(cflags.split(), who="nuitka", group="buildkit.note.app"), encoding="utf-8"
     )
-    env = {"CC": str(wrapper), "CFLAGS": f"{cflags} -include {note}".strip()}
+    # zig keeps its objects (and the target's libc pieces it builds) in the cache folder
+    # given, like every other tool's: not in $HOME/.cache/zig, which nothing bounds
+    zig_cache = str(job.cache.tool_dir("zig"))
+    env = {
+        "CC": str(wrapper),
+        "CFLAGS": f"{cflags} -include {note}".strip(),
+        "ZIG_GLOBAL_CACHE_DIR": zig_cache,
+        "ZIG_LOCAL_CACHE_DIR": zig_cache,
+    }
     if built.programs is not None:
         # readelf and patchelf (Nuitka), strip (nuitka_strip.py): the toolchain's own,
         # native executables (in an emulated builder the root's would run emulated)

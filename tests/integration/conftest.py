@@ -36,6 +36,17 @@ def buildkit(
     return proc
 
 
+def seed_compiler_caches(cache: Path, source: Path) -> None:
+    """Copy only the compiler caches of the cache folder ``source`` (ccache, Nuitka's
+    and zig's objects) into ``cache``: a build there runs every tool again but compiles
+    fast. Nothing else is shared: no wheels, no actions, no artifacts."""
+    import shutil
+
+    for tool in ("ccache", "nuitka", "zig"):
+        if (source / "tools" / tool).is_dir():
+            shutil.copytree(source / "tools" / tool, cache / "tools" / tool)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")

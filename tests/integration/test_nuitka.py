@@ -13,7 +13,7 @@ import pytest
 
 from buildkit.hardening import DEFAULT_REQUIRE
 from tests.conftest import RECIPES, SAMPLES, with_hardening
-from tests.integration.conftest import buildkit
+from tests.integration.conftest import buildkit, seed_compiler_caches
 from tests.integration.test_build import HOST, check_hostmetrics, check_portcheck
 
 pytestmark = pytest.mark.integration
@@ -23,15 +23,15 @@ def build_copy(
     recipe: Path,
     out: Path,
     cache: Path,
+    *,
     seed_from: Path | None = None,
     extra: tuple[str | Path, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Build a recipe copy's nuitka binary for this host; ``seed_from`` shares only its
-    compiler caches (ccache, and Nuitka's, where zig keeps its objects), so Nuitka runs
-    again but compiles fast."""
-    for tool in ("ccache", "nuitka"):
-        if seed_from is not None and (seed_from / "tools" / tool).is_dir():
-            shutil.copytree(seed_from / "tools" / tool, cache / "tools" / tool)
+    compiler caches (seed_compiler_caches), so Nuitka runs again but compiles fast."""
+    if seed_from is not None:
+        seed_compiler_caches(cache, seed_from)
     proc = buildkit(
         "build",
         recipe,
@@ -46,6 +46,7 @@ def build_copy(
         "--json",
         *extra,
         cwd=recipe.parents[1],
+        env=env,
     )
     (artifact,) = json.loads(proc.stdout)["artifacts"]
     return dict(artifact)
@@ -140,11 +141,18 @@ def test_rebuild_from_another_folder_same_bytes(
     nuitka_build: dict[str, Any], recipe_copy, tmp_path: Path, cache_dir: Path
 ) -> None:
     """A copy of the recipe in another folder, another output folder, an empty action cache
-    (only the compiler cache is shared, so the build runs Nuitka again): the same bytes."""
+    (only the compiler caches are shared, so the build runs Nuitka again): the same bytes.
+    Under an empty $HOME, which the build leaves empty: every tool's cache (zig's objects
+    too) is in the cache folder, where `--cache-dir` puts it, not in ~/.cache."""
     recipe = recipe_copy("portcheck")
-    artifact = build_copy(recipe, tmp_path / "other", tmp_path / "cache", seed_from=cache_dir)
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir()
+    env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    artifact = build_copy(recipe, tmp_path / "other", cache, seed_from=cache_dir, env=env)
     assert artifact["reused"] is False
     assert artifact["sha256"] == nuitka_build["portcheck"]["sha256"]
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
+    assert any((cache / "tools" / "zig").iterdir())
 
 
 def test_inspect_checksums_manifest(nuitka_build: dict[str, Any]) -> None:
@@ -491,7 +499,7 @@ def test_same_binary_whatever_python_runs_buildkit(
     toolkit_venv(other, venv, what=f"a toolkit venv on {other}")
     recipe = recipe_copy("portcheck")
     cache = tmp_path / "cache"
-    shutil.copytree(cache_dir / "tools" / "nuitka", cache / "tools" / "nuitka")  # zig's objects
+    seed_compiler_caches(cache, cache_dir)  # the objects zig compiled from the same sources
     proc = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "buildkit", "build", str(recipe), "--format",
          "nuitka", "--target", HOST, "--out", str(tmp_path / "d"), "--cache-dir", str(cache),

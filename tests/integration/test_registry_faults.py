@@ -20,7 +20,7 @@ import pytest
 
 from buildkit.release.publish import listing_problems
 from tests.conftest import RECIPES
-from tests.integration.conftest import buildkit
+from tests.integration.conftest import buildkit, seed_compiler_caches
 from tests.integration.test_faults import cache_problems
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -197,16 +197,18 @@ def offline_ns(*args: str | Path) -> list[str | Path]:
 
 
 @pytest.mark.skipif(UNSHARE is None, reason="needs util-linux unshare")
-def test_offline_build_in_a_namespace_without_network(tmp_path: Path) -> None:
+def test_offline_build_in_a_namespace_without_network(tmp_path: Path, cache_dir: Path) -> None:
     """Fill the cache with network, drop the built artifacts from it, then build every
     format again in a network namespace that has no network: the same bytes. Without
-    --offline there, the error says what needed the network."""
+    --offline there, the error says what needed the network. (Only the session's
+    compiler caches are copied in first: every wheel is fetched here, every tool runs.)"""
     import os
     import sys
 
     if os.geteuid() != 0:
         pytest.skip("unshare -n needs root (CI runs as root)")
     cache = tmp_path / "cache"
+    seed_compiler_caches(cache, cache_dir)
     online, offline = tmp_path / "online", tmp_path / "offline"
     everything = ["build", RECIPES / "hostmetrics", "--target", "linux-amd64",
                   "--format", "pex", "--format", "shiv", "--format", "nuitka"]  # fmt: skip
