@@ -10,6 +10,7 @@ then closed), so a probe of it is refused.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import socket
 import threading
@@ -17,7 +18,9 @@ from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .model import PLACEHOLDERS, Check
+from ..errors import IntegrityError
+from ..fsutil import read_regular
+from .model import MAX_COPY, PLACEHOLDERS, Check
 
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
@@ -100,11 +103,23 @@ def closed_port() -> int:
 
 
 def write_files(check: Check, folder: Path) -> None:
-    """The check's files, created fresh in ``folder`` (its working folder)."""
+    """The check's files, created fresh in ``folder`` (its working folder), and the
+    recipe folder's files it copies, refused if their bytes changed since the recipe
+    was read."""
     for name, text in check.files:
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    for name, source, sha256 in check.copy:
+        data = read_regular(Path(source), MAX_COPY)
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise IntegrityError(
+                f"check {check.name!r}: {source} changed since the recipe was read",
+                hint="build again; nothing was published",
+            )
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,9 @@
 A check runs the artifact with its ``args`` and compares the exit code and output with
 what it expects. Fixtures make the run real without the network: ``serve`` starts a TCP
 listener or an HTTP server on 127.0.0.1 (``{port}``, ``{url}``), ``{closed_port}`` is a
-port nothing listens on, ``files`` are created in the check's working folder (``{dir}``),
+port nothing listens on, ``files`` are created in the check's working folder (``{dir}``)
+and ``copy`` copies files of the recipe folder there (a real wheel, archive or
+certificate: any bytes, hashed when the recipe is read and checked again when copied),
 and ``env`` and ``stdin`` are given to the program. ``targets`` limits a check to the
 artifacts of some targets (a behaviour that differs on one platform gets a check of its
 own there). A recipe without ``[[checks]]`` gets one: ``--help`` must exit 0.
@@ -18,6 +20,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ..errors import did_you_mean
+from ..fsutil import sha256_file
 
 if TYPE_CHECKING:
     from ..recipe import Checker
@@ -33,6 +36,7 @@ KEYS = (
     "env",
     "stdin",
     "files",
+    "copy",
     "serve",
     "timeout",
     "targets",
@@ -43,6 +47,7 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_CHECKS = 64
 MAX_FIXTURE = 1 << 20  # bytes of files and stdin per check
+MAX_COPY = 64 << 20  # bytes of the recipe folder's files one check copies
 MAX_TIMEOUT = 3600
 DEFAULT_TIMEOUT = 60.0
 
@@ -59,6 +64,8 @@ class Check:
     env: tuple[tuple[str, str], ...] = ()
     stdin: str = ""
     files: tuple[tuple[str, str], ...] = ()
+    # (name in the check's folder, the recipe folder's file, its sha256 when read)
+    copy: tuple[tuple[str, str, str], ...] = ()
     serve: str = ""  # "", "tcp" or "http"
     timeout: float = DEFAULT_TIMEOUT
     targets: tuple[str, ...] = ()  # the targets whose artifacts it runs against; () = all
@@ -162,14 +169,18 @@ def _one(c: Checker, item: Any, i: int) -> Check:
         if not _ENV_NAME.fullmatch(key):
             raise c.fail(f"{where}env", f"{key!r} is not an environment variable name")
     files = _mapping(c, table, "files", where)
-    for name, _ in files:
-        path = PurePosixPath(name)
-        if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
-            raise c.fail(
-                f"{where}files",
-                f"{name!r} is not a relative path inside the check's folder",
-                hint='name files like "app.log" or "conf/app.ini"',
-            )
+    copies = _mapping(c, table, "copy", where)
+    for key, pairs in (("files", files), ("copy", copies)):
+        for name, _ in pairs:
+            if not _relative(name):
+                raise c.fail(
+                    f"{where}{key}",
+                    f"{name!r} is not a relative path inside the check's folder",
+                    hint='name files like "app.log" or "conf/app.ini"',
+                )
+    if both := sorted({n for n, _ in files} & {n for n, _ in copies}):
+        raise c.fail(f"{where}copy", f"{both[0]!r} is also in files: one file, one source")
+    copy = _copied(c, copies, where)
     stdin = c.string(table, "stdin", where, required=False)
     size = len(stdin.encode()) + sum(len(text.encode()) for _, text in files)
     if size > MAX_FIXTURE:
@@ -194,6 +205,7 @@ def _one(c: Checker, item: Any, i: int) -> Check:
         env=env,
         stdin=stdin,
         files=files,
+        copy=copy,
         serve=serve,
         timeout=float(timeout),
         targets=only,
@@ -232,3 +244,41 @@ def _mapping(
         if not isinstance(v, str):
             raise c.fail(f"{where}{key}", f"{k!r} must be a string, not {type(v).__name__}")
     return tuple(sorted(mapping.items()))
+
+
+def _relative(name: str) -> bool:
+    path = PurePosixPath(name)
+    return bool(name) and not path.is_absolute() and ".." not in path.parts and "\\" not in name
+
+
+def _copied(
+    c: Checker, copies: tuple[tuple[str, str], ...], where: str
+) -> tuple[tuple[str, str, str], ...]:
+    """The recipe folder's files a check copies: each a regular file inside the folder
+    (no link), bounded in size, with its sha256 as read now."""
+    root = c.path.parent.resolve()
+    found, total = [], 0
+    for name, source in copies:
+        path = root / source
+        problem = None
+        if not _relative(source):
+            problem = "is not a relative path inside the recipe folder"
+        elif not path.resolve().is_relative_to(root) or any(
+            p.is_symlink() for p in [path, *path.parents] if p.is_relative_to(root) and p != root
+        ):
+            problem = "leads outside the recipe folder (a link)"
+        elif not path.is_file():
+            problem = "is not a file of the recipe folder"
+        else:
+            total += path.stat().st_size
+            if total > MAX_COPY:
+                problem = f"brings the check's copies over {MAX_COPY >> 20} MiB"
+        if problem:
+            raise c.fail(
+                f"{where}copy",
+                f"{name!r} = {source!r}: {problem}",
+                hint='name a file beside recipe.toml, e.g. copy = { "pkg.whl" = '
+                '"fixtures/pkg.whl" }',
+            )
+        found.append((name, str(path), sha256_file(path)))
+    return tuple(found)

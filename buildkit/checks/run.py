@@ -35,7 +35,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -817,8 +817,9 @@ def run_checks(
         shutil.rmtree(work / str(index), ignore_errors=True)
     failed = [r for r in results.values() if r.status == "failed"]
     if failed:
+        kept = {record.name: path for path, record in built}
         raise ChecksFailed(
-            describe(failed),
+            describe(failed, kept),
             hint=f"fix the program, or what the check expects in {recipe_path} [[checks]]; "
             "nothing was published",
             results=results,
@@ -826,11 +827,17 @@ def run_checks(
     return results
 
 
-def describe(failed: Sequence[ArtifactChecks]) -> str:
-    """The failures, each with the command, what was expected and what happened."""
+def describe(failed: Sequence[ArtifactChecks], kept: Mapping[str, Path] | None = None) -> str:
+    """The failures, each with the command, what was expected and what happened, and
+    where the rejected artifact is kept (``kept``: its path by name) to run it by hand."""
     count = sum(1 for a in failed for r in a.runs for o in r.outcomes if not o.passed)
     lines = [f"{count} check(s) failed on {len(failed)} artifact(s):"]
     for artifact in failed:
+        if kept and artifact.artifact in kept:
+            lines.append(
+                f"  {artifact.artifact}: rejected; kept at {kept[artifact.artifact]} "
+                "(copy it under its name and chmod +x to run and inspect it)"
+            )
         for run in artifact.runs:
             for o in run.outcomes:
                 if o.passed:

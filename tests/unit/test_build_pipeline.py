@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -190,6 +191,11 @@ def test_a_build_that_fails_its_checks_publishes_nothing(recipe_copy, tmp_path: 
     assert "expected: exit 1, stdout containing 'shut'" in message
     assert "got:      stdout does not contain 'shut'" in message
     assert "closed 127.0.0.1:" in message  # what the program said
+    # where the rejected artifact is, to run and inspect it by hand
+    kept = re.search(rf"portcheck-1\.0\.0-{HOST}: rejected; kept at (\S+) \(copy it", message)
+    assert kept is not None, message
+    assert Path(kept.group(1)).is_file()
+    assert Path(kept.group(1)).is_relative_to(tmp_path / "cache")
     assert [p.name for p in out.iterdir()] == ["kept.txt"]
     results = exc.value.results[f"portcheck-1.0.0-{HOST}"]
     assert [o.passed for r in results.runs for o in r.outcomes] == [True, False, True]

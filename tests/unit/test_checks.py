@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -13,7 +14,7 @@ import pytest
 from buildkit.checks import fixtures, pythons
 from buildkit.checks.model import DEFAULT, Check
 from buildkit.checks.run import ArtifactChecks, Outcome, Run, describe, judge, summary
-from buildkit.errors import RecipeError
+from buildkit.errors import IntegrityError, RecipeError
 from buildkit.release import provenance
 from buildkit.release.manifest import ArtifactRecord
 from tests.conftest import RECIPES, SAMPLES
@@ -165,6 +166,62 @@ def test_files_are_written_in_the_working_folder(tmp_path: Path) -> None:
     fixtures.write_files(check, tmp_path)
     assert (tmp_path / "conf" / "a.ini").read_text() == "k=v\n"
     assert (tmp_path / "app.log").read_text() == ""
+
+
+def test_a_check_copies_real_files_of_the_recipe_folder(tmp_path: Path) -> None:
+    """Any bytes, hashed when the recipe is read; a file changed since is refused when
+    the check's folder is made."""
+    source = Path(json.__file__)  # a real file with real bytes
+    (tmp_path / "fixtures").mkdir()
+    (tmp_path / "fixtures" / "pkg.bin").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "fixtures" / "lib.py").write_bytes(source.read_bytes())
+    text = GOOD + (
+        '\n[[checks]]\nargs = ["pkg.whl"]\n'
+        'copy = { "in/pkg.whl" = "fixtures/pkg.bin", "lib.py" = "fixtures/lib.py" }\n'
+    )
+    (check,) = load(write(tmp_path, text)).checks
+    assert [(n, Path(s).name) for n, s, _ in check.copy] == [("in/pkg.whl", "pkg.bin"),
+                                                             ("lib.py", "lib.py")]  # fmt: skip
+    folder = tmp_path / "run"
+    folder.mkdir()
+    fixtures.write_files(check, folder)
+    assert (folder / "in" / "pkg.whl").read_bytes() == bytes(range(256)) * 4
+    assert (folder / "lib.py").read_bytes() == source.read_bytes()
+    (tmp_path / "fixtures" / "pkg.bin").write_bytes(b"swapped")
+    with pytest.raises(IntegrityError, match="changed since the recipe was read"):
+        fixtures.write_files(check, tmp_path / "again")
+
+
+@pytest.mark.parametrize(
+    ("copy", "message"),
+    [
+        ('{ "a" = "../outside.txt" }', "is not a relative path inside the recipe folder"),
+        ('{ "a" = "/etc/passwd" }', "is not a relative path inside the recipe folder"),
+        ('{ "a" = "link.txt" }', "leads outside the recipe folder"),
+        ('{ "a" = "missing.txt" }', "is not a file of the recipe folder"),
+        ('{ "a" = "src" }', "is not a file of the recipe folder"),
+        ('{ "../a" = "ok.txt" }', "is not a relative path inside the check's folder"),
+        ('{ "a" = 3 }', "must be a string"),
+    ],
+)
+def test_copies_from_outside_the_recipe_folder_are_refused(
+    tmp_path: Path, copy: str, message: str
+) -> None:
+    (tmp_path / "outside.txt").write_text("secret")
+    recipe = tmp_path / "recipe"
+    recipe.mkdir()
+    (recipe / "ok.txt").write_text("fine")
+    (recipe / "link.txt").symlink_to(tmp_path / "outside.txt")
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        load(write(recipe, GOOD + f"\n[[checks]]\nargs = []\ncopy = {copy}\n"))
+
+
+def test_copies_are_bounded_in_size(tmp_path: Path) -> None:
+    with (tmp_path / "big.bin").open("wb") as f:
+        f.truncate((64 << 20) + 1)
+    text = GOOD + '\n[[checks]]\nargs = []\ncopy = { "big" = "big.bin" }\n'
+    with pytest.raises(RecipeError, match="over 64 MiB"):
+        load(write(tmp_path, text))
 
 
 # --- judging and records --------------------------------------------------------------
