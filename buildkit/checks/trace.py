@@ -26,16 +26,15 @@ was traced, and a different trace is a different build.
 from __future__ import annotations
 
 import _imp
-import importlib.util
 import json
 import logging
-import pkgutil
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import imports, pysite
 from ..errors import CheckFailed
 from . import run
 from .model import Check
@@ -119,45 +118,59 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
                 if rel.parts[0] in imported:
                     dirs.add(rel.as_posix())
                 break
+    program_roots = [*roots, *extra, *(r.resolve() for r in imports.stdlib_roots())]
+    kept = {
+        m: file
+        for m, file in modules.items()
+        # frozen into the interpreter (zipimport, importlib's bootstrap): always there
+        if file and m != "__main__" and not _imp.is_frozen(m)
+    }
+    # what users hand the program at run time (a task file in the working folder, a
+    # plugin folder of theirs) is not part of it: the binary imports it as the pex does
+    outside = sorted(m for m, f in kept.items() if not _under(f, program_roots))
+    if outside:
+        log.info(
+            "trace: %s imported from outside the program (the check's own files): not packed",
+            _some(outside),
+        )
     return Trace(
-        modules=tuple(
-            sorted(
-                m
-                for m, file in modules.items()
-                # frozen into the interpreter (zipimport, importlib's bootstrap): always there
-                if file and m != "__main__" and not _imp.is_frozen(m)
-            )
-        ),
+        modules=tuple(sorted(m for m in kept if m not in outside)),
         aliases=tuple(sorted(aliases.items())),
         paths=tuple(sorted(p.relative_to(site.resolve()).as_posix() for p in extra)),
         data_packages=tuple(sorted(data)),
         dirs=_outermost(dirs),
-        exclude=tuple(
-            sorted(n for n in stdlib if n not in imported and n not in _KEEP)
-            + _unused_submodules(set(modules) | set(aliases), stdlib)
-        ),
+        exclude=unreached_stdlib(set(modules) | set(aliases), app, site, sorted(extra), stdlib),
     )
 
 
-def _unused_submodules(imported: set[str], stdlib: frozenset[str]) -> list[str]:
-    """The submodules of each imported standard-library package that were never imported
-    (``concurrent.futures.process`` of a program that only uses threads: following it
-    would bring ``multiprocessing`` back)."""
-    found = []
-    for name in sorted(imported):
+def _under(file: str, roots: Sequence[Path]) -> bool:
+    path = Path(file).resolve()
+    return any(path.is_relative_to(r) for r in roots)
+
+
+def unreached_stdlib(
+    imported: set[str], app: Path, site: Path, extra: Sequence[Path], stdlib: frozenset[str]
+) -> tuple[str, ...]:
+    """The standard-library modules a binary may leave out: those that neither the runs
+    imported nor anything packed imports by a statement or a constant name its source
+    shows, on any path (the program's own code, every module of the lock, and the
+    standard-library modules those reach). Packages never imported are left out whole;
+    of a package kept, its submodules nothing reaches."""
+    packed = pysite.read_site(site).modules() if site.is_dir() else frozenset()
+    own = {
+        name
+        for path in app.rglob("*.py")
+        if (name := pysite.module_name(path.relative_to(app).as_posix()))
+    }
+    finder = imports.Finder([app, site, *extra, *imports.stdlib_roots()])
+    reached = imports.closure([*imported, *packed, *own, *_KEEP], finder)
+    tops = {n.split(".")[0] for n in reached}
+    left = [n for n in stdlib if n not in tops and n not in _KEEP]
+    for name in sorted(reached):
         if name.split(".")[0] not in stdlib or name.split(".")[0] in _KEEP:
             continue
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        for sub in pkgutil.iter_modules(spec.submodule_search_locations):
-            full = f"{name}.{sub.name}"
-            if full not in imported and not sub.name.startswith("__"):
-                found.append(full)
-    return sorted(found)
+        left += [s for s in finder.submodules(name) if s not in reached]
+    return tuple(sorted(set(left), key=lambda n: (n.count(".") > 0, n)))
 
 
 def _outermost(folders: set[str]) -> tuple[str, ...]:
