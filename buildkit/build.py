@@ -551,6 +551,8 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
     (app / MEMBER).chmod(0o644)
     key = action_key(p, info, lock.pins_digest(ctx.locks[p.target.name].requirements))
     hit = _matching(ctx.cache.lookup_artifact(key), info)
+    if hit is not None and settings.get("contents") == "lock" and hit.facts is None:
+        hit = None  # kept without its parity proof (an older cache): build and prove it
     if hit is None:
         output = p.backend.build(
             BuildJob(
@@ -567,7 +569,14 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
             ),
             work,
         )
-        hit_or_new = ctx.cache.store_artifact(key, output.artifact, output.payload)
+        proved = None
+        if output.parity is not None:
+            proved = {
+                "modules": output.parity.modules,
+                "data": output.parity.data,
+                "skipped": output.parity.skipped,
+            }
+        hit_or_new = ctx.cache.store_artifact(key, output.artifact, output.payload, proved)
     else:
         hit_or_new = hit
     source, digest, payload = hit_or_new.path, hit_or_new.sha256, hit_or_new.payload
@@ -592,6 +601,7 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
             "recipe_digest": "sha256:" + sha256_file(recipe.path),
         },
         payload=payload_listing(payload),
+        parity=hit_or_new.facts,
     )
     built = BuiltArtifact(
         name=name,

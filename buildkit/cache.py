@@ -57,6 +57,7 @@ class CachedArtifact:
     path: Path
     sha256: str
     payload: Path | None  # the folder packed inside a native artifact
+    facts: dict[str, int] | None = None  # what its build proved (counts), kept with it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,7 +229,13 @@ class Cache:
     def _action(self, key: str) -> Path:
         return self.root / "actions" / key[:2] / f"{key}.json"
 
-    def store_artifact(self, key: str, path: Path, payload: Path | None = None) -> CachedArtifact:
+    def store_artifact(
+        self,
+        key: str,
+        path: Path,
+        payload: Path | None = None,
+        facts: dict[str, int] | None = None,
+    ) -> CachedArtifact:
         """Record the output of action ``key`` (and the folder packed inside it, if any).
 
         The action entry is written last, so it only ever points at complete entries.
@@ -243,9 +250,9 @@ class Cache:
                 os.replace(tmp, blob)
                 shutil.rmtree(tmp.parent, ignore_errors=True)
             tree = self._store_tree(digest, payload) if payload is not None else None
-            entry = {"sha256": digest, "payload": tree is not None}
+            entry = {"sha256": digest, "payload": tree is not None, "facts": facts}
             atomic_write_text(self._action(key), json.dumps(entry) + "\n")
-        return CachedArtifact(path=blob, sha256=digest, payload=tree)
+        return CachedArtifact(path=blob, sha256=digest, payload=tree, facts=facts)
 
     def has_artifact(self, sha256: str) -> bool:
         """Whether an artifact with this digest was stored by a build with this cache."""
@@ -256,7 +263,13 @@ class Cache:
         try:
             entry = json.loads(self._action(key).read_text(encoding="utf-8"))
             digest, has_payload = str(entry["sha256"]), bool(entry.get("payload"))
+            facts = entry.get("facts")
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if facts is not None and not (
+            isinstance(facts, dict)
+            and all(isinstance(k, str) and type(v) is int for k, v in facts.items())
+        ):
             return None
         blob = self._blob(digest)
         if not blob.is_file():
@@ -268,7 +281,7 @@ class Cache:
         tree = self._tree(digest) if has_payload else None
         if tree is not None and not tree.is_dir():
             return None  # the packed folder is gone: build again to have it for the audit
-        return CachedArtifact(path=blob, sha256=digest, payload=tree)
+        return CachedArtifact(path=blob, sha256=digest, payload=tree, facts=facts)
 
 
 def _owner(base: Path) -> str:

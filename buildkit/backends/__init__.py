@@ -11,6 +11,7 @@ from ..cache import Cache
 from ..recipe import Hardening
 from ..targets import Target
 from ..wheelhouse import Wheel
+from .parity import Proof
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +34,7 @@ class BuildJob:
 class Output:
     artifact: Path
     payload: Path | None = None  # folder of the files packed inside (native binaries)
+    parity: Proof | None = None  # what the parity proof showed (native binaries)
 
 
 class Backend(Protocol):

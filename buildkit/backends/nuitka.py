@@ -26,6 +26,7 @@ import contextlib
 import gzip
 import os
 import platform
+import re
 import shlex
 import shutil
 import sys
@@ -36,15 +37,15 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
-from .. import hardening, tools
+from .. import hardening, imports, pysite, tools
 from ..buildinfo import MEMBER
 from ..checks.trace import MODES as TRACE_MODES
-from ..errors import InputError
+from ..errors import InputError, ToolError
 from ..recipe import MODULES, PATHS, Hardening
 from ..targets import Target, host_target
 from ..wheelhouse import Wheel
 from ..zigcc import zig_version
-from . import BuildJob, Output, link_wheels
+from . import BuildJob, Output, link_wheels, parity
 
 MODES = ("onefile", "standalone")
 # the musl loader (which is its libc) under the names ldd gives it: never packed
@@ -159,6 +160,11 @@ class NuitkaBackend:
             "include_data": options.get("include_data", ""),
             "include_dirs": options.get("include_dirs", ""),
             "trace": options.get("trace", "off"),
+            # every module, package-data file and .dist-info of every distribution of the
+            # lock is packed (parity with the pex); only the recipe's own code and what
+            # the checks ran (traced) or what its imports reach (followed) is compiled
+            "contents": "lock",
+            "compile": "own+followed" if options.get("trace", "off") == "off" else "own+traced",
             "paths": options.get("paths", ""),  # folders under site, found by the trace
             "cflags": " ".join(flags.cflags),
             "ldflags": " ".join(flags.ldflags),
@@ -177,84 +183,276 @@ class NuitkaBackend:
         site = install_site(
             job.wheels, job.lockfile, work, what=f"nuitka ({job.target.name})", python=python
         )
+        packed = pysite.read_site(site)
+        contents = (pysite.read_sources(job.app_dir), packed)
         module, _, attrs = job.entry.partition(":")
         head, _, rest = attrs.partition(".")
         call = f"_entry.{rest}" if rest else "_entry"
-        entry = work / "main.py"
-        entry.write_text(
-            f"import sys\nfrom {module} import {head} as _entry\nsys.exit({call}())\n",
+        bytecode = work / "bytecode.txt"
+        bytecode.write_text(
+            "".join(f"{m}\n" for m in bytecode_modules(job, packed, site)), encoding="utf-8"
+        )
+        options = _options(job, contents, site)
+        data = work / "data.txt"
+        data.write_text(
+            "".join(
+                f"{line}\n" for line in skipped_data(contents, _listed(job.settings, "exclude"))
+            ),
             encoding="utf-8",
         )
-        mode = job.settings["mode"]
-        out = work / "out"
-        cmd: list[str | Path] = [
-            python, "-m", "nuitka", f"--mode={mode}",
-            f"--output-dir={out}", f"--output-filename={job.name.removesuffix('.tar.gz')}",
-            f"--include-data-files={job.app_dir / MEMBER}={MEMBER}",
-            "--python-flag=no_site", "--python-flag=isolated",
-            "--reproducible=yes", "--lto=no", "--no-progressbar",
-            f"--user-plugin={Path(__file__).with_name('nuitka_strip.py')}",
-            f"--static-libpython={'yes' if job.settings['libpython'] == 'static' else 'auto'}",
-        ]  # fmt: skip
-        if job.target.libc == "musl":
-            # Nuitka's ignore list knows glibc's names only: under musl, ldd resolves
-            # libc to the loader itself (and names it after argv[0], "ldd"), so without
-            # these the dist folder would carry the build root's libc twice
-            cmd += [f"--noinclude-dlls={name}" for name in MUSL_LIBC]
-        if job.settings["exclude"]:
-            cmd.append(f"--nofollow-import-to={job.settings['exclude']}")
-        for flag, key in (
-            ("--include-package", "include_packages"),
-            ("--include-module", "include_modules"),
-            ("--include-package-data", "include_data"),
-        ):
-            cmd += [f"{flag}={name}" for name in job.settings.get(key, "").split(",") if name]
-        searched = [job.app_dir, site] + [site / p for p in _listed(job.settings, "paths")]
-        for folder in _listed(job.settings, "include_dirs"):
-            found = next((r / folder for r in searched if (r / folder).is_dir()), None)
-            if found is None:
-                raise InputError(
-                    f"[formats].nuitka.include_dirs: {folder} is not a folder of the recipe's "
-                    "sources or of an installed wheel",
-                    hint="name it relative to where its package is, e.g. glances/plugins",
-                )
-            cmd.append(f"--include-raw-dir={found}={folder}")
-        if mode == "onefile":
-            cmd += [
-                f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.info_digest[:20]}",
-                "--onefile-cache-mode=cached",
-                "--onefile-no-compression",  # keeps the build info readable by inspect
-                # refuses an extraction folder others could write (onefile_guard.c)
-                f"--user-plugin={Path(__file__).with_name('nuitka_guard.py')}",
-            ]
-        cmd.append(entry)
+        env = {
+            "PYTHONPATH": os.pathsep.join(str(p) for p in _search_path(job, site)),
+            "CFLAGS": job.settings["cflags"],
+            "LDFLAGS": job.settings["ldflags"],
+            "NUITKA_CACHE_DIR": str(job.cache.tool_dir("nuitka")),
+            "CCACHE_DIR": str(job.cache.tool_dir("ccache")),
+            "CCACHE_NOHASHDIR": "1",
+            "BUILDKIT_NUITKA_BYTECODE": str(bytecode),
+            "BUILDKIT_NUITKA_DATA": str(data),
+            "BUILDKIT_SECCOMP_SLOT": "1" if job.settings.get("seccomp") == "slot" else "0",
+        }
+        main = f"import sys\nfrom {module} import {head} as _entry\nsys.exit({call}())\n"
+        out = _nuitka(job, python, options=options, main=main, work=work, env=env | compiler)
+        shipped = work / "shipped"
+        shipped.mkdir()
+        payload = Path(shutil.move(out / "main.dist", shipped / "main.dist"))
+        onefile = job.settings["mode"] == "onefile"
+        binary = Path(shutil.move(out / job.name, shipped / job.name)) if onefile else None
+        # the proof binary: the same command on the same inputs in the same folder, with
+        # another main module: Nuitka writes the same C files for every other module and
+        # its build folder still holds their objects, so only the main module and the
+        # constants are compiled again
+        proof_main = parity.main_source(job.entry)
+        _nuitka(
+            job,
+            python,
+            options=options,
+            main=proof_main,
+            work=work,
+            env=env | compiler,
+            what="nuitka build of the parity proof",
+        )
+        proof = _prove(job, python, packed=contents, site=site, out=out, work=work / "parity")
+        if binary is not None:
+            return Output(artifact=binary, payload=payload, parity=proof)
+        archive = work / job.name
+        reproducible_tar(payload, archive, job.name.removesuffix(".tar.gz"))
+        return Output(artifact=archive, payload=payload, parity=proof)
+
+
+def _search_path(job: BuildJob, site: Path) -> list[Path]:
+    return [job.app_dir, site] + [site / p for p in _listed(job.settings, "paths")]
+
+
+def _options(job: BuildJob, packed: Sequence[pysite.Site], site: Path) -> list[str]:
+    """Every Nuitka option but the output folder and the main module."""
+    mode = job.settings["mode"]
+    cmd = [
+        f"--mode={mode}", f"--output-filename={job.name.removesuffix('.tar.gz')}",
+        f"--include-data-files={job.app_dir / MEMBER}={MEMBER}",
+        "--python-flag=no_site", "--python-flag=isolated",
+        "--reproducible=yes", "--lto=no", "--no-progressbar",
+        f"--user-plugin={Path(__file__).with_name('nuitka_strip.py')}",
+        f"--user-plugin={Path(__file__).with_name('nuitka_compile.py')}",
+        f"--user-plugin={Path(__file__).with_name('nuitka_data.py')}",
+        f"--static-libpython={'yes' if job.settings['libpython'] == 'static' else 'auto'}",
+    ]  # fmt: skip
+    if job.target.libc == "musl":
+        # Nuitka's ignore list knows glibc's names only: under musl, ldd resolves
+        # libc to the loader itself (and names it after argv[0], "ldd"), so without
+        # these the dist folder would carry the build root's libc twice
+        cmd += [f"--noinclude-dlls={name}" for name in MUSL_LIBC]
+    if job.settings["exclude"]:
+        cmd.append(f"--nofollow-import-to={job.settings['exclude']}")
+    cmd += parity_options(packed, _listed(job.settings, "exclude"))
+    for flag, key in (
+        ("--include-package", "include_packages"),
+        ("--include-module", "include_modules"),
+        ("--include-package-data", "include_data"),
+    ):
+        cmd += [f"{flag}={name}" for name in _listed(job.settings, key)]
+    searched = _search_path(job, site)
+    for folder in _listed(job.settings, "include_dirs"):
+        found = next((r / folder for r in searched if (r / folder).is_dir()), None)
+        if found is None:
+            raise InputError(
+                f"[formats].nuitka.include_dirs: {folder} is not a folder of the recipe's "
+                "sources or of an installed wheel",
+                hint="name it relative to where its package is, e.g. glances/plugins",
+            )
+        cmd.append(f"--include-raw-dir={found}={folder}")
+    if mode == "onefile":
+        cmd += [
+            f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.info_digest[:20]}",
+            "--onefile-cache-mode=cached",
+            "--onefile-no-compression",  # keeps the build info readable by inspect
+            # refuses an extraction folder others could write (onefile_guard.c)
+            f"--user-plugin={Path(__file__).with_name('nuitka_guard.py')}",
+        ]
+    return cmd
+
+
+def _nuitka(
+    job: BuildJob,
+    python: Path,
+    *,
+    options: Sequence[str],
+    main: str,
+    work: Path,
+    env: Mapping[str, str],
+    what: str = "nuitka build",
+) -> Path:
+    """Nuitka run in ``work`` on ``work/main.py``; its output folder."""
+    entry = work / "main.py"
+    entry.write_text(main, encoding="utf-8")
+    out = work / "out"
+    try:
         tools.run(
-            cmd,
-            what=f"nuitka build for {job.target.name}",
+            [python, "-m", "nuitka", f"--output-dir={out}", *options, entry],
+            what=f"{what} for {job.target.name}",
             cwd=work,
             timeout=3600,
             heartbeat=_heartbeat(job.name, out / "main.build"),
-            env={
-                "PYTHONPATH": os.pathsep.join(
-                    [str(job.app_dir), str(site)]
-                    + [str(site / p) for p in job.settings.get("paths", "").split(",") if p]
-                ),
-                "CFLAGS": job.settings["cflags"],
-                "LDFLAGS": job.settings["ldflags"],
-                **compiler,
-                "NUITKA_CACHE_DIR": str(job.cache.tool_dir("nuitka")),
-                "CCACHE_DIR": str(job.cache.tool_dir("ccache")),
-                "CCACHE_BASEDIR": str(work),
-                "CCACHE_NOHASHDIR": "1",
-                "BUILDKIT_SECCOMP_SLOT": "1" if job.settings.get("seccomp") == "slot" else "0",
-            },
+            env={**env, "CCACHE_BASEDIR": str(work)},
         )
-        payload = out / "main.dist"
-        if mode == "onefile":
-            return Output(artifact=out / job.name, payload=payload)
-        archive = work / job.name
-        reproducible_tar(payload, archive, job.name.removesuffix(".tar.gz"))
-        return Output(artifact=archive, payload=payload)
+    except ToolError as exc:
+        raise _explained(exc, job.settings) from exc
+    return out
+
+
+_NOT_FOUND = re.compile(r"failed to locate (?:module|package) '([^']+)'")
+
+
+def _explained(exc: ToolError, settings: Mapping[str, str]) -> ToolError:
+    """Nuitka's failure, saying which module it could not find and who asked for it: the
+    trace of the recipe's checks, or the recipe itself."""
+    found = _NOT_FOUND.search(exc.message)
+    if found is None:
+        return exc
+    name = found.group(1)
+    if settings.get("trace", "off") != "off" and name in _listed(settings, "include_modules"):
+        return ToolError(
+            f"{exc.message}\nNuitka could not find module {name!r}, which the trace of the "
+            "recipe's checks recorded as imported by the program",
+            hint="a module the checks hand the program at run time (a fixture file) is not "
+            "part of it; if the program imports it from its own folders, list it in "
+            "[formats].nuitka.include_dirs, else name it in exclude",
+        )
+    return ToolError(
+        f"{exc.message}\nNuitka could not find module {name!r}, which the recipe's "
+        "[formats].nuitka options name",
+        hint="name a module of the recipe's sources or of a locked wheel",
+    )
+
+
+def _prove(
+    job: BuildJob,
+    python: Path,
+    *,
+    packed: Sequence[pysite.Site],
+    site: Path,
+    out: Path,
+    work: Path,
+) -> parity.Proof:
+    """Run the probe under the build's interpreter with the lock installed (the pex's
+    contents) and as the proof binary; compare (CheckFailed on a miss)."""
+    work.mkdir()
+    items = work / "items.txt"
+    items.write_text(
+        "".join(f"{line}\n" for line in parity.listing(packed, _listed(job.settings, "exclude"))),
+        encoding="utf-8",
+    )
+    reference = work / "reference.py"
+    reference.write_text(parity.main_source(job.entry, _search_path(job, site)), encoding="utf-8")
+    want = parity.run_probe(
+        [python, "-I", "-S", reference], items, work / "pex", what="the parity probe (reference)"
+    )
+    filename = job.name.removesuffix(".tar.gz")
+    onefile = job.settings["mode"] == "onefile"
+    binary = out / filename if onefile else out / "main.dist" / filename
+    got = parity.run_probe([binary], items, work / "binary", what="the parity proof binary")
+    # a onefile proof reads its files where it extracted them: under its private home
+    inside = work / "binary" if onefile else out / "main.dist"
+    roots = [p.root for p in packed]
+    return parity.compare(want, got, roots=roots, inside=inside, name=job.name)
+
+
+def _excluded(name: str, excluded: Sequence[str]) -> bool:
+    return any(name == e or name.startswith(f"{e}.") for e in excluded)
+
+
+def parity_options(packed: Sequence[pysite.Site], excluded: Sequence[str]) -> list[str]:
+    """Nuitka options packing everything the pex holds (the recipe's sources and the
+    lock's distributions): each top-level package whole with its data files, each
+    top-level module, and each distribution's metadata (what ``importlib.metadata``
+    reads: versions, entry points, files). What the recipe excludes stays out (Nuitka
+    refuses to follow it)."""
+    options = [
+        f"--include-distribution-metadata={d.name}"
+        for site in packed
+        for d in site.distributions
+        if d.metadata
+    ]
+    packages = dict.fromkeys(p for site in packed for p in site.packages())
+    for package in packages:
+        if not _excluded(package, excluded):
+            options += [f"--include-package={package}", f"--include-package-data={package}"]
+    modules = dict.fromkeys(m for site in packed for m in site.top_modules())
+    options += [f"--include-module={m}" for m in modules if not _excluded(m, excluded)]
+    return options
+
+
+def skipped_data(packed: Sequence[pysite.Site], excluded: Sequence[str]) -> list[str]:
+    """``SOURCE<TAB>DEST`` of each package-data file Nuitka's own scan leaves out (and its
+    ``--include-data-files`` too, for ``py.typed``): the pex has them, so buildkit's
+    plugin (``nuitka_data.py``) packs them by name."""
+    found = []
+    for site in packed:
+        tops = set(site.packages())
+        found += [
+            f"{site.root / rel}\t{rel}"
+            for rel in site.data()
+            if _skipped_by_nuitka(rel)
+            and rel.split("/")[0] in tops
+            and not _excluded(rel.rpartition("/")[0].replace("/", "."), excluded)
+        ]
+    return found
+
+
+#: What Nuitka's package-data scan ignores (4.3.5, ``freezer/IncludedDataFiles.py``):
+#: files with a code suffix (also ``.py`` files no import can name, ``.pyi`` stubs,
+#: ``.bin`` data) and ``py.typed`` markers.
+_NUITKA_SKIPS = (".py", ".pyw", ".pyc", ".pyo", ".pyi", ".pyx", ".dll", ".exe", ".bin")
+
+
+def _skipped_by_nuitka(rel: str) -> bool:
+    name = rel.rpartition("/")[2]
+    return name in ("py.typed", ".DS_Store") or name.endswith(_NUITKA_SKIPS)
+
+
+def own_modules(app: Path) -> set[str]:
+    """The recipe's own modules (its sources, merged into ``app``)."""
+    found: set[str] = set()
+    for path in app.rglob("*.py"):
+        name = pysite.module_name(path.relative_to(app).as_posix())
+        if name:
+            found.update(".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 2))
+    return found
+
+
+def bytecode_modules(job: BuildJob, packed: pysite.Site, site: Path) -> list[str]:
+    """The lock's modules Nuitka ships as bytecode: all but those compiled to C, which
+    are the modules the trace saw imported (``compile = own+traced``) or, without a
+    trace, those the recipe's own code reaches by the imports it shows (``own+followed``).
+    The recipe's own code is never in the lock, so it is always compiled."""
+    if job.settings.get("compile") == "own+traced":
+        compiled = set(_listed(job.settings, "include_modules"))
+    else:
+        roots = [job.app_dir, site] + [site / p for p in _listed(job.settings, "paths")]
+        compiled = imports.closure(
+            [job.entry.partition(":")[0], *own_modules(job.app_dir)], imports.Finder(roots)
+        )
+    return sorted(packed.modules() - compiled - own_modules(job.app_dir))
 
 
 def _seccomp_slot(target: Target, options: Mapping[str, str], policy: Hardening | None) -> bool:

@@ -36,10 +36,13 @@ class ArtifactRecord:
     checks: dict[str, Any] | None = None  # the recipe's checks: where they ran, outcomes
     # every native file inside: path, sha256, component, origin, source (release/natives.py)
     natives: list[dict[str, str]] | None = None
+    # a native binary's parity proof: modules and package-data files of the lock it was
+    # shown to import and read as the pex does (backends/parity.py)
+    parity: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
-        for optional in ("unvouched", "checks", "natives"):
+        for optional in ("unvouched", "checks", "natives", "parity"):
             if doc[optional] is None:
                 del doc[optional]
         return doc
@@ -73,8 +76,9 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "unvouched": (str, type(None)),
     "checks": (dict, type(None)),
     "natives": (list, type(None)),
+    "parity": (dict, type(None)),
 }
-_OPTIONAL = ("payload", "unvouched", "checks", "natives")
+_OPTIONAL = ("payload", "unvouched", "checks", "natives", "parity")
 _NATIVE_KEYS = frozenset({"path", "sha256", "component", "origin", "source"})
 
 
@@ -97,6 +101,12 @@ def _problem(entry: object) -> str | None:
         for n in natives
     ):
         wrong.append("natives")
+    proved = entry.get("parity")
+    if isinstance(proved, dict) and not (
+        set(proved) == {"modules", "data", "skipped"}
+        and all(type(v) is int and v >= 0 for v in proved.values())
+    ):
+        wrong.append("parity")
     return (
         "; ".join(
             [f"unknown key(s) {', '.join(unknown)}"] * bool(unknown)

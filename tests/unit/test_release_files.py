@@ -83,6 +83,22 @@ def test_action_cache_keeps_the_packed_folder(tmp_path: Path) -> None:
     assert cache.lookup_artifact("k" * 64) is None
 
 
+def test_action_cache_keeps_what_the_build_proved_and_refuses_other_shapes(
+    tmp_path: Path,
+) -> None:
+    cache = Cache(root=tmp_path / "cache")
+    art = tmp_path / "binary"
+    art.write_bytes(b"native")
+    proved = {"modules": 412, "data": 9, "skipped": 3}
+    stored = cache.store_artifact("k" * 64, art, None, proved)
+    assert cache.lookup_artifact("k" * 64) == stored and stored.facts == proved
+    action = next((tmp_path / "cache" / "actions").rglob("*.json"))
+    for bad in ({"modules": "412"}, ["modules"], {"modules": 1.5}):
+        entry = json.loads(action.read_text())
+        action.write_text(json.dumps({**entry, "facts": bad}))
+        assert cache.lookup_artifact("k" * 64) is None
+
+
 def record(name: str, data: bytes) -> ArtifactRecord:
     return ArtifactRecord(
         name=name,
@@ -192,6 +208,8 @@ def test_manifest_entries_round_trip_and_foreign_ones_are_refused() -> None:
               "source": "a-1-py3-none-any.whl"}  # fmt: skip
     listed = {**entry, "natives": [native]}
     assert ArtifactRecord.from_dict(listed, "in/manifest.json").to_dict() == listed
+    proved = {**entry, "parity": {"modules": 412, "data": 9, "skipped": 3}}
+    assert ArtifactRecord.from_dict(proved, "in/manifest.json").to_dict() == proved
     for bad, why in (
         ({**entry, "script": "curl | sh"}, "unknown key.*script"),
         ({k: v for k, v in entry.items() if k != "sha256"}, "sha256"),
@@ -202,6 +220,11 @@ def test_manifest_entries_round_trip_and_foreign_ones_are_refused() -> None:
         ({**entry, "natives": [{**native, "sha256": 1}]}, "natives of the wrong type"),
         ({**entry, "natives": [{**native, "run": "sh"}]}, "natives of the wrong type"),
         ({**entry, "natives": "a.so"}, "natives of the wrong type"),
+        # the parity proof's counts: exactly these, whole numbers
+        ({**entry, "parity": {"modules": 1}}, "parity of the wrong type"),
+        ({**entry, "parity": {"modules": -1, "data": 0, "skipped": 0}}, "parity of the wrong"),
+        ({**entry, "parity": {"modules": True, "data": 0, "skipped": 0}}, "parity of the wrong"),
+        ({**entry, "parity": "proved"}, "parity of the wrong type"),
     ):
         with pytest.raises(CheckFailed, match=f"in/manifest.json: manifest entry .*{why}"):
             ArtifactRecord.from_dict(bad, "in/manifest.json")
