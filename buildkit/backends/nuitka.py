@@ -219,9 +219,9 @@ class NuitkaBackend:
         onefile = job.settings["mode"] == "onefile"
         binary = Path(shutil.move(out / job.name, shipped / job.name)) if onefile else None
         # the proof binary: the same command on the same inputs in the same folder, with
-        # another main module: Nuitka writes the same C files for every other module and
-        # its build folder still holds their objects, so only the main module and the
-        # constants are compiled again
+        # another main module, so Nuitka makes the same decisions and C files for every
+        # other module (its Python phase is faster the second time, from its module
+        # cache; it cleans its build folder's objects, so the C is compiled again)
         proof_main = parity.main_source(job.entry)
         _nuitka(
             job,
