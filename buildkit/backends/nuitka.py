@@ -529,16 +529,33 @@ def _toolchain(
     # links (not compiles) also take the toolchain's compiler-rt where it has one: zig's
     # own would replace libc's stack guard with a constant on aarch64 (toolchain/build.py)
     rt = " ".join(shlex.quote(a) for a in rt_link_args(built.folder))
-    link = (
-        f'link=1; for a; do case "$a" in -c|-S|-E) link=;; esac; done\n'
-        f'[ -z "$link" ] || set -- "$@" {rt}\n'
-        if rt
-        else ""
-    )
+    # compiles go through ccache where the host has it, into a cache of this build's own
+    # (in its work folder, gone with it): the parity proof's Nuitka run compiles the same
+    # C files in the same folder, and gets them from there. Nothing is shared with other
+    # builds (a cache another build could write would be one more input to trust), and
+    # the command zig runs is the same (no base_dir rewriting: the objects are the same).
+    ccache = shutil.which("ccache")
+    cached = ""
+    if ccache is not None:
+        for sub in ("cc", "c++"):
+            direct = here / f"zig-{sub}"
+            direct.write_text(f'#!/bin/sh\nexec "{zig()}" {sub} {target} "$@"\n', encoding="utf-8")
+            direct.chmod(0o755)
+        (here / "ccache.conf").write_text("", encoding="utf-8")  # not the host's config
+        settings = f"CCACHE_DIR={shlex.quote(str(work / 'ccache'))} "
+        settings += f"CCACHE_CONFIGPATH={shlex.quote(str(here / 'ccache.conf'))}"
+        cached = (
+            f'[ -n "$link" ] || exec env -u CCACHE_BASEDIR {settings} '
+            f'"{ccache}" "{here}/zig-$sub" "$@"\n'
+        )
+    with_rt = f'[ -z "$link" ] || set -- "$@" {rt}\n' if rt else ""
     wrapper.write_text(
         "#!/bin/sh\n"
         'case "$1" in\n'
-        f'cc|c++) sub=$1; shift\n{link}exec "{zig()}" "$sub" {target} "$@";;\n'
+        "cc|c++) sub=$1; shift\n"
+        'link=1; for a; do case "$a" in -c|-S|-E) link=;; esac; done\n'
+        f"{cached}{with_rt}"
+        f'exec "{zig()}" "$sub" {target} "$@";;\n'
         "esac\n"
         f'exec "{zig()}" "$@"\n',
         encoding="utf-8",
