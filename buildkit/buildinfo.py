@@ -2,8 +2,8 @@
 
 Zipapps carry it as a JSON member named ``__buildkit__.json`` (at the archive root for
 pex, under ``site-packages/`` for shiv); nuitka standalone archives under their top
-folder; nuitka onefile binaries carry the same file, uncompressed, in their payload, and
-it is found by its first line.
+folder; nuitka onefile binaries carry the same file in their payload: stored, it is found by
+its first line; compressed (``compress = "zstd"``), the payload is inflated, bounded.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from . import onefile
 from .errors import InputError
 from .fsutil import ZIP_ERRORS, escaped
 
@@ -149,18 +150,32 @@ def _from_tar(f: IO[bytes], shown: str) -> dict[str, Any] | None:
 
 
 def _from_binary(f: IO[bytes], shown: str) -> dict[str, Any] | None:
-    """A onefile binary carries the file uncompressed in its payload: find its first
-    line, decode what follows (at most MAX_INFO bytes)."""
+    """A onefile binary carries the file in its payload: stored, find its first line and
+    decode what follows (at most MAX_INFO bytes); compressed, inflate the payload."""
     with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         at = data.find(_MARKER)
         if at < 0:
-            return None
+            return _from_compressed(data, shown)
         window = data[at : at + MAX_INFO].decode("utf-8", "replace")
     try:
         doc, _ = json.JSONDecoder().raw_decode(window)
     except (ValueError, RecursionError):
         raise InputError(f"{shown}: its build info is not valid JSON") from None
     return _check(doc, shown)
+
+
+def _from_compressed(data: mmap.mmap, shown: str) -> dict[str, Any] | None:
+    payload = onefile.read_payload(data)
+    if isinstance(payload, str):
+        raise InputError(f"{shown}: {payload}")
+    if payload is None or payload.inflated is None:
+        return None
+    for entry in payload.entries:
+        if entry.name == MEMBER:
+            if entry.size > MAX_INFO:
+                raise InputError(f"{shown}: its build info is larger than {MAX_INFO} bytes")
+            return _decode(payload.blob(entry, data), shown)
+    return None
 
 
 def _decode(raw: bytes, shown: str) -> dict[str, Any]:

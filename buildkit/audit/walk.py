@@ -21,10 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from .. import onefile
 from ..fsutil import ZIP_ERRORS, file_kind
-from . import onefile
+from ..onefile import Payload
 from .components import Context, tar_context, zip_context
-from .onefile import Payload
+from .onefile import context as onefile_context
 
 ELF = b"\x7fELF"
 MACHO = (
@@ -224,7 +225,7 @@ def onefile_members(item: Native) -> tuple[Native, list[Native], str | None]:
         payload = onefile.read_payload(data)
         if not isinstance(payload, Payload):
             return replace(item, scan=False), [], payload
-        context = onefile.context(payload, data)
+        context = onefile_context(payload, data)
         whole = replace(item, context=context, scan=False)
         members = [
             replace(
@@ -232,11 +233,16 @@ def onefile_members(item: Native) -> tuple[Native, list[Native], str | None]:
                 path=f"{whole.artifact}!{show(entry.name)}",
                 member=entry.name,
                 format=fmt,
-                offset=entry.offset,
-                size=entry.size,
+                # a stored payload is read from the file by the worker that audits it;
+                # an inflated one is handed over as bytes
+                **(
+                    {"offset": entry.offset, "size": entry.size}
+                    if payload.inflated is None
+                    else {"source": "", "data": payload.blob(entry, data)}
+                ),
             )
             for entry in payload.entries
-            if (fmt := native_format(data[entry.offset : entry.offset + 8])) is not None
+            if (fmt := native_format(payload.blob(entry, data, 8))) is not None
         ]
     return whole, members, None
 

@@ -48,6 +48,9 @@ from ..zigcc import zig_version
 from . import BuildJob, Output, link_wheels, parity
 
 MODES = ("onefile", "standalone")
+#: How a onefile payload is stored: as it is (the default: bench/nuitka_compress.py) or
+#: as one zstandard frame (smaller download, every start inflates it)
+COMPRESS = ("none", "zstd")
 # the musl loader (which is its libc) under the names ldd gives it: never packed
 MUSL_LIBC = ("ld-musl-*.so.1", "libc.musl-*.so.1", "ldd")
 
@@ -73,6 +76,7 @@ class NuitkaBackend:
         "include_data": MODULES,  # packages whose data files are packed
         "include_dirs": PATHS,  # package folders packed as they are (a plugin folder)
         "trace": TRACE_MODES,  # learn the three above from the recipe's checks
+        "compress": COMPRESS,  # the onefile payload stored as it is, or zstandard
     }
 
     def suffix(self, options: Mapping[str, str]) -> str:
@@ -139,6 +143,13 @@ class NuitkaBackend:
     def settings(
         self, target: Target, options: Mapping[str, str], policy: Hardening | None
     ) -> dict[str, str]:
+        compress = options.get("compress", "none")
+        if compress != "none" and options.get("mode") == "standalone":
+            raise InputError(
+                f"[formats].nuitka.compress = {compress!r} applies to onefile binaries",
+                hint="a standalone folder ships as .tar.gz already; drop compress, or "
+                'set mode = "onefile"',
+            )
         flags = hardening.flags_for(policy, target.arch, target.os)
         if uses_toolchain(target):
             from .. import toolchain
@@ -151,6 +162,7 @@ class NuitkaBackend:
             interpreter, pinned = f"CPython {platform.python_version()}", {}
         return {
             "mode": options.get("mode", "onefile"),
+            "compress": compress,
             "interpreter": interpreter,
             **pinned,
             "libpython": "static" if pinned or static_libpython() else "auto",
@@ -221,12 +233,15 @@ class NuitkaBackend:
         # the proof binary: the same command on the same inputs in the same folder, with
         # another main module, so Nuitka makes the same decisions and C files for every
         # other module (its Python phase is faster the second time, from its module
-        # cache; it cleans its build folder's objects, so the C is compiled again)
+        # cache; it cleans its build folder's objects, and the build's own ccache, where
+        # the host has one, hands the unchanged ones back: see _toolchain)
+        # (its payload stored as it is: the proof is of the contents, not their storage)
         proof_main = parity.main_source(job.entry)
+        stored = "--onefile-no-compression"
         _nuitka(
             job,
             python,
-            options=options,
+            options=options if stored in options or not onefile else [*options, stored],
             main=proof_main,
             work=work,
             env=env | compiler,
@@ -285,10 +300,11 @@ def _options(job: BuildJob, packed: Sequence[pysite.Site], site: Path) -> list[s
         cmd += [
             f"--onefile-tempdir-spec={{CACHE_DIR}}/buildkit/run/{job.name}-{job.info_digest[:20]}",
             "--onefile-cache-mode=cached",
-            "--onefile-no-compression",  # keeps the build info readable by inspect
             # refuses an extraction folder others could write (onefile_guard.c)
             f"--user-plugin={Path(__file__).with_name('nuitka_guard.py')}",
         ]
+        if job.settings.get("compress", "none") == "none":
+            cmd.append("--onefile-no-compression")  # read in place by inspect and the audit
     return cmd
 
 

@@ -402,6 +402,9 @@ def test_builder_makes_a_verified_linux_arm64_binary(arm_nuitka: Path) -> None:
     checks = entry["checks"]  # run by the build inside the builder, on its own machine
     assert checks["status"] == "passed", checks
     assert checks["runs"][0]["where"].startswith("this machine (linux aarch64")
+    # and its parity proof, there too: every module of the lock imported by an aarch64
+    # proof binary as by the builder's Python
+    assert entry["parity"]["modules"] >= 2, entry["parity"]
 
 
 def test_builder_binary_passes_the_aarch64_hardening_audit(arm_nuitka: Path) -> None:

@@ -155,6 +155,36 @@ def test_rebuild_from_another_folder_same_bytes(
     assert any((cache / "tools" / "zig").iterdir())
 
 
+def test_a_compressed_payload_is_smaller_audited_and_reproducible(
+    nuitka_build: dict[str, Any], recipe_copy, tmp_path: Path, cache_dir: Path
+) -> None:
+    """compress = "zstd": a smaller binary that passes its checks (the build runs them),
+    whose payload's native files the audit still finds inside and attributes, whose build
+    info inspect still reads; rebuilt from another folder with an empty action cache
+    (zstandard compresses on several threads), the same bytes."""
+    recipe = recipe_copy("hostmetrics")
+    toml = recipe / "recipe.toml"
+    toml.write_text(toml.read_text().replace("\nnuitka = {}", '\nnuitka = { compress = "zstd" }'))
+    out = tmp_path / "dist"
+    first = build_copy(recipe, out, tmp_path / "cache", seed_from=cache_dir)
+    binary = Path(first["path"])
+    stored = nuitka_build["dist"] / binary.name
+    assert binary.stat().st_size < 0.6 * stored.stat().st_size, (binary, stored)
+    assert b"KAX" not in binary.read_bytes()  # no payload stored as it is
+    info = json.loads(buildkit("inspect", binary, "--json").stdout)
+    assert info["settings"]["compress"] == "zstd" and info["recipe"] == "hostmetrics"
+    report = json.loads((out / "hostmetrics-1.0.0.hardening.json").read_text())
+    inside = {f["path"].split("!", 1)[1]: f for f in report["files"] if "!" in f["path"]}
+    assert f"{binary.name}.bin" in inside and inside[f"{binary.name}.bin"]["component"] == "own"
+    psutil = [f for name, f in inside.items() if name.startswith("psutil/")]
+    assert psutil and all(f["component"] == "wheel" for f in psutil), inside.keys()
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(recipe.parents[1], elsewhere)
+    again = build_copy(elsewhere / "recipes" / "hostmetrics", tmp_path / "again",
+                       tmp_path / "cache2", seed_from=cache_dir)  # fmt: skip
+    assert again["reused"] is False and again["sha256"] == first["sha256"]
+
+
 def test_inspect_checksums_manifest(nuitka_build: dict[str, Any]) -> None:
     dist = nuitka_build["dist"]
     binary = dist / f"hostmetrics-1.0.0-{HOST}"

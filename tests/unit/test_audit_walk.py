@@ -3,6 +3,7 @@ nothing written, a finding for each (no external tool is run)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -10,9 +11,12 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from buildkit.audit.findings import Component
 from buildkit.audit.run import audit_paths
 from buildkit.audit.walk import NotAudited, native_format
+from buildkit.errors import InputError
 
 ELF_BYTES = Path("/usr/bin/ls").read_bytes()
 
@@ -182,3 +186,70 @@ def test_stdlib_modules_are_those_of_the_artifacts_python() -> None:
         assert classify(other, "a", ctx)[0] is Component.UNKNOWN, python
     plain = Context(kind="onefile", recipe="r", python="3.11")
     assert classify("_ssl.so", "a", plain) == (Component.INTERPRETER, "CPython 3.11", "")
+
+
+def _compressed_payload(files: dict[str, bytes], *, tail: bytes = b"") -> bytes:
+    """As Nuitka writes ``compress = "zstd"``: the same list as one zstandard frame."""
+    import zstandard
+
+    body = b""
+    for name, data in files.items():
+        body += name.encode() + b"\0" + bytes([1]) + struct.pack("<QI", len(data), 1) + data
+    frame = zstandard.ZstdCompressor(level=3).compress(body + b"\0" + tail)
+    return b"KAY" + frame + struct.pack("<Q", 3 + len(frame))
+
+
+def test_a_compressed_payload_is_inflated_and_its_members_audited(tmp_path: Path) -> None:
+    from buildkit import buildinfo
+
+    info = json.dumps({"recipe": "demo", "python": "3.12", "schema": 1}).encode()
+    binary = tmp_path / "demo-1.0.0-linux-amd64"
+    binary.write_bytes(
+        ELF_BYTES
+        + bytes(16)
+        + _compressed_payload(
+            {"demo.bin": ELF_BYTES, "__buildkit__.json": info, "libpython3.12.so.1.0": ELF_BYTES}
+        )
+    )
+    result = audit_paths([binary])
+    found = components(result)
+    assert found == {
+        str(binary): (Component.OWN, "demo"),
+        "demo.bin": (Component.OWN, "demo"),
+        "libpython3.12.so.1.0": (Component.INTERPRETER, "CPython 3.12"),
+    }
+    member = next(f for f in result.files if f.path.endswith("!demo.bin"))
+    assert member.sha256 == hashlib.sha256(ELF_BYTES).hexdigest()  # the inflated bytes
+    assert buildinfo.read(binary)["recipe"] == "demo"  # inspect reads it too
+
+
+def test_a_compressed_payload_bomb_is_refused_not_inflated(tmp_path: Path) -> None:
+    """A small frame inflating past 200x its size: reported as unreadable, memory bounded."""
+    from buildkit import buildinfo, onefile
+
+    bomb = _compressed_payload({"demo.bin": bytes(64 << 20)})
+    assert len(bomb) < 64 << 10
+    binary = tmp_path / "bomb"
+    binary.write_bytes(ELF_BYTES + bomb)
+    why = onefile.read_payload(binary.read_bytes())
+    assert isinstance(why, str) and "refused as a bomb" in why, why
+    result = audit_paths([binary])
+    assert [f.path for f in result.files] == [str(binary)]  # the bootstrap, nothing inside
+    with pytest.raises(InputError, match="refused as a bomb"):
+        buildinfo.read(binary)
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (b"KAY\x28\xb5\x2f\xfd" + b"\xff" * 40, "does not inflate"),
+        (_compressed_payload({"a": b"x"})[:-20], "ends before its zstandard frame"),
+        (_compressed_payload({"a": b"x"})[:-8] + struct.pack("<Q", 7), "length does not follow"),
+        (_compressed_payload({"a": b"x"}, tail=b"junk"), "file list cannot be read"),
+    ],
+)
+def test_a_broken_compressed_payload_is_explained(payload: bytes, why: str) -> None:
+    from buildkit import onefile
+
+    found = onefile.read_payload(ELF_BYTES + payload)
+    assert isinstance(found, str) and why in found, found

@@ -129,6 +129,11 @@ BAD = [
     ),
     (
         "pex = {}",
+        'nuitka = { compress = "xz" }',
+        ["[formats].nuitka.compress", "'xz' is not one of none, zstd"],
+    ),
+    (
+        "pex = {}",
         'nuitka = { exclude = "ssl" }',
         ["[formats].nuitka.exclude", ":14", "must be a list of strings, not a string"],
     ),
@@ -228,3 +233,12 @@ def test_nuitka_include_dirs_must_stay_inside_packages(tmp_path: Path, bad: str)
         load(write(tmp_path, text))
     good = load(write(tmp_path, text.replace(f', "{bad}"', "")))
     assert good.options("nuitka") == {"include_dirs": "glances/plugins"}
+
+
+def test_a_compressed_standalone_folder_is_refused_naming_the_key() -> None:
+    from buildkit.backends.nuitka import NuitkaBackend
+
+    with pytest.raises(InputError, match=r"\[formats\]\.nuitka\.compress = 'zstd' applies to"):
+        NuitkaBackend().settings(
+            targets.get("linux-amd64"), {"mode": "standalone", "compress": "zstd"}, None
+        )
