@@ -503,16 +503,20 @@ def _trace(
     requirements: Path,
     work: Path,
     *,
-    target: str,
+    target: targets.Target,
+    cache: Cache,
 ) -> checks_trace.Trace:
     """What the recipe's checks import and read, run under the build's Python."""
-    from .backends.nuitka import install_site
+    from .backends.nuitka import install_site, trace_python
 
     folder = work / "trace"
     folder.mkdir()
-    site = install_site(wheels, requirements, folder, what="the trace")
-    checks = [c for c in recipe.checks if c.applies_to(target)]
-    return checks_trace.trace(recipe.entry, app, site, checks, folder, recipe_path=recipe.path)
+    python = trace_python(target, cache)
+    site = install_site(wheels, requirements, folder, what="the trace", python=python)
+    checks = [c for c in recipe.checks if c.applies_to(target.name)]
+    return checks_trace.trace(
+        recipe.entry, app, site, checks, folder, python=python, recipe_path=recipe.path
+    )
 
 
 def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord, BuiltArtifact]:
@@ -529,7 +533,8 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
     options = p.options
     if options.get("trace", "off") != "off":
         options = checks_trace.apply(
-            options, _trace(recipe, app, wheels, requirements, work, target=p.target.name)
+            options,
+            _trace(recipe, app, wheels, requirements, work, target=p.target, cache=ctx.cache),
         )
     settings = p.backend.settings(p.target, options, recipe.hardening)
     info = BuildInfo(

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from .. import hardening, imports, pysite, tools
 from ..buildinfo import MEMBER
+from ..cache import Cache
 from ..checks.trace import MODES as TRACE_MODES
 from ..errors import InputError, ToolError
 from ..recipe import MODULES, PATHS, Hardening
@@ -64,6 +65,19 @@ def uses_toolchain(target: Target) -> bool:
     from .. import toolchain
 
     return target.is_host() and toolchain.has_toolchain(target)
+
+
+def trace_python(target: Target, cache: Cache) -> Path:
+    """The interpreter the recipe's checks are traced under: the one the binary embeds
+    (the toolchain's CPython, through its Nuitka venv, which has pip), so the trace never
+    records a module the binary's standard library does not have (the toolchain builds
+    no _sqlite3: awscli then runs without its history, as on a Python without sqlite);
+    elsewhere the Python running buildkit, which Nuitka compiles for."""
+    if uses_toolchain(target):
+        from ..toolchain import store, venv
+
+        return venv.nuitka_python(store.ensure(target, cache))
+    return Path(sys.executable)
 
 
 class NuitkaBackend:

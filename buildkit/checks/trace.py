@@ -194,23 +194,23 @@ def trace(
     checks: Sequence[Check],
     work: Path,
     *,
+    python: Path,
     recipe_path: Path,
 ) -> Trace:
-    """Run ``checks`` against ``entry`` under the tracer; what the runs used."""
+    """Run ``checks`` against ``entry`` under the tracer, on ``python``; what the runs used."""
     out = work / "records"
     out.mkdir(parents=True)
     tracer = work / "tracer.py"
     shutil.copyfile(Path(__file__).with_name("tracer.py"), tracer)
     program = work / "traced"
     program.write_text(
-        f'#!/bin/sh\nexec "{sys.executable}" -I -S "{tracer}" "{out}" "{app}" "{site}" '
-        f'"{entry}" "$@"\n',
+        f'#!/bin/sh\nexec "{python}" -I -S "{tracer}" "{out}" "{app}" "{site}" "{entry}" "$@"\n',
         encoding="utf-8",
     )
     program.chmod(0o755)
     home = work / "home"
     (home / "tmp").mkdir(parents=True)
-    place = run.Local(where=f"the build's Python {sys.version.split()[0]} (traced)", home=home)
+    place = run.Local(where=f"the build's Python, {python} (traced)", home=home)
     outcomes = tuple(run.run_one(place, program, entry, check, work) for check in checks)
     traced = run.ArtifactChecks(artifact=f"{entry} (traced)", runs=(run.Run(
         where=place.where, outcomes=outcomes),))  # fmt: skip

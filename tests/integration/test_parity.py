@@ -162,3 +162,32 @@ def test_a_binary_lacking_a_module_of_the_pex_is_not_published(
     )
     assert "checks passed" not in proc.stderr  # the proof comes first
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_the_trace_runs_on_the_interpreter_the_binary_embeds(
+    recipe_copy, tmp_path: Path, cache_dir: Path
+) -> None:
+    """portcheck, traced, gains what awscli does at start-up: ``import sqlite3`` when
+    there is one. The toolchain's CPython has none (no SQLite in its lock), Debian's
+    Python running buildkit has: traced under the latter, the trace named ``_sqlite3`` and
+    Nuitka stopped (exit 3); traced under the binary's own interpreter, the program takes
+    its no-sqlite path there as in the binary, and the build passes."""
+    recipe = recipe_copy("portcheck")
+    init = recipe / "src" / "portcheck" / "__init__.py"
+    init.write_text(
+        init.read_text() + "\ntry:\n    import sqlite3\nexcept ImportError:\n    sqlite3 = None\n"
+    )
+    toml = recipe / "recipe.toml"
+    text = toml.read_text()
+    start = text.index("nuitka = { exclude")
+    toml.write_text(
+        text[:start] + 'nuitka = { trace = "include" }\n' + text[text.index("] }", start) + 4 :]
+    )
+    out = tmp_path / "dist"
+    proc = buildkit("build", recipe, "--target", "linux-amd64", "--format", "nuitka",
+                    "--out", out, "--cache-dir", cache_dir, "--json")  # fmt: skip
+    (artifact,) = json.loads(proc.stdout)["artifacts"]
+    info = json.loads(buildkit("inspect", artifact["path"], "--json").stdout)
+    traced = info["settings"]["include_modules"].split(",")
+    assert "socket" in traced, traced  # the trace ran, and recorded what the checks imported
+    assert not {"sqlite3", "_sqlite3"} & set(traced), traced
