@@ -93,8 +93,10 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
     aliases: dict[str, str] = {}
     opened: set[str] = set()
     listed: set[str] = set()
+    std: set[str] = set()  # the traced interpreter's standard library (not buildkit's)
     for record in sorted(out.glob("*.json")):
         doc = json.loads(record.read_text(encoding="utf-8"))
+        std.update(doc.get("stdlib", ()))
         modules.update(doc["modules"])
         aliases.update(doc["aliases"])
         opened.update(p for p in doc["opened"] if not p.endswith((".py", ".pyc", ".so")))
@@ -118,7 +120,8 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
                 if rel.parts[0] in imported:
                     dirs.add(rel.as_posix())
                 break
-    program_roots = [*roots, *extra, *(r.resolve() for r in imports.stdlib_roots())]
+    std_roots = [Path(p) for p in sorted(std)] or imports.stdlib_roots()
+    program_roots = [*roots, *extra, *(r.resolve() for r in std_roots)]
     kept = {
         m: file
         for m, file in modules.items()
@@ -139,7 +142,9 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
         paths=tuple(sorted(p.relative_to(site.resolve()).as_posix() for p in extra)),
         data_packages=tuple(sorted(data)),
         dirs=_outermost(dirs),
-        exclude=unreached_stdlib(set(modules) | set(aliases), app, site, sorted(extra), stdlib),
+        exclude=unreached_stdlib(
+            set(modules) | set(aliases), app, site, sorted(extra), stdlib, std_roots=std_roots
+        ),
     )
 
 
@@ -149,7 +154,13 @@ def _under(file: str, roots: Sequence[Path]) -> bool:
 
 
 def unreached_stdlib(
-    imported: set[str], app: Path, site: Path, extra: Sequence[Path], stdlib: frozenset[str]
+    imported: set[str],
+    app: Path,
+    site: Path,
+    extra: Sequence[Path],
+    stdlib: frozenset[str],
+    *,
+    std_roots: Sequence[Path] = (),
 ) -> tuple[str, ...]:
     """The standard-library modules a binary may leave out: those that neither the runs
     imported nor anything packed imports by a statement or a constant name its source
@@ -162,7 +173,7 @@ def unreached_stdlib(
         for path in app.rglob("*.py")
         if (name := pysite.module_name(path.relative_to(app).as_posix()))
     }
-    finder = imports.Finder([app, site, *extra, *imports.stdlib_roots()])
+    finder = imports.Finder([app, site, *extra, *(std_roots or imports.stdlib_roots())])
     reached = imports.closure([*imported, *packed, *own, *_KEEP], finder)
     tops = {n.split(".")[0] for n in reached}
     left = [n for n in stdlib if n not in tops and n not in _KEEP]

@@ -42,12 +42,22 @@ def _dump() -> None:
             aliases[name] = real
     import json
     import os
+    import sysconfig
 
+    paths = sysconfig.get_paths()  # where this interpreter's standard library is
+    std = paths["stdlib"]
     doc = {
         "modules": dict(sorted(modules.items())),
         "aliases": dict(sorted(aliases.items())),
         "opened": sorted(OPENED),
         "listed": sorted(LISTED),
+        "stdlib": sorted(
+            {
+                std,
+                os.path.join(std, "lib-dynload"),
+                os.path.join(paths["platstdlib"], "lib-dynload"),
+            }
+        ),
     }
     with open(os.path.join(OUT, f"{os.getpid()}.json"), "w") as f:
         json.dump(doc, f)

@@ -94,3 +94,26 @@ def test_only_the_outermost_listed_folders_are_packed() -> None:
     listed = {"botocore/data", "botocore/data/ec2", "botocore/data/sts", "botocore/data-x",
               "glances/plugins", "glances/plugins/cpu"}  # fmt: skip
     assert _outermost(listed) == ("botocore/data", "botocore/data-x", "glances/plugins")
+
+
+def test_the_traced_interpreters_stdlib_is_the_program_s_not_buildkit_s(tmp_path: Path) -> None:
+    """Traced on another interpreter (the toolchain's CPython the binary embeds), its own
+    standard library is where the record says: its modules are the program's, not files a
+    check handed it; without the record's roots they would all be left out."""
+    app, site, out = tmp_path / "app", tmp_path / "site", tmp_path / "out"
+    other = tmp_path / "toolchain" / "lib" / "python3.11"
+    for folder in (app / "tool", site, other / "json", other / "lib-dynload"):
+        folder.mkdir(parents=True)
+    for name in ("socket.py", "json/__init__.py", "lib-dynload/_csv.so"):
+        (other / name).write_text("")
+    modules = {
+        "tool.cli": str(app / "tool" / "cli.py"),
+        "socket": str(other / "socket.py"),
+        "json": str(other / "json" / "__init__.py"),
+        "_csv": str(other / "lib-dynload" / "_csv.so"),
+    }
+    _record(out, 1, modules=modules, stdlib=[str(other), str(other / "lib-dynload")])
+    found = trace.collect(out, app, site, frozenset({"socket", "json", "_csv"}))
+    assert found.modules == ("_csv", "json", "socket", "tool.cli")
+    _record(out, 1, modules=modules)  # an old record: buildkit's own stdlib roots
+    assert trace.collect(out, app, site, frozenset({"socket", "json"})).modules == ("tool.cli",)
