@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def our_binaries(dist: Path, into: Path) -> list[Path]:
     """buildkit's onefile binaries and every native file of their payloads, on disk."""
-    from buildkit.audit import onefile
+    from buildkit import onefile
 
     out = []
     for binary in sorted(p for p in dist.iterdir() if p.is_file() and is_elf(p)):
