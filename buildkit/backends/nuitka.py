@@ -33,7 +33,7 @@ import sys
 import sysconfig
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -219,6 +219,10 @@ class NuitkaBackend:
             "".join(f"{m}\n" for m in bytecode_modules(job, packed, site)), encoding="utf-8"
         )
         options = _options(job, contents, site)
+        options += [
+            f"--nofollow-import-to={name}"
+            for name in foreign_modules(python, _search_path(job, site))
+        ]
         data = work / "data.txt"
         data.write_text(
             "".join(
@@ -405,6 +409,49 @@ def _prove(
     inside = work / "binary" if onefile else out / "main.dist"
     roots = [p.root for p in packed]
     return parity.compare(want, got, roots=roots, inside=inside, name=job.name)
+
+
+# the folders the interpreter running Nuitka imports from, but its standard library's
+_OWN_PATH = """import sys, sysconfig
+paths = sysconfig.get_paths()
+std = {paths["stdlib"], paths["platstdlib"]}
+std |= {f"{s}/lib-dynload" for s in std}
+print("\\n".join(p for p in sys.path[1:] if p and p not in std and not p.endswith(".zip")))
+"""
+
+
+def foreign_modules(python: Path, program: Sequence[Path]) -> list[str]:
+    """Top-level modules the interpreter running Nuitka finds in folders of its own (its
+    site-packages: Nuitka and the rest of the toolkit, pygments and rich among them)
+    that the program's search path does not hold. Nuitka follows imports through its
+    own ``sys.path``, so an optional import of the program (docutils tries pygments)
+    would pack the toolkit's copy: code no hash of the recipe's lock checked, absent
+    from the pex, the SBOM and the build info. Named to Nuitka as never followed, the
+    binary fails that import as the pex does."""
+    proc = tools.run(
+        [python, "-c", _OWN_PATH], what="listing the folders the Nuitka interpreter imports from"
+    )
+    theirs = _top_names(Path(line) for line in proc.stdout.splitlines() if line)
+    return sorted(theirs - _top_names(program) - set(sys.stdlib_module_names))
+
+
+def _top_names(folders: Iterable[Path]) -> set[str]:
+    """Names importable at the top level of ``folders``: packages (namespace ones too),
+    modules, extension modules."""
+    names = set()
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                name = entry.name
+            elif entry.suffix in (".py", ".so") and entry.is_file():
+                name = entry.name.split(".")[0]
+            else:
+                continue
+            if name.isidentifier() and not name.startswith("__"):
+                names.add(name)
+    return names
 
 
 def _excluded(name: str, excluded: Sequence[str]) -> bool:

@@ -171,17 +171,32 @@ def test_the_trace_runs_on_the_interpreter_the_binary_embeds(
     there is one. The toolchain's CPython has none (no SQLite in its lock), Debian's
     Python running buildkit has: traced under the latter, the trace named ``_sqlite3`` and
     Nuitka stopped (exit 3); traced under the binary's own interpreter, the program takes
-    its no-sqlite path there as in the binary, and the build passes."""
+    its no-sqlite path there as in the binary, and the build passes.
+
+    And what docutils does with pygments: an optional import of a package the lock does
+    not have but the toolkit running Nuitka does (rich). Nuitka follows imports through
+    its own interpreter's folders, so the binary held the toolkit's rich (awscli's held
+    328 modules of pygments: code no hash of the recipe's lock checked, in no SBOM) and
+    answered otherwise than the pex. A check asks the binary itself."""
     recipe = recipe_copy("portcheck")
     init = recipe / "src" / "portcheck" / "__init__.py"
     init.write_text(
-        init.read_text() + "\ntry:\n    import sqlite3\nexcept ImportError:\n    sqlite3 = None\n"
+        init.read_text()
+        + "\ntry:\n    import sqlite3\nexcept ImportError:\n    sqlite3 = None\n"
+        + "try:\n    import rich\nexcept ImportError:\n    rich = None\n"
+        + "import os as _os\nif _os.environ.get('PORTCHECK_SAY_RICH'):\n"
+        + "    print('rich:', 'absent' if rich is None else 'present')\n"
     )
     toml = recipe / "recipe.toml"
     text = toml.read_text()
     start = text.index("nuitka = { exclude")
     toml.write_text(
-        text[:start] + 'nuitka = { trace = "include" }\n' + text[text.index("] }", start) + 4 :]
+        text[:start]
+        + 'nuitka = { trace = "include" }\n'
+        + text[text.index("] }", start) + 4 :]
+        + '\n[[checks]]\nname = "rich is not the program\'s"\n'
+        + 'args = ["127.0.0.1:{closed_port}", "--timeout", "5"]\n'
+        + 'env = { PORTCHECK_SAY_RICH = "1" }\nexit = 1\nstdout_regex = "^rich: absent"\n'
     )
     out = tmp_path / "dist"
     proc = buildkit("build", recipe, "--target", "linux-amd64", "--format", "nuitka",
@@ -191,3 +206,8 @@ def test_the_trace_runs_on_the_interpreter_the_binary_embeds(
     traced = info["settings"]["include_modules"].split(",")
     assert "socket" in traced, traced  # the trace ran, and recorded what the checks imported
     assert not {"sqlite3", "_sqlite3"} & set(traced), traced
+    assert "rich" not in traced, traced  # the trace ran on the program's own search path
+    manifest = json.loads((out / "manifest.json").read_text())
+    (entry,) = manifest["artifacts"]
+    results = {r["check"]: r["passed"] for run in entry["checks"]["runs"] for r in run["results"]}
+    assert results["rich is not the program's"] is True, results
