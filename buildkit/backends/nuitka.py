@@ -187,10 +187,12 @@ class NuitkaBackend:
             "include_dirs": options.get("include_dirs", ""),
             "trace": options.get("trace", "off"),
             # every module, package-data file and .dist-info of every distribution of the
-            # lock is packed (parity with the pex); only the recipe's own code and what
-            # the checks ran (traced) or what its imports reach (followed) is compiled
+            # lock is packed (parity with the pex); only the recipe's own code and the
+            # modules whose functions the checks ran (traced) or what its imports reach
+            # (followed) is compiled
             "contents": "lock",
             "compile": "own+followed" if options.get("trace", "off") == "off" else "own+traced",
+            "run_modules": options.get("run_modules", ""),
             "paths": options.get("paths", ""),  # folders under site, found by the trace
             "cflags": " ".join(flags.cflags),
             "ldflags": " ".join(flags.ldflags),
@@ -519,11 +521,13 @@ def own_modules(app: Path) -> set[str]:
 
 def bytecode_modules(job: BuildJob, packed: pysite.Site, site: Path) -> list[str]:
     """The lock's modules Nuitka ships as bytecode: all but those compiled to C, which
-    are the modules the trace saw imported (``compile = own+traced``) or, without a
-    trace, those the recipe's own code reaches by the imports it shows (``own+followed``).
-    The recipe's own code is never in the lock, so it is always compiled."""
+    are the modules whose functions the trace saw run (``compile = own+traced``: a module
+    only imported ran its body once, defining classes and constants, and gains nothing
+    from C) or, without a trace, those the recipe's own code reaches by the imports it
+    shows (``own+followed``). The recipe's own code is never in the lock, so it is
+    always compiled."""
     if job.settings.get("compile") == "own+traced":
-        compiled = set(_listed(job.settings, "include_modules"))
+        compiled = set(_listed(job.settings, "run_modules"))
     else:
         roots = [job.app_dir, site] + [site / p for p in _listed(job.settings, "paths")]
         compiled = imports.closure(

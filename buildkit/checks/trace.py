@@ -49,6 +49,7 @@ _KEEP = frozenset({"encodings", "codecs", "io", "abc", "os", "sys", "builtins", 
 @dataclass(frozen=True, kw_only=True)
 class Trace:
     modules: tuple[str, ...]  # imported from a file, under their own names
+    ran: tuple[str, ...]  # those of them whose functions ran (worth compiling to C)
     aliases: tuple[tuple[str, str], ...]  # name in sys.modules -> the module's own name
     paths: tuple[str, ...]  # folders under site an import hook found top-level modules in
     data_packages: tuple[str, ...]  # top-level packages whose data files were read
@@ -93,6 +94,7 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
     aliases: dict[str, str] = {}
     opened: set[str] = set()
     listed: set[str] = set()
+    ran: set[str] = set()
     std: set[str] = set()  # the traced interpreter's standard library (not buildkit's)
     for record in sorted(out.glob("*.json")):
         doc = json.loads(record.read_text(encoding="utf-8"))
@@ -101,6 +103,7 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
         aliases.update(doc["aliases"])
         opened.update(p for p in doc["opened"] if not p.endswith((".py", ".pyc", ".so")))
         listed.update(doc["listed"])
+        ran.update(doc.get("ran", ()))
     roots = {app.resolve(), site.resolve()}
     extra: set[Path] = set()
     for name, file in modules.items():
@@ -136,8 +139,10 @@ def collect(out: Path, app: Path, site: Path, stdlib: frozenset[str]) -> Trace:
             "trace: %s imported from outside the program (the check's own files): not packed",
             _some(outside),
         )
+    packed = sorted(m for m in kept if m not in outside)
     return Trace(
-        modules=tuple(sorted(m for m in kept if m not in outside)),
+        modules=tuple(packed),
+        ran=tuple(m for m in packed if kept[m] in ran),
         aliases=tuple(sorted(aliases.items())),
         paths=tuple(sorted(p.relative_to(site.resolve()).as_posix() for p in extra)),
         data_packages=tuple(sorted(data)),
@@ -234,9 +239,10 @@ def trace(
     stdlib = frozenset(sys.stdlib_module_names)
     found = collect(out, app, site, stdlib)
     log.info(
-        "trace: %d module(s) imported, data of %s, folders listed: %s; "
+        "trace: %d module(s) imported (code of %d ran), data of %s, folders listed: %s; "
         "%d standard-library module(s) never imported",
         len(found.modules),
+        len(found.ran),
         _some(found.data_packages) or "no package",
         _some(found.dirs) or "none",
         len(found.exclude),
@@ -254,6 +260,7 @@ def apply(options: Mapping[str, str], found: Trace) -> dict[str, str]:
 
     result = dict(options)
     result["include_modules"] = merged("include_modules", found.modules)
+    result["run_modules"] = ",".join(found.ran)  # the trace's alone: what it saw run
     result["include_data"] = merged("include_data", found.data_packages)
     result["paths"] = merged("paths", found.paths)
     result["include_dirs"] = merged("include_dirs", found.dirs)

@@ -5,8 +5,10 @@ Started by buildkit's trace (never imported by buildkit itself) as::
     python -I -S tracer.py OUT_DIR APP_DIR SITE_DIR MODULE:ATTR [ARGS...]
 
 At exit it writes ``OUT_DIR/<pid>.json``: every module in ``sys.modules`` that is what
-its name says, with its file (an alias an import hook made is listed apart), every file
-opened and every folder listed. It imports nothing of its own before the program does, so what it
+its name says, with its file (an alias an import hook made is listed apart), the files
+whose functions ran (a module whose only code run was its body, class and constant
+definitions, gains nothing from being compiled), every file opened and every folder
+listed. It imports nothing of its own before the program does, so what it
 records is what the program imported.
 """
 
@@ -17,6 +19,8 @@ sys.argv = [ENTRY.partition(":")[0].split(".")[0], *sys.argv[5:]]
 sys.path[0:0] = [APP, SITE]
 OPENED: set[str] = set()
 LISTED: set[str] = set()
+RAN: set[str] = set()  # files of the functions that ran (not module or class bodies)
+_THREADS: list[bool] = []  # whether threads started later are traced too
 
 
 def _hook(event: str, args: tuple[object, ...]) -> None:
@@ -28,6 +32,19 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
     if caller.startswith("<frozen importlib"):
         return  # the import system reading code and listing folders, not the program
     (OPENED if event == "open" else LISTED).add(args[0])
+
+
+def _ran(frame: object, event: str, arg: object) -> None:
+    """The global trace function: called as each Python frame starts, never per line
+    (it returns None). Threads are traced from when the program imports ``threading``."""
+    code = frame.f_code  # type: ignore[attr-defined]
+    if code.co_flags & 1:  # CO_OPTIMIZED: a function's body
+        RAN.add(code.co_filename)
+    if not _THREADS and "threading" in sys.modules:
+        hook = getattr(sys.modules["threading"], "settrace", None)  # None while it loads
+        if hook is not None:
+            _THREADS.append(True)
+            hook(_ran)
 
 
 def _dump() -> None:
@@ -49,6 +66,7 @@ def _dump() -> None:
     doc = {
         "modules": dict(sorted(modules.items())),
         "aliases": dict(sorted(aliases.items())),
+        "ran": sorted(RAN),
         "opened": sorted(OPENED),
         "listed": sorted(LISTED),
         "stdlib": sorted(
@@ -64,6 +82,7 @@ def _dump() -> None:
 
 
 sys.addaudithook(_hook)
+sys.settrace(_ran)
 __import__("atexit").register(_dump)
 _module, _, _attrs = ENTRY.partition(":")
 __import__(_module)

@@ -186,9 +186,11 @@ def _job(tmp_path: Path, **settings: str) -> Any:
 
 def test_only_own_code_and_what_ran_is_compiled(tmp_path: Path) -> None:
     packed = _packed(tmp_path)
-    traced = _job(tmp_path, compile="own+traced", include_modules="jc,jc.cli,jc.parsers.ls,json")
+    # the trace imported jc, jc.cli, jc.parsers.ls and json, and ran functions of two
+    traced = _job(tmp_path, compile="own+traced", include_modules="jc,jc.cli,jc.parsers.ls,json",
+                  run_modules="jc.cli,jc.parsers.ls")  # fmt: skip
     assert nuitka.bytecode_modules(traced, packed, packed.root) == [
-        "_yaml", "jc.lib", "jc.parsers", "jc.parsers.date", "six", "yaml",
+        "_yaml", "jc", "jc.lib", "jc.parsers", "jc.parsers.date", "six", "yaml",
     ]  # fmt: skip
     # without a trace: what the recipe's code reaches through the imports it shows
     followed = _job(tmp_path / "f", compile="own+followed")

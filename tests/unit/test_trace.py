@@ -46,6 +46,8 @@ def test_collect_merges_runs_and_finds_hooked_folders_and_data(tmp_path: Path) -
         aliases={"six.moves.urllib": "six.moves.urllib_parse"},
         opened=[str(site / "awscli" / "botocore" / "data" / "endpoints.json"),
                 str(site / "awscli" / "data" / "cli.json"), str(app / "tool" / "cli.py")],
+        ran=[str(site / "awscli" / "botocore" / "session.py"), str(app / "tool" / "cli.py"),
+             str(tmp_path / "check" / "fabfile.py")],
     )  # fmt: skip
     _record(out, 2, modules={"socket": STDLIB + "/socket.py"},
             listed=[str(site / "six")])  # fmt: skip
@@ -54,6 +56,7 @@ def test_collect_merges_runs_and_finds_hooked_folders_and_data(tmp_path: Path) -
     found = trace.collect(out, app, site, stdlib - {"six"})
     assert found.modules == ("awscli", "botocore", "botocore.session", "json", "socket",
                              "tool.cli")  # fmt: skip
+    assert found.ran == ("botocore.session", "tool.cli")  # not the check's own file
     assert found.paths == ("awscli",)  # where the hook found botocore
     assert found.data_packages == ("awscli", "botocore")
     assert found.dirs == ("six",)  # a folder the program listed, packed as it is
@@ -70,13 +73,14 @@ def test_collect_merges_runs_and_finds_hooked_folders_and_data(tmp_path: Path) -
 
 def test_apply_adds_to_what_the_recipe_says() -> None:
     found = trace.Trace(
-        modules=("a", "b"), aliases=(), paths=("awscli",), data_packages=("b",),
+        modules=("a", "b"), ran=("b",), aliases=(), paths=("awscli",), data_packages=("b",),
         dirs=("b/plugins",), exclude=("ssl", "email"),
     )  # fmt: skip
     given = {"trace": "include", "include_modules": "z,a", "exclude": "xml"}
     assert trace.apply(given, found) == {
         "trace": "include",
         "include_modules": "z,a,b",
+        "run_modules": "b",  # the trace's alone: a module the recipe names is not run
         "include_data": "b",
         "paths": "awscli",
         "include_dirs": "b/plugins",
