@@ -607,7 +607,7 @@ def _toolchain(
         for path, to in ((work, "/build"), (built.folder, SOURCE_ROOT))
     )
     # -g0: zig's cc emits DWARF unless told not to; the program is stripped when linked,
-    # so it was compile time for nothing (a quarter of it on Nuitka's large C files)
+    # so it was compile time for nothing
     target = f"-target {built.spec.zig_target}{dynamic_flag(built.spec.zig_target)} -g0 {maps}"
     # links (not compiles) also take the toolchain's compiler-rt where it has one: zig's
     # own would replace libc's stack guard with a constant on aarch64 (toolchain/build.py)
