@@ -15,7 +15,6 @@ baseline; jc prints its version (a 47 MB payload). The machine's load is printed
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -30,16 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import real_python  # noqa: E402
+from common import build_onefile, load, onefile_options, real_python  # noqa: E402
 
 RECIPES = {
     "portcheck": ROOT / "recipes" / "portcheck",
     "jc": ROOT / "tests" / "realworld" / "jc",
 }
-
-
-def _load() -> str:
-    return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _closed_port() -> int:
@@ -72,30 +67,12 @@ def _variant(name: str, tmp: Path, compress: str) -> Path:
     return recipe
 
 
-def _build(recipe: Path, out: Path, cache: Path) -> tuple[float, Path]:
-    env = {**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "buildkit", "build", str(recipe), "--format", "nuitka",
-         "--target", "linux-amd64", "--out", str(out), "--cache-dir", str(cache), "--json"],
-        capture_output=True, text=True, env=env, cwd=ROOT, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise SystemExit(f"build of {recipe} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    (artifact,) = json.loads(proc.stdout)["artifacts"]
-    return time.perf_counter() - started, Path(artifact["path"])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recipes", default="portcheck,jc")
-    parser.add_argument("--runs", type=int, default=25, help="timed runs per command (>= 10)")
-    parser.add_argument("--toolchain-cache", type=Path,
-                        default=Path.home() / ".cache" / "buildkit")  # fmt: skip
-    opts = parser.parse_args()
-    runs = max(10, opts.runs)
+    opts = onefile_options(parser, "portcheck,jc")
+    runs = opts.runs
     py = real_python()
-    print(f"linux-amd64 onefile binaries on {os.cpu_count()} cores, load {_load()}; "
+    print(f"linux-amd64 onefile binaries on {os.cpu_count()} cores, load {load()}; "
           f"medians of {runs} interleaved runs")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bk-bench-compress-") as tmp_name:
         tmp = Path(tmp_name)
@@ -105,7 +82,7 @@ def main() -> int:
             built: dict[str, tuple[float, Path]] = {}
             for compress in ("none", "zstd"):
                 recipe = _variant(name, tmp / name, compress)
-                built[compress] = _build(recipe, tmp / name / compress / "dist", cache)
+                built[compress] = build_onefile(ROOT, recipe, tmp / name / compress / "dist", cache)
             port = _closed_port()
             args, code = (([f"127.0.0.1:{port}", "--timeout", "1"], 1) if name == "portcheck"
                           else (["--version"], 0))  # fmt: skip
@@ -133,7 +110,7 @@ def main() -> int:
                     fresh = {**env, "XDG_CACHE_HOME": str(tmp / f"xdg-{label[9:]}-{i}")}
                     times.append(_timed(cmds[label], fresh, code))
                     shutil.rmtree(fresh["XDG_CACHE_HOME"], ignore_errors=True)
-            print(f"\n{name} ({' '.join(args)}), load {_load()}")
+            print(f"\n{name} ({' '.join(args)}), load {load()}")
             if name == "portcheck":
                 base = statistics.median(warm["python3.11 -I"])
                 print(f"  baseline: {py} -I, bytecode cached: {base * 1000:.1f} ms")

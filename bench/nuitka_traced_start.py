@@ -18,7 +18,6 @@ compiled (as an installed script's is). Nothing else should run on the machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import real_python  # noqa: E402
+from common import build_onefile, load, onefile_options, real_python  # noqa: E402
 
 #: recipe -> (its folder, the console script's module and function, a checked command:
 #: arguments and what it reads on stdin)
@@ -46,10 +45,6 @@ RECIPES = {
 }
 
 
-def _load() -> str:
-    return "/".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def _timed(cmd: list[str], env: dict[str, str], stdin: str) -> float:
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, input=stdin.encode(), stdout=subprocess.DEVNULL,
@@ -58,19 +53,6 @@ def _timed(cmd: list[str], env: dict[str, str], stdin: str) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} exited {proc.returncode}: {proc.stderr.decode()[-400:]}")
     return elapsed
-
-
-def _build(source: Path, recipe: Path, out: Path, cache: Path) -> Path:
-    env = {**os.environ, "CI": "true", "PYTHONPATH": str(source)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "buildkit", "build", str(recipe), "--format", "nuitka",
-         "--target", "linux-amd64", "--out", str(out), "--cache-dir", str(cache), "--json"],
-        capture_output=True, text=True, env=env, cwd=source, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise SystemExit(f"build of {recipe} by {source} failed: {proc.stderr[-2000:]}")
-    (artifact,) = json.loads(proc.stdout)["artifacts"]
-    return Path(artifact["path"])
 
 
 def _installed(name: str, py: Path, where: Path) -> Path:
@@ -88,14 +70,10 @@ def _installed(name: str, py: Path, where: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ref", required=True, help="the earlier commit to compare with")
-    parser.add_argument("--recipes", default="jc,flake8")
-    parser.add_argument("--runs", type=int, default=25, help="timed runs per command (>= 10)")
-    parser.add_argument("--toolchain-cache", type=Path,
-                        default=Path.home() / ".cache" / "buildkit")  # fmt: skip
-    opts = parser.parse_args()
-    runs = max(10, opts.runs)
+    opts = onefile_options(parser, "jc,flake8")
+    runs = opts.runs
     py = real_python()
-    print(f"linux-amd64 onefile binaries on {os.cpu_count()} cores, load {_load()}; "
+    print(f"linux-amd64 onefile binaries on {os.cpu_count()} cores, load {load()}; "
           f"medians of {runs} interleaved warm runs")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bk-bench-start-") as tmp_name:
         tmp = Path(tmp_name)
@@ -111,7 +89,7 @@ def main() -> int:
                     shutil.copytree(opts.toolchain_cache / "toolchain", cache / "toolchain",
                                     symlinks=True)  # fmt: skip
                     recipe = source / folder.relative_to(ROOT)
-                    binaries[label] = _build(source, recipe, cache.parent / "dist", cache)
+                    binaries[label] = build_onefile(source, recipe, cache.parent / "dist", cache)[1]
                 site = _installed(name, py, tmp / name)
                 module, _, func = entry.partition(":")
                 script = (f"import sys; sys.path[:0] = [{str(site)!r}]; "
@@ -128,7 +106,7 @@ def main() -> int:
                         times[label].append(_timed(cmd, env, stdin))
                 med = {k: statistics.median(v) for k, v in times.items()}
                 base = med["baseline"]
-                print(f"\n{name} {' '.join(args)}, load {_load()}")
+                print(f"\n{name} {' '.join(args)}, load {load()}")
                 print(f"  baseline: {py} -I -c '<{entry}>' {' '.join(args)} "
                       f"(wheels in a folder, bytecode cached): {base * 1000:.1f} ms")  # fmt: skip
                 for label, path in binaries.items():
