@@ -241,6 +241,8 @@ class NuitkaBackend:
             "CCACHE_NOHASHDIR": "1",
             "BUILDKIT_NUITKA_BYTECODE": str(bytecode),
             "BUILDKIT_NUITKA_DATA": str(data),
+            # where the binary's modules may come from, besides the standard library
+            "BUILDKIT_NUITKA_ROOTS": os.pathsep.join(str(p) for p in _search_path(job, site)),
             "BUILDKIT_SECCOMP_SLOT": "1" if job.settings.get("seccomp") == "slot" else "0",
         }
         main = f"import sys\nfrom {module} import {head} as _entry\nsys.exit({call}())\n"
@@ -290,6 +292,7 @@ def _options(job: BuildJob, packed: Sequence[pysite.Site], site: Path) -> list[s
         f"--user-plugin={Path(__file__).with_name('nuitka_strip.py')}",
         f"--user-plugin={Path(__file__).with_name('nuitka_compile.py')}",
         f"--user-plugin={Path(__file__).with_name('nuitka_data.py')}",
+        f"--user-plugin={Path(__file__).with_name('nuitka_origin.py')}",
         f"--static-libpython={'yes' if job.settings['libpython'] == 'static' else 'auto'}",
     ]  # fmt: skip
     if job.target.libc == "musl":
