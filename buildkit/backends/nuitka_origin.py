@@ -8,7 +8,10 @@ pygments...): buildkit names those to Nuitka as never followed, and this plugin 
 proof that nothing came in another way. Once Nuitka's module set is final it checks the
 file of every module against the folders named by ``BUILDKIT_NUITKA_ROOTS`` and the
 interpreter's own standard library (its site-packages excepted), and stops the build
-naming the first modules found elsewhere.
+naming the first modules found elsewhere. Nuitka's own glue is not foreign: the main
+script under another name (``__parents_main__``, for multiprocessing's children) and the
+code its plugins run before or after a module loads (``<module>-preLoad``, part of the
+pinned Nuitka, as its C helpers are).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from nuitka.plugins.PluginBase import NuitkaPluginBase
+from nuitka.utils.ModuleNames import trigger_names
 
 
 def _std_roots() -> list[Path]:
@@ -51,16 +55,17 @@ class BuildkitOrigin(NuitkaPluginBase):  # type: ignore[misc]
     def onModuleCompleteSet(self, module_set: tuple[Any, ...]) -> None:
         if not self.roots:
             return  # not started by buildkit
+        main = {Path(m.getCompileTimeFilename()).resolve() for m in module_set if m.isMainModule()}
         foreign = []
         for module in module_set:
             name = str(module.getFullName())
-            if module.isMainModule():
-                continue
+            if module.isMainModule() or name.endswith(trigger_names):
+                continue  # the main script, and code Nuitka's plugins generate
             filename = module.getCompileTimeFilename()
             if not filename:
                 continue  # built in, or made by Nuitka itself
             path = Path(filename).resolve()
-            if not self._allowed(path):
+            if path not in main and not self._allowed(path):
                 foreign.append(f"{name} ({path})")
         if foreign:
             shown = ", ".join(sorted(foreign)[:5])

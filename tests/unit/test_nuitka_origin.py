@@ -37,6 +37,10 @@ def test_the_program_its_lock_and_the_standard_library_pass(
     guard = _guard(monkeypatch, app, site)
     guard.onModuleCompleteSet((
         _module("__main__", str(tmp_path / "main.py"), main=True),
+        # Nuitka's glue: the main script again for multiprocessing's children, and the
+        # code its plugins run around a module's load
+        _module("__parents_main__", str(tmp_path / "main.py")),
+        _module("__parents_main__-preLoad", str(tmp_path / "__parents_main__-preLoad.py")),
         _module("tool.cli", str(app / "tool" / "cli.py")),
         _module("six", str(site / "six.py")),
         _module("json", str(STDLIB / "json" / "__init__.py")),
@@ -59,8 +63,9 @@ def test_a_module_from_anywhere_else_stops_the_build_named(
             _module("rich", str(STDLIB / "site-packages" / "rich" / "__init__.py")),
             # a sibling folder whose name starts like a root's
             _module("evil", str(tmp_path / "app2" / "evil.py")),
+            _module("__parents_main__", str(tmp_path / "other.py")),  # not the main script
         ))  # fmt: skip
     said = capsys.readouterr()
     text = said.out + said.err
-    assert "3 module(s) from outside the recipe's sources" in text, text
+    assert "4 module(s) from outside the recipe's sources" in text, text
     assert "pygments.lexers (" in text and "rich (" in text and "evil (" in text, text
