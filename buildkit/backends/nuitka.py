@@ -221,10 +221,9 @@ class NuitkaBackend:
             "".join(f"{m}\n" for m in bytecode_modules(job, packed, site)), encoding="utf-8"
         )
         options = _options(job, contents, site)
-        options += [
-            f"--nofollow-import-to={name}"
-            for name in foreign_modules(python, _search_path(job, site))
-        ]
+        searched = _search_path(job, site)
+        options += [f"--nofollow-import-to={name}" for name in foreign_modules(python, searched)]
+        search_path = os.pathsep.join(str(p) for p in searched)
         data = work / "data.txt"
         data.write_text(
             "".join(
@@ -233,7 +232,7 @@ class NuitkaBackend:
             encoding="utf-8",
         )
         env = {
-            "PYTHONPATH": os.pathsep.join(str(p) for p in _search_path(job, site)),
+            "PYTHONPATH": search_path,
             "CFLAGS": job.settings["cflags"],
             "LDFLAGS": job.settings["ldflags"],
             "NUITKA_CACHE_DIR": str(job.cache.tool_dir("nuitka")),
@@ -242,7 +241,8 @@ class NuitkaBackend:
             "BUILDKIT_NUITKA_BYTECODE": str(bytecode),
             "BUILDKIT_NUITKA_DATA": str(data),
             # where the binary's modules may come from, besides the standard library
-            "BUILDKIT_NUITKA_ROOTS": os.pathsep.join(str(p) for p in _search_path(job, site)),
+            # (its own variable: Nuitka adds its output folder to PYTHONPATH)
+            "BUILDKIT_NUITKA_ROOTS": search_path,
             "BUILDKIT_SECCOMP_SLOT": "1" if job.settings.get("seccomp") == "slot" else "0",
         }
         main = f"import sys\nfrom {module} import {head} as _entry\nsys.exit({call}())\n"
