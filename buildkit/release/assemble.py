@@ -23,10 +23,11 @@ from typing import Any
 
 from ..audit.report import policy_from_document
 from ..errors import CheckFailed, InputError
-from ..fsutil import output_errors
+from ..fsutil import loads_bounded, output_errors, read_regular
 from . import checksums, documents, manifest, sign, stage
+from .documents import is_document
 from .manifest import ArtifactRecord
-from .verify import is_document, verify
+from .verify import MAX_DOCUMENT, verify
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def _take(
         entries[name] = min(entries.get(name, entry), entry, key=_canonical)
     for recipe, version in documents.by_release(mine):
         stem = f"{recipe}-{version}"
-        doc = json.loads((folder / f"{stem}.hardening.json").read_text("utf-8"))
+        doc = loads_bounded(read_regular(folder / f"{stem}.hardening.json", MAX_DOCUMENT))
         policy = json.dumps(
             {k: doc["policy"].get(k) for k in ("require", "scope", "waivers")}, sort_keys=True
         )

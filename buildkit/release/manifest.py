@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckFailed
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, loads_bounded, read_regular
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +137,18 @@ def parse(doc: object, where: str) -> tuple[dict[str, ArtifactRecord], list[tupl
     return records, bad
 
 
+#: Bytes of a manifest buildkit reads (one of ours: a few KB per artifact).
+MAX_SIZE = 64 << 20
+
+
 def read(folder: Path) -> dict[str, ArtifactRecord]:
     """Existing records by artifact name ({} when there is no manifest yet, or it is not
     one); entries that are not records are left out, with a warning."""
     path = folder / FILENAME
     try:
-        records, bad = parse(json.loads(path.read_text(encoding="utf-8")), str(path))
-    except (OSError, ValueError):
+        doc = loads_bounded(read_regular(path, MAX_SIZE))
+        records, bad = parse(doc, str(path))
+    except (OSError, ValueError, RecursionError):
         return {}
     for _label, why in bad:
         log.warning("%s; it is no longer listed", why)

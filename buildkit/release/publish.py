@@ -18,7 +18,9 @@ reports once it passes) are removed last. Leftovers of a stopped build (the stag
 folder, ``.buildkit-part-*.part`` files) are removed by the next one. Writers of one
 folder take turns (a lock on the folder), so concurrent builds into it lose no entry.
 Entries of earlier builds stay listed while their files are still there and still match;
-the others are dropped with a warning.
+the others are dropped with a warning, as is every listed file that is neither an artifact
+of the manifest nor a document it calls for (``documents.called_for``): a planted profile
+is never carried into a new, signed SHA256SUMS.
 ``put`` writes single files (the reports of a rejected build, ``audit --out``) under the
 same lock, each complete or absent.
 """
@@ -43,7 +45,7 @@ from ..fsutil import (
     remove_tree,
     sha256_file,
 )
-from . import checksums, manifest, sign
+from . import checksums, documents, manifest, sign
 from .manifest import ArtifactRecord
 
 log = logging.getLogger(__name__)
@@ -177,11 +179,7 @@ def _publish(
                 hint="something else writes to it; run the same command again",
             )
     changed = sorted(n for n, d in staged.items() if not _matches(out / n, d))
-    final = {
-        name: digest
-        for name, digest in listed.items()
-        if name not in entries and name not in staged and _matches(out / name, digest)
-    }
+    final = _still_listed(out, listed, entries, staged)
     final.update({name: e.sha256 for name, e in entries.items()})
     final.update(staged)
     new_text = checksums.render(final)
@@ -216,6 +214,27 @@ def _publish(
             os.replace(staging / name, out / name)
     checksums.write(out, final)
     return sums_path, manifest_path
+
+
+def _still_listed(
+    out: Path, listed: dict[str, str], entries: dict[str, ArtifactRecord], staged: dict[str, str]
+) -> dict[str, str]:
+    """The lines of the old SHA256SUMS the new one keeps: documents the new manifest calls
+    for, still there with those bytes and not written again by this publish."""
+    wanted = documents.called_for(entries)
+    kept = {}
+    for name, digest in sorted(listed.items()):
+        if name in entries or name in staged or not _matches(out / name, digest):
+            continue
+        if name in wanted:
+            kept[name] = digest
+        else:
+            log.warning(
+                "%s is listed in SHA256SUMS but is neither an artifact of manifest.json nor "
+                "a document it calls for; it is no longer listed (nor signed)",
+                out / name,
+            )
+    return kept
 
 
 def listing_problems(out: Path) -> list[str]:

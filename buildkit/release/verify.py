@@ -13,7 +13,9 @@ Items, each ok or failed with the file named:
   (no distribution that no lock pinned);
 * sbom / provenance: for each recipe version, the artifacts the SBOM and the provenance
   statement name, with their digests, are exactly the manifest's;
-* hardening: each recipe version's ``.hardening.json`` records a passed gate.
+* hardening: each recipe version's ``.hardening.json`` records a passed gate;
+* document: every listed document (profile, SBOM, provenance, report) is one the
+  manifest calls for (``documents.called_for``).
 
 A signature whose signer was not checked (no ``--allowed-signers``) is a warning, never a
 passed check; ``--require-signature`` without an allowed signers file is a usage error.
@@ -31,12 +33,19 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckFailed, InputError
-from ..fsutil import escaped, read_regular, regular_kind, sha256_regular
+from ..fsutil import (
+    MAX_JSON_VALUES,
+    escaped,
+    json_values,
+    loads_bounded,
+    read_regular,
+    regular_kind,
+    sha256_regular,
+)
 from . import checksums, contents, manifest, profiles, provenance, sbom, sign
-from .documents import by_release
+from .documents import by_release, called_for, is_document
 from .manifest import ArtifactRecord
 
-HARDENING_SUFFIXES = tuple(f".hardening.{ext}" for ext in ("json", "sarif", "md", "html"))
 #: The release documents verify reads (SHA256SUMS, manifest, SBOM, provenance, reports)
 #: are small; anything larger is not one of ours.
 MAX_DOCUMENT = 64 << 20
@@ -102,16 +111,6 @@ class Verification:
         }
 
 
-def is_document(name: str) -> bool:
-    """Release files that describe artifacts rather than being one."""
-    return (
-        name in (manifest.FILENAME, checksums.FILENAME, sign.FILENAME)
-        or name.endswith((sbom.SUFFIX, provenance.SUFFIX))
-        or name.endswith(HARDENING_SUFFIXES)
-        or name.endswith(profiles.SUFFIXES)
-    )
-
-
 def verify(
     folder: Path,
     *,
@@ -157,6 +156,7 @@ def verify(
         items += _manifest(folder, listed, {n: e for n, e in entries.items() if n in artifacts})
     elif entries is not None:
         items += _manifest(folder, listed, entries)
+        items += _documents(listed, entries)
         items += _profiles(folder, entries)
         for (recipe, version), group in by_release(entries).items():
             stem = f"{recipe}-{version}"
@@ -173,6 +173,24 @@ def verify(
                     detail = f"malformed: {type(exc).__name__}: {exc}"[:300]
                     items.append(Item(ok=False, kind=kind, name=path.name, detail=detail))
     return Verification(folder=folder, items=tuple(items))
+
+
+def _documents(listed: dict[str, str], entries: dict[str, ArtifactRecord]) -> list[Item]:
+    """Every listed document is one the manifest calls for: a planted profile for a
+    target with no artifact, a second SBOM or the report of a recipe version the manifest
+    does not name fails, however well its checksum and signature match."""
+    wanted = called_for(entries)
+    return [
+        Item(
+            ok=False,
+            kind="document",
+            name=name,
+            detail="a release document manifest.json does not call for (no artifact of "
+            "this folder is described by it); remove it and its SHA256SUMS line",
+        )
+        for name in sorted(listed)
+        if is_document(name) and name not in wanted
+    ]
 
 
 def _profiles(folder: Path, entries: dict[str, ArtifactRecord]) -> list[Item]:
@@ -280,7 +298,7 @@ def _manifest_entries(folder: Path, items: list[Item]) -> dict[str, ArtifactReco
     """The manifest's records; a failure item for each entry that is not one."""
     path = folder / manifest.FILENAME
     try:
-        doc = json.loads(read_regular(path, MAX_DOCUMENT).decode("utf-8"))
+        doc = loads_bounded(read_regular(path, MAX_DOCUMENT))
         records, bad = manifest.parse(doc, manifest.FILENAME)
     except FileNotFoundError:
         items.append(Item(ok=False, kind="manifest", name=manifest.FILENAME, detail="missing"))
@@ -354,7 +372,10 @@ def _compare(kind: str, path: Path, named: dict[str, str], want: dict[str, str])
 
 def _load(kind: str, path: Path) -> Any:
     try:
-        text = read_regular(path, MAX_DOCUMENT).decode("utf-8")
+        raw = read_regular(path, MAX_DOCUMENT)
+        if json_values(raw) > MAX_JSON_VALUES:
+            raise ValueError(f"more than {MAX_JSON_VALUES} JSON values")
+        text = raw.decode("utf-8")
         if path.name.endswith(provenance.SUFFIX):
             return [json.loads(line) for line in text.splitlines() if line.strip()]
         return json.loads(text)

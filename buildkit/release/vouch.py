@@ -7,6 +7,9 @@ its manifest entry names this recipe and the digest of the lock it was built fro
 is now, the build info inside the file says the same, and the artifact is in this
 machine's action cache (a build here produced it). Anything else the folder lists, a
 file of another recipe, an older lock, or a file only SHA256SUMS mentions, is foreign.
+So is a listed document (profile, SBOM, provenance, report) that neither this build
+writes afresh nor the kept artifacts call for: a planted allow-all profile for a target
+the release has no binary for would otherwise be signed as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from ..cache import Cache
 from ..errors import CheckFailed, InputError
 from ..fsutil import escaped, sha256_file
 from ..recipe import Recipe
-from . import checksums, manifest
+from . import checksums, documents, manifest, profiles, provenance, sbom
 from .manifest import ArtifactRecord
 
 
@@ -46,10 +49,15 @@ def foreign(
         listed = checksums.parse((out / checksums.FILENAME).read_text("utf-8"), out)
     except (OSError, UnicodeDecodeError, CheckFailed):
         listed = {}
+    kept = {n: e for n, e in entries.items() if n not in rebuilt}
+    wanted = documents.called_for(kept) | _rewritten(recipe, rebuilt)
     for name in sorted(listed):
-        if name in entries or name in rebuilt or _is_document(name, recipe):
+        if name in entries or name in rebuilt or name == checksums.FILENAME:
             continue
-        found.append((name, "listed in SHA256SUMS, not an artifact of manifest.json"))
+        if not documents.is_document(name):
+            found.append((name, "listed in SHA256SUMS, not an artifact of manifest.json"))
+        elif name not in wanted:
+            found.append((name, "a release document no artifact of this release calls for"))
     return found
 
 
@@ -57,13 +65,17 @@ def describe(found: list[tuple[str, str]]) -> str:
     return "; ".join(f"{escaped(name)} ({why})" for name, why in found)
 
 
-def _is_document(name: str, recipe: Recipe) -> bool:
-    from .verify import is_document
-
+def _rewritten(recipe: Recipe, rebuilt: set[str]) -> set[str]:
+    """The documents a build of ``rebuilt`` writes afresh: the recipe version's SBOM,
+    provenance and reports, and the profiles of the targets it builds."""
     stem = f"{recipe.name}-{recipe.version}"
-    return name in (manifest.FILENAME, checksums.FILENAME) or (
-        is_document(name) and name.startswith(stem)
-    )
+    names = {sbom.filename(stem), provenance.filename(stem)}
+    names |= {stem + suffix for suffix in documents.HARDENING_SUFFIXES}
+    for target in recipe.targets:
+        base = f"{stem}-{target.name}"
+        if any(n == base or n.startswith(base + ".") for n in rebuilt):
+            names |= {base + suffix for suffix in profiles.SUFFIXES}
+    return names
 
 
 def _why_foreign(

@@ -18,7 +18,7 @@ from in_toto_attestation.v1.statement import Statement
 
 from buildkit.lock import read as read_lock
 from buildkit.release import profiles
-from buildkit.release.verify import is_document
+from buildkit.release.documents import is_document
 from tests.conftest import RECIPES, ROOT
 from tests.integration.conftest import buildkit
 
@@ -165,6 +165,42 @@ def test_verify_names_a_missing_an_unlisted_and_an_edited_file(
     assert f"FAIL  manifest    {victim['name']}: sha256 differs from manifest.json" in out.stdout
     assert "FAIL  signature   SHA256SUMS.sig" in out.stdout
     assert "FAIL  sbom" in out.stdout and "FAIL  provenance" in out.stdout
+
+
+ALLOW_ALL = '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}\n'
+
+
+def test_a_planted_profile_is_never_signed_and_fails_verify(
+    release: Path, key: dict[str, Path], tmp_path: Path, cache_dir: Path
+) -> None:
+    """An allow-all profile for a target the release has no binary for, listed in
+    SHA256SUMS: a signing build refuses the folder, and verify fails it by name even
+    when SHA256SUMS was signed with the team's key (sha256sum -c and ssh-keygen pass)."""
+    planted = copy(release, tmp_path / "planted", key)
+    (planted / "allowed_signers").unlink()
+    name = f"{RECIPE}-1.0.0-linux-arm64.seccomp.json"
+    (planted / name).write_text(ALLOW_ALL)
+    digest = subprocess.run(["sha256sum", name], cwd=planted, capture_output=True, text=True,
+                            check=True).stdout.split()[0]  # fmt: skip
+    sums = planted / "SHA256SUMS"
+    sums.write_text("".join(sorted([*sums.read_text().splitlines(True), f"{digest}  {name}\n"])))
+    (planted / "SHA256SUMS.sig").unlink()
+    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-n", "file", "-f", key["key"], sums],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=planted, check=True)
+    out = verify(planted, key)
+    assert out.returncode == 1, out.stdout
+    assert f"FAIL  document    {name}: a release document manifest.json does not call for" in (
+        out.stdout
+    )
+
+    before = {p.name: p.read_bytes() for p in planted.iterdir()}
+    refused = buildkit("build", RECIPES / RECIPE, "--format", "pex", "--format", "shiv",
+                       "--target", "linux-amd64", "--out", planted, "--cache-dir", cache_dir,
+                       "--sign-key", key["key"], check=False)  # fmt: skip
+    assert refused.returncode == 1, refused.stderr
+    assert f"{name} (a release document no artifact of this release calls for)" in refused.stderr
+    assert {p.name: p.read_bytes() for p in planted.iterdir()} == before
 
 
 def test_sbom_and_provenance_of_a_real_build(release: Path) -> None:

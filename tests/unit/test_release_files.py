@@ -134,6 +134,29 @@ def test_publish_merges_and_drops_changed(tmp_path: Path) -> None:
     assert listing_problems(out) == []
 
 
+def test_publish_drops_a_listed_document_the_manifest_does_not_call_for(
+    tmp_path: Path,
+) -> None:
+    """A profile for a target without an artifact, listed with a matching checksum, is
+    not carried into the new SHA256SUMS (so never signed), and verify fails it before."""
+    src = tmp_path / "src"
+    src.mkdir()
+    out = tmp_path / "dist"
+    (src / "a").write_bytes(b"A")
+    publish(out, [(src / "a", record("demo-1-t.pex", b"A"))])
+    planted = "demo-1-other.seccomp.json"
+    (out / planted).write_text('{"defaultAction": "SCMP_ACT_ALLOW"}\n')
+    sums = out / "SHA256SUMS"
+    sums.write_text(sums.read_text() + f"{sha256_file(out / planted)}  {planted}\n")
+    failed = {(i.kind, i.name) for i in verify(out).items if not i.ok}
+    assert ("document", planted) in failed  # (the others: no sbom, reports: a bare publish)
+    (src / "b").write_bytes(b"B")
+    publish(out, [(src / "b", record("demo-1-t.pyz", b"B"))])
+    listed = checksums.parse(sums.read_text(), sums)
+    assert planted not in listed
+    assert set(listed) == {"demo-1-t.pex", "demo-1-t.pyz", "manifest.json"}
+
+
 def test_inspect_reads_zip_member(tmp_path: Path) -> None:
     art = tmp_path / "x.pyz"
     with zipfile.ZipFile(art, "w") as zf:
