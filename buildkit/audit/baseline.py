@@ -11,19 +11,28 @@ that is not ours or not well formed is refused with the file and the key that is
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from ..errors import InputError
-from ..fsutil import NotRegular, escaped, read_regular
+from ..fsutil import (
+    MAX_JSON_VALUES,
+    NotRegular,
+    escaped,
+    json_values,
+    loads_bounded,
+    read_regular,
+)
 from .findings import State
 from .identity import artifact_key, identity
 from .run import AuditResult
 
-MAX_REPORT = 256 << 20  # bytes of one baseline report
+MAX_REPORT = 32 << 20  # bytes of one baseline report (a real one: 100-200 KB)
 MAX_REPORTS = 64  # reports in one baseline folder
+#: JSON values of all the folder's reports together: memory stays bounded (about 100 MB)
+#: however the reports are made.
+MAX_VALUES = MAX_JSON_VALUES
 SCHEMA = "buildkit-hardening/1"
 
 NEW = "new"
@@ -78,15 +87,17 @@ def _bad(path: Path, key: str, what: str) -> InputError:
     )
 
 
-def _read(path: Path) -> list[dict[str, object]]:
+def _read(path: Path, values: int) -> tuple[list[dict[str, object]], int]:
+    """The report's file entries, checked, and how many JSON values it may hold (at most
+    ``values``)."""
     try:
         raw = read_regular(path, MAX_REPORT)
     except (NotRegular, OSError) as exc:
         raise _bad(path, "file", str(exc)) from None
     try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise _bad(path, "file", f"not JSON ({exc})") from None
+        doc = loads_bounded(raw, values)
+    except (ValueError, RecursionError) as exc:
+        raise _bad(path, "file", f"not JSON, or too large for a report ({exc})") from None
     if not isinstance(doc, dict) or doc.get("_schema") != SCHEMA:
         raise _bad(path, "_schema", f"not {SCHEMA!r}: not a buildkit hardening report")
     files = doc.get("files")
@@ -103,7 +114,7 @@ def _read(path: Path) -> list[dict[str, object]]:
             isinstance(c, dict) and isinstance(c.get("state"), str) for c in checks.values()
         ):
             raise _bad(path, f"files[{i}].checks", "not an object of {state, evidence}")
-    return files
+    return files, json_values(raw)
 
 
 def load(folder: Path) -> Baseline:
@@ -131,8 +142,11 @@ def load(folder: Path) -> Baseline:
     failing: dict[str, dict[str, tuple[str, str]]] = {}
     seen: set[str] = set()
     artifacts: set[str] = set()
+    budget = MAX_VALUES
     for path in reports:
-        for entry in _read(path):
+        files, used = _read(path, budget)
+        budget -= used
+        for entry in files:
             key = _identity(entry)
             seen.add(key)
             artifacts.add(artifact_key(str(entry["artifact"])))

@@ -154,3 +154,54 @@ def test_html_report_renders_in_chromium(sample_dist: Path, tmp_path: Path) -> N
     shot = tmp_path / "matrix.png"
     chromium(f"--screenshot={shot}", "--window-size=1280,900", page.as_uri())
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+REPORT_HEAD = b'{"_schema": "buildkit-hardening/1", "files": ['
+
+
+def _peak(*args: str | Path) -> tuple[int, str, int]:
+    """Exit code, stderr and peak memory (KiB) of one `buildkit` run, measured by a
+    wrapper process whose only child it is."""
+    import sys
+
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "sys.stdout.write(p.stderr)\n"
+        "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    cmd = [sys.executable, "-c", wrapper, sys.executable, "-m", "buildkit", *map(str, args)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    *lines, last = out.splitlines()
+    code, kib = map(int, last.split())
+    return code, "\n".join(lines), kib
+
+
+def test_a_hostile_baseline_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    """Reports of ``[{},{},…]``: 128 MiB (refused by size), 30 MiB (by the values it
+    holds, before parsing: 30 MiB of empty objects took 820 MB to parse), and 64 reports
+    that each pass alone but not together. Exit 2, the file named, under 200 MB."""
+    big = tmp_path / "big"
+    big.mkdir()
+    with (big / "x-1.hardening.json").open("wb") as f:
+        f.write(REPORT_HEAD)
+        for _ in range(128):
+            f.write(b"{}," * ((1 << 20) // 3))
+        f.write(b"{}]}")
+    dense = tmp_path / "dense"
+    dense.mkdir()
+    (dense / "x-1.hardening.json").write_bytes(REPORT_HEAD + b"{}," * (10 << 20) + b"{}]}")
+    many = tmp_path / "many"
+    many.mkdir()
+    entry = b'{"path": "a", "artifact": "a", "member": "", "checks": {}},'
+    for i in range(64):  # 64 x about 21,000 values: each alone is well formed and in bounds
+        (many / f"x-{i}.hardening.json").write_bytes(REPORT_HEAD + entry * 3500 + entry[:-1] + b"]}")
+    for folder, why in (
+        (big, "larger than"),
+        (dense, "more than 1000000 JSON values"),
+        (many, "more than"),
+    ):
+        code, err, kib = _peak("audit", "/bin/true", "--baseline", folder)
+        assert code == 2, err
+        assert "baseline report" in err and why in err, err
+        assert kib < 200 * 1024, (folder.name, kib)
