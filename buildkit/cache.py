@@ -6,12 +6,24 @@ Layout under the cache root (``--cache-dir``, ``$BUILDKIT_CACHE_DIR`` or
     wheels/<aa>/<sha256>/<wheel filename>   downloaded wheels, by the hash of their bytes
     blobs/<aa>/<sha256>                     built artifacts, by the hash of their bytes
     actions/<aa>/<key>.json                 action key -> blob digest (an unchanged build)
+    proofs/<aa>/<key>.json                  the passed checks of an artifact
+    made/<aa>/<sha256>                      "a build with this key made this artifact"
     trees/<aa>/<sha256>/                    the folder packed inside a native artifact
     tools/                                  the tools' own caches (pip, pex, ccache, Nuitka, zig)
     tmp/                                    fills in progress (same file system: rename)
 
 Entries appear only complete (filled in ``tmp/``, verified, then renamed into place) and
 are verified again when used: a changed entry is removed and never trusted.
+
+The cache is input someone else may have written (a CI cache restored from another
+branch, a shared machine). Wheels, blobs and downloads are named by the sha256 of their
+bytes and checked against it when used. What names them, action entries, check results
+and "made here" marks, is reused only when sealed with the cache key, kept outside the
+cache (:mod:`buildkit.cachekey`); the seal of an action entry covers the digest of the
+packed folder kept with it. A forged entry is a miss with a warning. The cache itself
+and its top folders must be owned by this user (or root) and not writable by others, or
+nothing runs (``private``): the tools' own caches (ccache, Nuitka's, zig's) hold code no
+seal covers.
 
 A killed build cannot clean up after itself, so what it left in ``tmp/`` is swept by the
 next one. Each process names its folders there after an owner lock it holds while it
@@ -27,14 +39,25 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_text, output_errors, remove_tree, sha256_file
+from .cachekey import CacheKey, load
+from .errors import InputError
+from .fsutil import (
+    atomic_write_text,
+    escaped,
+    folder_digest,
+    output_errors,
+    remove_tree,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +89,18 @@ class Cache:
 
     root: Path
 
+    @cached_property
+    def key(self) -> CacheKey:
+        """The key that seals what this cache's entries name (checked once per run)."""
+        self.private()
+        return load(self.root)
+
+    def private(self) -> None:
+        """Refuse (InputError) a cache someone else could write: the root, its top
+        folders and the tools' folders must be owned by this user or root and not
+        writable by others (links followed, as a build would)."""
+        _check_private(self.root)
+
     @property
     def wheels(self) -> Path:
         """Verified wheels by sha256 (shared by repro's builds)."""
@@ -88,6 +123,7 @@ class Cache:
         return self.root / "downloads" / sha256[:2] / sha256 / filename
 
     def tool_dir(self, name: str) -> Path:
+        self.private()
         path = self.tools / name
         path.mkdir(parents=True, exist_ok=True)
         return path
@@ -98,6 +134,7 @@ class Cache:
         base = self.root / "tmp"
         with output_errors(self.root):
             base.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.private()
             owner = _owner(base)
             return Path(tempfile.mkdtemp(prefix=f"{owner}-{prefix}", dir=base))
 
@@ -210,16 +247,32 @@ class Cache:
         return self.root / "proofs" / key[:2] / f"{key}.json"
 
     def store_proof(self, key: str, doc: dict[str, Any]) -> None:
-        """Keep the passed checks of an artifact (key: its bytes, the checks, the places)."""
+        """Keep the passed checks of an artifact (key: its bytes, the checks, the places),
+        sealed."""
+        entry = {"proof": doc, "seal": self.key.seal("proof", [key, doc])}
         with output_errors(self.root):
-            atomic_write_text(self._proof(key), json.dumps(doc, sort_keys=True) + "\n")
+            atomic_write_text(self._proof(key), json.dumps(entry, sort_keys=True) + "\n")
 
     def lookup_proof(self, key: str) -> dict[str, Any] | None:
-        try:
-            doc = json.loads(self._proof(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        """The checks kept for ``key`` when this cache's key sealed them, else None."""
+        path = self._proof(key)
+        entry = _read_entry(path)
+        if entry is None:
             return None
-        return doc if isinstance(doc, dict) else None
+        doc = entry.get("proof")
+        if not isinstance(doc, dict) or not self.key.opens("proof", [key, doc], entry.get("seal")):
+            self._refused(path)
+            return None
+        return doc
+
+    def _refused(self, path: Path) -> None:
+        if self.key.lasting:
+            log.warning(
+                "refused cache entry %s: it is not sealed with this cache's key (%s): "
+                "written with another key, or forged; not reused",
+                escaped(str(path)),
+                self.key.source,
+            )
 
     # --- artifacts ------------------------------------------------------------------------
 
@@ -228,6 +281,9 @@ class Cache:
 
     def _action(self, key: str) -> Path:
         return self.root / "actions" / key[:2] / f"{key}.json"
+
+    def _made(self, sha256: str) -> Path:
+        return self.root / "made" / sha256[:2] / sha256
 
     def store_artifact(
         self,
@@ -238,7 +294,8 @@ class Cache:
     ) -> CachedArtifact:
         """Record the output of action ``key`` (and the folder packed inside it, if any).
 
-        The action entry is written last, so it only ever points at complete entries.
+        The action entry is written last, so it only ever points at complete entries; it
+        is sealed, with the digest of the packed folder.
         """
         digest = sha256_file(path)
         blob = self._blob(digest)
@@ -250,22 +307,39 @@ class Cache:
                 os.replace(tmp, blob)
                 shutil.rmtree(tmp.parent, ignore_errors=True)
             tree = self._store_tree(digest, payload) if payload is not None else None
-            entry = {"sha256": digest, "payload": tree is not None, "facts": facts}
+            body = {
+                "sha256": digest,
+                "payload": tree is not None,
+                "tree": folder_digest(tree) if tree is not None else None,
+                "facts": facts,
+            }
+            entry = {**body, "seal": self.key.seal("action", [key, body])}
+            atomic_write_text(self._made(digest), self.key.seal("made", digest) + "\n")
             atomic_write_text(self._action(key), json.dumps(entry) + "\n")
         return CachedArtifact(path=blob, sha256=digest, payload=tree, facts=facts)
 
     def has_artifact(self, sha256: str) -> bool:
-        """Whether an artifact with this digest was stored by a build with this cache."""
-        return len(sha256) == 64 and self._blob(sha256).is_file()
+        """Whether a build holding this cache's key stored an artifact with this digest."""
+        if len(sha256) != 64 or not self._blob(sha256).is_file():
+            return False
+        try:
+            seal = self._made(sha256).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return False
+        return self.key.opens("made", sha256, seal)
 
     def lookup_artifact(self, key: str) -> CachedArtifact | None:
-        """The verified artifact recorded for ``key``, or None (a bad entry is dropped)."""
-        try:
-            entry = json.loads(self._action(key).read_text(encoding="utf-8"))
-            digest, has_payload = str(entry["sha256"]), bool(entry.get("payload"))
-            facts = entry.get("facts")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        """The verified artifact recorded for ``key``, or None (a bad entry is dropped;
+        one this cache's key did not seal is refused with a warning)."""
+        path = self._action(key)
+        entry = _read_entry(path)
+        if entry is None:
             return None
+        body = {k: entry.get(k) for k in ("sha256", "payload", "tree", "facts")}
+        if not self.key.opens("action", [key, body], entry.get("seal")):
+            self._refused(path)
+            return None
+        digest, has_payload, facts = str(body["sha256"]), bool(body["payload"]), body["facts"]
         if facts is not None and not (
             isinstance(facts, dict)
             and all(isinstance(k, str) and type(v) is int for k, v in facts.items())
@@ -279,9 +353,74 @@ class Cache:
             blob.unlink(missing_ok=True)
             return None
         tree = self._tree(digest) if has_payload else None
-        if tree is not None and not tree.is_dir():
-            return None  # the packed folder is gone: build again to have it for the audit
+        if tree is not None:
+            try:
+                kept = folder_digest(tree)
+            except OSError:
+                return None  # the packed folder is gone: build again to have it for the audit
+            if kept != body["tree"]:
+                log.warning(
+                    "refused the packed folder %s: it changed since it was stored; rebuilding",
+                    escaped(str(tree)),
+                )
+                remove_tree(tree)
+                return None
         return CachedArtifact(path=blob, sha256=digest, payload=tree, facts=facts)
+
+
+def _read_entry(path: Path) -> dict[str, Any] | None:
+    """A small JSON object the cache keeps, or None (missing, not one, too large)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return None
+            raw = f.read(_MAX_ENTRY + 1)
+        doc = json.loads(raw) if len(raw) <= _MAX_ENTRY else None
+    except (OSError, ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+#: Bytes of one action entry or check result (a real one: a few KB).
+_MAX_ENTRY = 4 << 20
+
+
+def _check_private(root: Path) -> None:
+    """See ``Cache.private``."""
+    try:
+        folders = [root, *(p for p in root.iterdir() if p.is_dir())]
+        tools = root / "tools"
+        if tools.is_dir():
+            folders += [p for p in tools.iterdir() if p.is_dir()]
+    except FileNotFoundError:
+        return  # made by this build, with this user's umask
+    except OSError as exc:
+        raise InputError(
+            f"cache {root} cannot be read: {exc.strerror}",
+            hint="give a cache folder of yours with --cache-dir",
+        ) from None
+    me = os.geteuid()
+    for folder in folders:
+        try:
+            st = os.stat(folder)
+        except OSError:
+            continue
+        if st.st_uid not in (me, 0):
+            why = f"is owned by another user (uid {st.st_uid})"
+        elif st.st_mode & stat.S_IWOTH:
+            why = f"can be written by other users (mode {stat.S_IMODE(st.st_mode):04o})"
+        else:
+            continue
+        raise InputError(
+            f"cache folder {escaped(str(folder))} {why}: whoever can write the cache can "
+            "change what builds run (its compiler caches hold code no seal covers)",
+            hint=f"make it yours alone (chown -R $(id -u) {root}; chmod -R o-w {root}), or "
+            "build with another --cache-dir",
+        )
 
 
 def _owner(base: Path) -> str:

@@ -43,6 +43,34 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def folder_digest(root: Path) -> str:
+    """A digest of a folder's whole tree: every name, kind and permission bits, each
+    file's bytes and each link's target (links are not followed). Raises OSError when
+    the folder cannot be read."""
+    h = hashlib.sha256()
+    for folder, dirs, files in os.walk(root, onerror=_raise):
+        dirs.sort()
+        base = Path(folder)
+        for name in sorted(dirs + files):
+            path = base / name
+            st = os.lstat(path)
+            rel = path.relative_to(root).as_posix()
+            if stat.S_ISLNK(st.st_mode):
+                what = "l " + os.readlink(path)
+            elif stat.S_ISREG(st.st_mode):
+                what = f"f {stat.S_IMODE(st.st_mode):o} {sha256_file(path)}"
+            elif stat.S_ISDIR(st.st_mode):
+                what = f"d {stat.S_IMODE(st.st_mode):o}"
+            else:
+                what = "? " + file_kind(st.st_mode)
+            h.update(f"{rel}\0{what}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
 @contextlib.contextmanager
 def output_errors(folder: Path) -> Iterator[None]:
     """Turn OS errors while writing into an OutputError that names the folder."""

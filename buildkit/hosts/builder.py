@@ -228,7 +228,8 @@ def _build_locked(
         *_trust_binds(),
     ]
     # the checks inside record system calls with QEMU's log, not strace (no ptrace there)
-    env = {**_network_env(), "CI": os.environ.get("CI", "true")}
+    # the same cache key: what the build inside stores is reused (and vouched for) here
+    env = {**_network_env(), "CI": os.environ.get("CI", "true"), **cache.key.env()}
     if spec.qemu:
         env[EMULATED_ENV] = "qemu"
     if "nuitka" in (request.formats or recipe.formats):

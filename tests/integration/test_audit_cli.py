@@ -195,7 +195,9 @@ def test_a_hostile_baseline_is_refused_with_bounded_memory(tmp_path: Path) -> No
     many.mkdir()
     entry = b'{"path": "a", "artifact": "a", "member": "", "checks": {}},'
     for i in range(64):  # 64 x about 21,000 values: each alone is well formed and in bounds
-        (many / f"x-{i}.hardening.json").write_bytes(REPORT_HEAD + entry * 3500 + entry[:-1] + b"]}")
+        (many / f"x-{i}.hardening.json").write_bytes(
+            REPORT_HEAD + entry * 3500 + entry[:-1] + b"]}"
+        )
     for folder, why in (
         (big, "larger than"),
         (dense, "more than 1000000 JSON values"),
