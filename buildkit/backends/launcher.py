@@ -15,7 +15,9 @@ pinned. buildkit's zipapps therefore start through a POSIX ``sh`` header that
   be written by group or others, as the onefile bootstrap does;
 * shiv: starts ``python3.X -I`` (no ``PYTHON*`` variables, no user site, no current
   folder on ``sys.path``), says in one line which Python it needs when there is none
-  (exit 2), and uses a private folder under ``$TMPDIR`` when ``$HOME`` cannot be written;
+  (exit 2), and uses a private folder under ``$XDG_RUNTIME_DIR`` or ``$TMPDIR`` when
+  ``$HOME`` cannot be written (``_FALLBACK``: a folder another user planted there is
+  passed over, never a reason to stop);
   pex: keeps pex's own boot (which already runs ``python -I``) with the checks added.
 
 The entry point of both is ``__buildkit_boot__:main``, a module buildkit adds to the
@@ -101,6 +103,39 @@ _bk_uid=$(id -u)
 """
 
 
+#: Where a shiv zipapp extracts when ``$HOME`` cannot be written (a service account): a
+#: folder under ``$XDG_RUNTIME_DIR`` (the user's own, 0700), else the first of
+#: ``$TMPDIR/shiv-<uid>``, ``…-1``, ``…-2`` that is this user's alone. Anyone can make
+#: those names first in a shared ``/tmp``, and the owner cannot remove them there (the
+#: sticky bit), so one planted folder must not stop the program for good: when all are
+#: another's, a fresh ``mktemp -d`` folder is used for this start, with one line saying
+#: so and how to choose a folder (``SHIV_ROOT``).
+_FALLBACK = """  _bk_root=
+  _bk_ours() {
+    [ -d "$1" ] || return 1
+    _bk_out=$(find "$1" -prune \\( -type l -o ! -user "$_bk_uid" -o -perm -020 -o -perm -002 \\) \\
+      -print 2>/dev/null) && [ -z "$_bk_out" ]
+  }
+  if [ -n "${XDG_RUNTIME_DIR:-}" ] && _bk_ours "$XDG_RUNTIME_DIR"; then
+    mkdir "$XDG_RUNTIME_DIR/shiv" 2>/dev/null || true
+    _bk_ours "$XDG_RUNTIME_DIR/shiv" && _bk_root=$XDG_RUNTIME_DIR/shiv
+  fi
+  for _bk_try in '' -1 -2; do
+    [ -n "$_bk_root" ] && break
+    mkdir "${TMPDIR:-/tmp}/shiv-$_bk_uid$_bk_try" 2>/dev/null || true
+    _bk_ours "${TMPDIR:-/tmp}/shiv-$_bk_uid$_bk_try" && _bk_root=${TMPDIR:-/tmp}/shiv-$_bk_uid$_bk_try
+  done
+  if [ -z "$_bk_root" ]; then
+    _bk_root=$(mktemp -d "${TMPDIR:-/tmp}/shiv-$_bk_uid.XXXXXXXX" 2>/dev/null) \\
+      || _bk_refuse "\\$HOME cannot be written and ${TMPDIR:-/tmp}/shiv-$_bk_uid belongs to \\
+another user; set SHIV_ROOT to a folder only you can write (or TMPDIR to another folder)"
+    echo "$_bk_name: \\$HOME cannot be written and ${TMPDIR:-/tmp}/shiv-$_bk_uid is not yours \\
+alone: extracting into $_bk_root for this start; set SHIV_ROOT to a folder only you can \\
+write to extract once" >&2
+  fi
+"""
+
+
 def boot_module(entry: str, python: str, *, or_newer: bool) -> str:
     """The boot module of a zipapp for CPython ``python`` (X.Y); ``or_newer``: it may
     run on later versions too (every wheel in it does)."""
@@ -124,10 +159,7 @@ def shiv_header(name: str, python: str, build_id: str) -> str:
         'elif [ -n "${HOME:-}" ] && { [ -d "$HOME/.shiv" ] || mkdir -p "$HOME/.shiv" \\\n'
         '    2>/dev/null; } && [ -w "$HOME/.shiv" ]; then\n'
         "  _bk_root=$HOME/.shiv\n"
-        "else\n"
-        "  _bk_root=${TMPDIR:-/tmp}/shiv-$(id -u)\n"
-        '  mkdir -p "$_bk_root" 2>/dev/null || true\n'
-        "fi\n"
+        "else\n" + _FALLBACK + "fi\n"
         f'_bk_private "$_bk_root" "$_bk_root"/*_{build_id} "$_bk_root"/*_{build_id}/site-packages\n'
         'export SHIV_ROOT="$_bk_root" BUILDKIT_UMASK="$_bk_umask"\n'
         f"if command -v python{python} >/dev/null 2>&1; then\n"

@@ -624,6 +624,40 @@ def test_item13_shiv_falls_back_to_a_private_folder_when_home_is_not_writable(
     assert f"from {root}/" in ran.stdout
 
 
+def test_issue38_item6_a_planted_tmp_folder_does_not_stop_a_service_account(
+    probe_apps: Path, tmp_path: Path
+) -> None:
+    """HOME cannot be written and another user made ``$TMPDIR/shiv-<uid>`` first (the
+    owner cannot remove it from a sticky /tmp): the zipapp still starts, from a private
+    folder, and says once how to choose one. ``$XDG_RUNTIME_DIR`` comes first."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make folders of another user")
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    tmp.chmod(0o1777)
+    uid = os.getuid()
+    planted = tmp / f"shiv-{uid}"
+    planted.mkdir(mode=0o700)
+    os.chown(planted, 65534, 65534)
+    (tmp / f"shiv-{uid}-1").symlink_to(planted)
+    (tmp / f"shiv-{uid}-2").mkdir()
+    (tmp / f"shiv-{uid}-2").chmod(0o777)
+    app = probe_apps / "probe-1.0.0-linux-amd64.pyz"
+    ran = run_app(app, home, env={"TMPDIR": str(tmp)})
+    assert ran.returncode == 0, ran.stderr
+    (fresh,) = [p for p in tmp.glob(f"shiv-{uid}.*") if p.is_dir()]
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700 and fresh.stat().st_uid == uid
+    assert f"from {fresh}/" in ran.stdout
+    assert f"extracting into {fresh} for this start; set SHIV_ROOT" in ran.stderr
+    runtime = tmp_path / "run-user"
+    runtime.mkdir(mode=0o700)
+    ran = run_app(app, home, env={"TMPDIR": str(tmp), "XDG_RUNTIME_DIR": str(runtime)})
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+    assert f"from {runtime}/shiv/" in ran.stdout
+
+
 @pytest.mark.parametrize("suffix", [".pex", ".pyz"])
 def test_item14_extraction_folders_are_private_and_a_writable_one_is_refused(
     probe_apps: Path, tmp_path: Path, suffix: str
