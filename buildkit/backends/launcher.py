@@ -122,8 +122,9 @@ _FALLBACK = """  _bk_root=
   fi
   for _bk_try in '' -1 -2; do
     [ -n "$_bk_root" ] && break
-    mkdir "${TMPDIR:-/tmp}/shiv-$_bk_uid$_bk_try" 2>/dev/null || true
-    _bk_ours "${TMPDIR:-/tmp}/shiv-$_bk_uid$_bk_try" && _bk_root=${TMPDIR:-/tmp}/shiv-$_bk_uid$_bk_try
+    _bk_try=${TMPDIR:-/tmp}/shiv-$_bk_uid$_bk_try
+    mkdir "$_bk_try" 2>/dev/null || true
+    _bk_ours "$_bk_try" && _bk_root=$_bk_try
   done
   if [ -z "$_bk_root" ]; then
     _bk_root=$(mktemp -d "${TMPDIR:-/tmp}/shiv-$_bk_uid.XXXXXXXX" 2>/dev/null) \\
