@@ -15,7 +15,11 @@
    itself may be a symbolic link; it must be owned by this user or root and not writable
    by group or others unless it is sticky (then the folders below it are what protects the
    extraction). Anything else stops the program before anything is extracted or run, with
-   a message naming the folder and exit code 126. */
+   a message naming the folder and exit code 126.
+
+   On Linux the bootstrap finds its own file through /proc/self/exe, and without /proc
+   mounted (a bare chroot, a minimal container root) Nuitka's bootstrap aborts with
+   SIGABRT and no word. buildkit_needs_proc says what is missing first, exit code 126. */
 
 /* Nuitka compiles in strict C11 mode: ask for POSIX with the XSI parts (lstat, S_ISVTX). */
 #ifndef _XOPEN_SOURCE
@@ -74,6 +78,21 @@ static void buildkit_check(char const *path, struct stat const *st, int is_base)
                                 : "remove it: its contents cannot be trusted");
     }
 }
+
+#ifdef __linux__
+__attribute__((constructor)) static void buildkit_needs_proc(void) {
+    char self[8];
+    if (readlink("/proc/self/exe", self, sizeof(self)) < 0) {
+        fprintf(stderr,
+                "%s: error: refusing to start: /proc/self/exe cannot be read (%s): /proc is "
+                "not mounted here\n"
+                "  hint: the program finds its own file through /proc; mount it (mount -t proc "
+                "proc /proc) or start it where /proc is mounted\n",
+                BUILDKIT_ARTIFACT, strerror(errno));
+        exit(BUILDKIT_GUARD_EXIT);
+    }
+}
+#endif
 
 __attribute__((constructor)) static void buildkit_guard(void) {
     static char const tail[] = BUILDKIT_RUN_TAIL;

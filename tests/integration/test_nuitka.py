@@ -289,6 +289,27 @@ def test_onefile_refuses_an_extraction_folder_others_could_write(
     assert start().returncode == 0 and folder.is_dir() and not folder.is_symlink()
 
 
+def test_onefile_without_proc_says_so_instead_of_aborting(
+    nuitka_build: dict[str, Any], private_home: dict[str, str]
+) -> None:
+    """Issue 38 item 7: in a root without /proc mounted the bootstrap aborted (SIGABRT,
+    exit 134, no message)."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to unmount /proc in a mount namespace")
+    binary = nuitka_build["dist"] / f"portcheck-1.0.0-{HOST}"
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'umount -l /proc && exec "$0" --help', binary],
+        env=private_home, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 126 and proc.stdout == "", proc
+    assert f"{binary.name}: error: refusing to start: /proc/self/exe cannot be read" in (
+        proc.stderr
+    )
+
+
 def test_standalone_mode_ships_a_folder(
     recipe_copy,
     tmp_path: Path,

@@ -148,3 +148,22 @@ def test_the_cache_folder_may_be_sticky_shared_but_not_open(
         os.chown(shared, OTHER_UID, OTHER_UID)
         proc = start(program, home, XDG_CACHE_HOME=str(shared))
         refused(proc, shared, f"is owned by uid {OTHER_UID}", what="cache")
+
+
+def test_no_proc_is_said_in_one_line_not_an_abort(program: Path, home: Path) -> None:
+    """Issue 38 item 7: in a root without /proc mounted, Nuitka's bootstrap aborted
+    (SIGABRT, no message). The guard says what is missing and exits 126."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to unmount /proc in a mount namespace")
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'umount -l /proc && exec "$0"', program],
+        env={"PATH": os.environ["PATH"], "HOME": str(home)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == REFUSED, proc
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(
+        "demo-1.0.0-linux-amd64: error: refusing to start: /proc/self/exe cannot be read"
+    ), proc.stderr
+    assert "mount -t proc proc /proc" in proc.stderr
