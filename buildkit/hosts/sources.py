@@ -2,6 +2,9 @@
 
 ``downloads/<aa>/<sha256>/<file name>``: fetched into the cache's ``tmp/``, checked against
 the pinned sha256, then renamed into place; a cached file is checked again before use.
+Checked and then opened again by path, a cached file could be swapped in between by
+whoever can write the cache, so a build asks for a private copy (``into``): the bytes
+checked are the bytes it unpacks.
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ ATTEMPTS = 3
 TIMEOUT = 60.0
 
 
-def fetch(source: Source, cache: Cache) -> Path:
-    """The verified local copy of ``source``."""
+def fetch(source: Source, cache: Cache, *, into: Path | None = None) -> Path:
+    """The verified local copy of ``source``; with ``into`` (a private folder of the
+    caller's), a copy there whose bytes were checked after copying."""
     filename = source.url.rsplit("/", 1)[-1]
     final = cache.download(source.sha256, filename)
     if final.is_file():
-        if sha256_file(final) == source.sha256:
+        if into is None and sha256_file(final) == source.sha256:
             return final
+        if into is not None and (copy := _checked_copy(final, source, into)) is not None:
+            return copy
         log.warning("cached %s does not match its pinned sha256; fetching it again", final)
         shutil.rmtree(final.parent, ignore_errors=True)
     staging = cache.tmp_dir()
@@ -45,15 +51,33 @@ def fetch(source: Source, cache: Cache) -> Path:
                 f"{source.url}: sha256 {got}, pinned {source.sha256} ({source.what})",
                 hint="the download is not the pinned file; nothing was kept",
             )
+        if into is not None:
+            with output_errors(into):
+                into.mkdir(parents=True, exist_ok=True, mode=0o700)
+                shutil.copyfile(part, into / filename)
         with output_errors(final.parent.parent):
             final.parent.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(OSError):  # a concurrent fetch may have finished first
                 os.rename(staging, final.parent)
+        if into is not None:
+            return into / filename
         if not final.is_file():
             raise ToolError(f"cannot keep {filename} in {final.parent}", hint="check the cache")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
+
+
+def _checked_copy(cached: Path, source: Source, into: Path) -> Path | None:
+    """A copy of ``cached`` in ``into`` when its bytes, read there, match the pin."""
+    copy = into / cached.name
+    with output_errors(into):
+        into.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(cached, copy)
+    if sha256_file(copy) == source.sha256:
+        return copy
+    copy.unlink()
+    return None
 
 
 def _download(url: str, dest: Path) -> None:

@@ -190,3 +190,32 @@ def test_a_builders_toolkit_venv_is_kept_though_its_python_is_not_on_this_machin
     os.symlink("/nonexistent/usr/bin/python3.12", venv / "bin" / "python")
     assert toolkit_venv(host) == venv
     assert (venv / "lib" / "python3.12" / "site-packages" / "buildkit-source.pth").is_file()
+
+
+def test_a_fetched_source_is_a_private_copy_checked_after_copying(tmp_path: Path) -> None:
+    """Issue 38 item 4: a cached archive checked and then opened again by path could be
+    swapped in between; the build gets a private copy whose bytes were checked there."""
+    import hashlib
+
+    from buildkit.cache import Cache
+    from buildkit.hosts import Source
+    from buildkit.hosts.sources import fetch
+
+    upstream = tmp_path / "upstream" / "demo-1.0.tar.gz"
+    upstream.parent.mkdir()
+    upstream.write_bytes(b"pinned bytes")
+    source = Source(
+        name="demo",
+        url=upstream.as_uri(),
+        sha256=hashlib.sha256(b"pinned bytes").hexdigest(),
+        what="a test archive",
+    )
+    cache = Cache(root=tmp_path / "cache")
+    first = fetch(source, cache, into=tmp_path / "work1")
+    assert first == tmp_path / "work1" / "demo-1.0.tar.gz" and first.read_bytes() == b"pinned bytes"
+    cached = cache.download(source.sha256, "demo-1.0.tar.gz")
+    assert cached.read_bytes() == b"pinned bytes"
+    cached.write_bytes(b"swapped after the check")  # what a writer of the cache does
+    assert first.read_bytes() == b"pinned bytes"
+    again = fetch(source, cache, into=tmp_path / "work2")  # found bad: fetched again
+    assert again.read_bytes() == b"pinned bytes" and cached.read_bytes() == b"pinned bytes"
