@@ -61,6 +61,9 @@ from .fsutil import (
 
 log = logging.getLogger(__name__)
 
+#: Kept trees this process has checked (or sealed), with their digest: a build uses
+#: its toolchain and hosts many times and reads them whole once.
+_VERIFIED: dict[Path, str] = {}
 #: This process's owner id and its held lock, per tmp/ folder (one per cache root).
 _OWNERS: dict[Path, tuple[str, int]] = {}
 #: A folder in tmp/ that no owner lock claims (older buildkit, or a lock already swept)
@@ -100,6 +103,45 @@ class Cache:
         folders and the tools' folders must be owned by this user or root and not
         writable by others (links followed, as a build would)."""
         _check_private(self.root)
+
+    def seal_tree(self, folder: Path, kind: str, *, skip: frozenset[str] = frozenset()) -> None:
+        """Seal the whole content of a tree buildkit keeps (a toolchain's interpreter, a
+        kept venv, a host's root) in ``<folder>.sealed`` beside it. ``kind`` says what it
+        must be (with the digest of what it was made from); ``skip``: file names
+        rewritten on every use, with buildkit's own content."""
+        doc = {"kind": kind, "name": folder.name, "digest": folder_digest(folder, skip=skip)}
+        entry = {**doc, "seal": self.key.seal("tree", doc)}
+        with output_errors(folder.parent):
+            atomic_write_text(_seal_path(folder), json.dumps(entry, sort_keys=True) + "\n")
+        _VERIFIED[folder.resolve()] = str(doc["digest"])
+
+    def tree_problem(
+        self, folder: Path, kind: str, *, skip: frozenset[str] = frozenset()
+    ) -> str | None:
+        """Why a kept tree cannot be used (None: it is what a build holding this cache's
+        key sealed, byte for byte). Checked once per process."""
+        seal_file = _seal_path(folder)
+        entry = _read_entry(seal_file)
+        if entry is None:
+            return (
+                f"it has no seal ({seal_file.name} missing): made by an older buildkit, or "
+                "not by a build holding this cache's key"
+            )
+        doc = {k: entry.get(k) for k in ("kind", "name", "digest")}
+        if (doc["kind"], doc["name"]) != (kind, folder.name) or not self.key.opens(
+            "tree", doc, entry.get("seal")
+        ):
+            return f"its seal {seal_file.name} was not made for it with this cache's key"
+        if _VERIFIED.get(folder.resolve()) == doc["digest"]:
+            return None
+        try:
+            digest = folder_digest(folder, skip=skip)
+        except OSError as exc:
+            return f"it cannot be read ({exc})"
+        if digest != doc["digest"]:
+            return "its files changed since it was made and sealed"
+        _VERIFIED[folder.resolve()] = digest
+        return None
 
     @property
     def wheels(self) -> Path:
@@ -366,6 +408,10 @@ class Cache:
                 remove_tree(tree)
                 return None
         return CachedArtifact(path=blob, sha256=digest, payload=tree, facts=facts)
+
+
+def _seal_path(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".sealed")
 
 
 def _read_entry(path: Path) -> dict[str, Any] | None:

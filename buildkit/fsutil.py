@@ -43,15 +43,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def folder_digest(root: Path) -> str:
+def folder_digest(root: Path, *, skip: frozenset[str] = frozenset()) -> str:
     """A digest of a folder's whole tree: every name, kind and permission bits, each
-    file's bytes and each link's target (links are not followed). Raises OSError when
-    the folder cannot be read."""
+    file's bytes and each link's target (links are not followed); files named in
+    ``skip`` are left out wherever they are. Raises OSError when the folder cannot be
+    read."""
     h = hashlib.sha256()
     for folder, dirs, files in os.walk(root, onerror=_raise):
         dirs.sort()
         base = Path(folder)
         for name in sorted(dirs + files):
+            if name in skip:
+                continue
             path = base / name
             st = os.lstat(path)
             rel = path.relative_to(root).as_posix()

@@ -483,7 +483,7 @@ def repro(
         if other is not None:
             venv = kept_toolkit_venv(
                 other[0], cache.tools / "repro-python", str(other[0].resolve()),
-                what=f"a toolkit venv of Python {other[1]} (repro's later builds)",
+                what=f"a toolkit venv of Python {other[1]} (repro's later builds)", cache=cache,
             )  # fmt: skip
             other = (venv, other[1])
         # Native binaries compile with the toolchain's zig, zipapps compile nothing; only

@@ -76,7 +76,7 @@ def trace_python(target: Target, cache: Cache) -> Path:
     if uses_toolchain(target):
         from ..toolchain import store, venv
 
-        return venv.nuitka_python(store.ensure(target, cache))
+        return venv.nuitka_python(store.ensure(target, cache), cache)
     return Path(sys.executable)
 
 
@@ -593,7 +593,7 @@ def _toolchain(
             f"build info names ({job.settings['toolchain']})",
             hint="the toolchain lock changed during the build; build again",
         )
-    python = venv.nuitka_python(built)
+    python = venv.nuitka_python(built, job.cache)
     # Nuitka recognises zig by its file name and calls "<it> cc ARGS": the wrapper adds
     # the target (C library and baseline) to every compile and link.
     # SCons splits CC at spaces: the wrapper lives where the path has none (repro's

@@ -28,7 +28,7 @@ from .. import lock, targets, zigcc
 from ..cache import Cache
 from ..checks.run import EMULATED_ENV
 from ..errors import CheckFailed, InputError, ToolError
-from ..fsutil import output_errors
+from ..fsutil import output_errors, remove_tree
 from ..recipe import Recipe
 from ..release import vouch
 from ..release.sign import check_key, sign
@@ -78,9 +78,14 @@ def toolkit_venv(host: Host) -> Path:
     final = host.folder / "toolkit" / digest
     # lexists: bin/python is a link to the root's interpreter (/usr/bin/python3.12), a
     # path that need not exist on this machine
+    kind = f"host {host.spec.name} toolkit venv {digest}"
     if os.path.lexists(final / "bin" / "python"):
         _link_source(final)
-        return final
+        if (problem := host.cache.tree_problem(final, kind)) is None:
+            return final
+        log.warning("host %s: its toolkit venv %s: %s; making it again", host.spec.name,
+                    final, problem)  # fmt: skip
+        remove_tree(final)
     staging = host.folder / "toolkit" / f".{digest}.part"
     shutil.rmtree(staging, ignore_errors=True)
     with output_errors(staging.parent):
@@ -118,6 +123,7 @@ def toolkit_venv(host: Host) -> Path:
                 )
         _link_source(staging)
         os.rename(staging, final)
+        host.cache.seal_tree(final, kind)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(locks, ignore_errors=True)

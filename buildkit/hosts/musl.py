@@ -134,9 +134,9 @@ def create(spec: HostSpec, root: Path, cache: Cache) -> dict[str, str]:
     _need("make", "make")
     _need("gcc", "gcc")
     _need("perl", "perl")  # OpenSSL's Configure
+    files = {s.name: fetch(s, cache) for s in spec.sources}
     work = cache.tmp_dir()
     try:
-        files = {s.name: fetch(s, cache, into=work / "sources") for s in spec.sources}
         steps = _Steps(spec, cache, work)
         deps = work / "deps"
         # -dynamic: zig links musl programs statically unless told, and a static python

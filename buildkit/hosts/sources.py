@@ -3,12 +3,14 @@
 ``downloads/<aa>/<sha256>/<file name>``: fetched into the cache's ``tmp/``, checked against
 the pinned sha256, then renamed into place; a cached file is checked again before use.
 Checked and then opened again by path, a cached file could be swapped in between by
-whoever can write the cache, so a build asks for a private copy (``into``): the bytes
-checked are the bytes it unpacks.
+whoever can write the cache, so ``fetch`` hands out a private copy (in ``into``, else in a
+folder of this process's in the cache's ``tmp/``, removed when it exits), hashed after
+copying: the bytes checked are the bytes unpacked.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -30,14 +32,13 @@ TIMEOUT = 60.0
 
 
 def fetch(source: Source, cache: Cache, *, into: Path | None = None) -> Path:
-    """The verified local copy of ``source``; with ``into`` (a private folder of the
-    caller's), a copy there whose bytes were checked after copying."""
+    """A private copy of ``source`` whose bytes were checked after copying, in ``into``
+    (a folder of the caller's) or in this process's copies folder."""
+    into = into if into is not None else _copies(cache)
     filename = source.url.rsplit("/", 1)[-1]
     final = cache.download(source.sha256, filename)
     if final.is_file():
-        if into is None and sha256_file(final) == source.sha256:
-            return final
-        if into is not None and (copy := _checked_copy(final, source, into)) is not None:
+        if (copy := _checked_copy(final, source, into)) is not None:
             return copy
         log.warning("cached %s does not match its pinned sha256; fetching it again", final)
         shutil.rmtree(final.parent, ignore_errors=True)
@@ -51,21 +52,30 @@ def fetch(source: Source, cache: Cache, *, into: Path | None = None) -> Path:
                 f"{source.url}: sha256 {got}, pinned {source.sha256} ({source.what})",
                 hint="the download is not the pinned file; nothing was kept",
             )
-        if into is not None:
-            with output_errors(into):
-                into.mkdir(parents=True, exist_ok=True, mode=0o700)
-                shutil.copyfile(part, into / filename)
+        with output_errors(into):
+            into.mkdir(parents=True, exist_ok=True, mode=0o700)
+            shutil.copyfile(part, into / filename)
         with output_errors(final.parent.parent):
             final.parent.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(OSError):  # a concurrent fetch may have finished first
                 os.rename(staging, final.parent)
-        if into is not None:
-            return into / filename
         if not final.is_file():
             raise ToolError(f"cannot keep {filename} in {final.parent}", hint="check the cache")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return final
+    return into / filename
+
+
+#: This process's folder of private copies, per cache root.
+_COPIES: dict[Path, Path] = {}
+
+
+def _copies(cache: Cache) -> Path:
+    if cache.root not in _COPIES:
+        folder = cache.tmp_dir("sources-")
+        _COPIES[cache.root] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return _COPIES[cache.root]
 
 
 def _checked_copy(cached: Path, source: Source, into: Path) -> Path | None:

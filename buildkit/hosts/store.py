@@ -124,6 +124,7 @@ def create(spec: HostSpec, cache: Cache, *, force: bool = False, mirror: str | N
                 )
                 + "\n",
             )
+            cache.seal_tree(fresh.root, _kind(spec))
             if (problem := check(fresh)) is not None:
                 raise ToolError(
                     f"the new {spec.name} root does not work: {problem}",
@@ -149,8 +150,14 @@ def _swap_in(staging: Path, final: Path, cache: Cache) -> None:
         os.rename(staging, final)
 
 
+def _kind(spec: HostSpec) -> str:
+    return f"host {spec.name} root {spec.digest()}"
+
+
 def check(host: Host) -> str | None:
-    """What is wrong with the host's root, or None when it is good to use."""
+    """What is wrong with the host's root, or None when it is good to use: it must be,
+    byte for byte, what a build holding this cache's key made and sealed (checks run in
+    it, and its interpreter builds the foreign targets' binaries)."""
     try:
         record = json.loads(host.record.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -159,6 +166,8 @@ def check(host: Host) -> str | None:
         return f"{host.record} is unreadable: {exc}"
     if record.get("digest") != host.spec.digest():
         return f"{host.folder} was made from another spec (buildkit changed what it holds)"
+    if (problem := host.cache.tree_problem(host.root, _kind(host.spec))) is not None:
+        return f"{host.root}: {problem}"
     if not host.spec.python:  # a root for native binaries: its shell must start
         try:
             proc = run_in(host, ["/bin/sh", "-c", "exit 0"], capture=True)

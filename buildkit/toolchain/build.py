@@ -532,16 +532,13 @@ def _all_modules_built(said: str, folder: Path, libraries: set[str]) -> None:
 
 def build(spec: ToolchainSpec, target: Target, cache: Cache, dest: Path) -> None:
     """Compile the toolchain into ``dest`` (an empty folder): ``dest/python`` holds the
-    installed CPython. Sources are fetched (or taken from the cache) and verified first,
-    as private copies (the bytes checked are the bytes unpacked): a mismatch stops before
-    anything is unpacked."""
+    installed CPython. Sources are fetched (or taken from the cache) and verified first:
+    a mismatch stops before anything is unpacked."""
     for program, package in (("make", "make"), ("perl", "perl")):
         zigcc.need_program(program, package, "building the toolchain")
+    archives = {p.source.name: fetch(p.source, cache) for p in spec.sources}
     work = cache.tmp_dir("toolchain-")
     try:
-        archives = {
-            p.source.name: fetch(p.source, cache, into=work / "sources") for p in spec.sources
-        }
         steps = _Build(spec, target, cache, work)
         for pinned in spec.programs:
             name = pinned.source.name

@@ -127,8 +127,20 @@ def _record(spec: ToolchainSpec) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def check(spec: ToolchainSpec, folder: Path) -> str | None:
-    """What is wrong with a toolchain folder, or None when it is good to use."""
+def _sealed_parts(spec: ToolchainSpec) -> tuple[str, ...]:
+    """The folders of a toolchain sealed when it is made: what goes into every binary
+    (the static CPython) and the programs that edit them."""
+    return ("python", "programs") if spec.programs else ("python",)
+
+
+def _kind(spec: ToolchainSpec, part: str) -> str:
+    return f"toolchain {spec.target} {part} {spec.digest(zig_version())}"
+
+
+def check(spec: ToolchainSpec, folder: Path, cache: Cache) -> str | None:
+    """What is wrong with a toolchain folder, or None when it is good to use: its
+    interpreter and programs must be, byte for byte, what a build holding this cache's
+    key made and sealed (the folder may be shared, restored or written by others)."""
     try:
         record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -145,6 +157,9 @@ def check(spec: ToolchainSpec, folder: Path) -> str | None:
     for program in ("readelf", "strip", "patchelf") if spec.programs else ():
         if not (folder / PROGRAMS / program).is_file():
             return f"its program {folder / PROGRAMS / program} is missing"
+    for part in _sealed_parts(spec):
+        if (problem := cache.tree_problem(folder / part, _kind(spec, part))) is not None:
+            return f"{folder / part}: {problem}"
     return None
 
 
@@ -203,7 +218,7 @@ def ensure(
     folder = folder_for(spec, cache)
     with _locked(cache, target.name):
         if folder.exists() and not force:
-            problem = check(spec, folder)
+            problem = check(spec, folder, cache)
             if problem is None:
                 record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
                 return Toolchain(spec=spec, folder=folder, record=record)
@@ -221,6 +236,8 @@ def ensure(
 
             build(spec, target, cache, staging)
             _verify_runs(spec, staging, host)
+            for part in _sealed_parts(spec):
+                cache.seal_tree(staging / part, _kind(spec, part))
             record = _record(spec)
             record["seconds"] = round(time.monotonic() - started)
             atomic_write_text(staging / RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -246,7 +263,7 @@ def status(target: Target, cache: Cache) -> ToolchainStatus:
     folder = folder_for(spec, cache)
     if not folder.exists():
         return ToolchainStatus(target=target.name, folder=folder, ok=False, detail="not built")
-    problem = check(spec, folder)
+    problem = check(spec, folder, cache)
     if problem is not None:
         return ToolchainStatus(target=target.name, folder=folder, ok=False, detail=problem)
     record = json.loads((folder / RECORD).read_text(encoding="utf-8"))

@@ -20,6 +20,7 @@ from pathlib import Path
 import buildkit
 
 from .. import tools
+from ..cache import Cache
 from ..errors import ToolError
 from ..fsutil import output_errors
 from .store import Toolchain
@@ -86,22 +87,30 @@ def toolkit_venv(python: Path, dest: Path, *, what: str) -> None:
         shutil.rmtree(locks, ignore_errors=True)
 
 
-def kept_toolkit_venv(python: Path, parent: Path, key: str, *, what: str) -> Path:
+#: Rewritten with buildkit's own source path on every use: left out of a venv's seal.
+_SOURCE_PTH = "buildkit-source.pth"
+
+
+def kept_toolkit_venv(python: Path, parent: Path, key: str, *, what: str, cache: Cache) -> Path:
     """The interpreter of ``parent/<digest>``, a toolkit venv of ``python`` made now unless
     it is there. The digest covers the toolkit lock and ``key`` (what else decides the
-    venv); it is filled beside its place and renamed in, so a half-made venv is never used."""
+    venv); it is filled beside its place and renamed in, so a half-made venv is never used.
+    A kept venv is used only when it is, byte for byte, what a build holding this cache's
+    key made and sealed (``<digest>.sealed``); any other is made again."""
     text = files("buildkit").joinpath(TOOLKIT_LOCK).read_text(encoding="utf-8")
     digest = hashlib.sha256(f"{_LAYOUT}\n{key}\n{text}".encode()).hexdigest()[:20]
     final = parent / digest
+    kind, skip = f"toolkit venv {digest}", frozenset({_SOURCE_PTH})
     if (final / "bin" / "python").exists():
         _link_source(final)
-        return final / "bin" / "python"
+        if (problem := cache.tree_problem(final, kind, skip=skip)) is None:
+            return final / "bin" / "python"
+        log.warning("%s at %s: %s; making it again", what, final, problem)
     staging = parent / f".{digest}.{os.getpid()}.part"
     shutil.rmtree(staging, ignore_errors=True)
     with output_errors(parent):
         parent.mkdir(parents=True, exist_ok=True)
-        if final.is_symlink() or final.exists():  # its interpreter is gone: remade
-            log.warning("%s at %s has lost its interpreter; making it again", what, final)
+        if final.is_symlink() or final.exists():  # lost its interpreter, or not sealed
             if final.is_symlink() or not final.is_dir():
                 final.unlink()
             else:
@@ -116,16 +125,19 @@ def kept_toolkit_venv(python: Path, parent: Path, key: str, *, what: str) -> Pat
         except OSError:
             if not (final / "bin" / "python").exists():  # not a concurrent twin: a failure
                 raise ToolError(f"cannot keep {what} at {final}") from None
+        else:
+            cache.seal_tree(final, kind, skip=skip)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final / "bin" / "python"
 
 
-def nuitka_python(toolchain: Toolchain) -> Path:
+def nuitka_python(toolchain: Toolchain, cache: Cache) -> Path:
     """The toolchain's Nuitka venv's interpreter, the venv made now unless it is there."""
     return kept_toolkit_venv(
         toolchain.python,
         toolchain.folder / "nuitka",
         "",
         what=f"the {toolchain.spec.target} toolchain's Nuitka venv",
+        cache=cache,
     )

@@ -81,3 +81,12 @@ def inline_audit(monkeypatch: pytest.MonkeyPatch) -> None:
     from buildkit.audit import run
 
     monkeypatch.setattr(run, "_Workers", InlineWorkers)
+
+
+@pytest.fixture(autouse=True)
+def private_cache_key(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache key file of unit tests: one of their own, not the user's."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "config"))
+    monkeypatch.delenv("BUILDKIT_CACHE_KEY", raising=False)

@@ -178,7 +178,7 @@ def test_a_builders_toolkit_venv_is_kept_though_its_python_is_not_on_this_machin
 
     from buildkit.cache import Cache
     from buildkit.hosts import get
-    from buildkit.hosts.builder import _lock_text, toolkit_venv
+    from buildkit.hosts.builder import SRC, _lock_text, toolkit_venv
     from buildkit.hosts.store import Host
 
     spec = get("alpine-arm64")
@@ -188,8 +188,17 @@ def test_a_builders_toolkit_venv_is_kept_though_its_python_is_not_on_this_machin
     (venv / "bin").mkdir(parents=True)
     (venv / "lib" / "python3.12" / "site-packages").mkdir(parents=True)
     os.symlink("/nonexistent/usr/bin/python3.12", venv / "bin" / "python")
+    pth = venv / "lib" / "python3.12" / "site-packages" / "buildkit-source.pth"
+    pth.write_text(SRC + "\n")
+    kind = f"host {spec.name} toolkit venv {digest}"
+    host.cache.seal_tree(venv, kind)  # as the build that made it did
     assert toolkit_venv(host) == venv
-    assert (venv / "lib" / "python3.12" / "site-packages" / "buildkit-source.pth").is_file()
+    # one file added after it was sealed: not used (it would be installed again)
+    (pth.parent / "evil.pth").write_text("import os\n")
+    from buildkit import cache as cache_module
+
+    cache_module._VERIFIED.clear()
+    assert host.cache.tree_problem(venv, kind) == "its files changed since it was made and sealed"
 
 
 def test_a_fetched_source_is_a_private_copy_checked_after_copying(tmp_path: Path) -> None:
@@ -219,3 +228,6 @@ def test_a_fetched_source_is_a_private_copy_checked_after_copying(tmp_path: Path
     assert first.read_bytes() == b"pinned bytes"
     again = fetch(source, cache, into=tmp_path / "work2")  # found bad: fetched again
     assert again.read_bytes() == b"pinned bytes" and cached.read_bytes() == b"pinned bytes"
+    default = fetch(source, cache)  # without a folder: this process's own, never the cache's
+    assert default != cached and default.is_relative_to(cache.root / "tmp")
+    assert default.read_bytes() == b"pinned bytes"

@@ -186,7 +186,8 @@ def test_archive_with_a_flipped_byte_refused_before_any_build(
         p.is_dir() for p in (cache.root / "toolchain").iterdir()
     )
     assert [p.name for p in (cache.root / "downloads").rglob("*.tar.gz")] == ["cpython.tar.gz"]
-    assert not any((cache.root / "tmp").glob("*/*")), "the flipped download was not removed"
+    flipped_left = [p for p in (cache.root / "tmp").rglob("zlib-1.3.1.tar.gz")]
+    assert not flipped_left, "the flipped download was not removed"
 
 
 def test_a_kept_venv_whose_interpreter_is_gone_is_made_again(
@@ -210,11 +211,53 @@ def test_a_kept_venv_whose_interpreter_is_gone_is_made_again(
 
     monkeypatch.setattr(venv, "toolkit_venv", fake_venv)
     parent = tmp_path / "venvs"
-    first = venv.kept_toolkit_venv(tmp_path / "link" / "bin" / "python3.11", parent, "k", what="v")
+    cache = Cache(root=tmp_path / "cache")
+    first = venv.kept_toolkit_venv(
+        tmp_path / "link" / "bin" / "python3.11", parent, "k", what="v", cache=cache
+    )
     assert made == [real] and first.resolve() == real
-    assert venv.kept_toolkit_venv(real, parent, "k", what="v") == first and len(made) == 1
+    assert venv.kept_toolkit_venv(real, parent, "k", what="v", cache=cache) == first
+    assert len(made) == 1
     real.unlink()  # the interpreter it was made from is gone
     real.with_name("python3.12").write_text("")
-    again = venv.kept_toolkit_venv(real.with_name("python3.12"), parent, "k", what="v")
+    again = venv.kept_toolkit_venv(real.with_name("python3.12"), parent, "k", what="v", cache=cache)
     assert again == first and again.resolve() == real.with_name("python3.12")
-    assert [p.name for p in parent.iterdir()] == [first.parent.parent.name]  # nothing left
+    digest = first.parent.parent.name
+    assert sorted(p.name for p in parent.iterdir()) == [digest, f"{digest}.sealed"]  # no leftover
+
+
+def test_a_kept_venv_that_changed_or_lacks_its_seal_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 38 item 4: a kept venv runs code into every build (Nuitka, pex, shiv): one
+    whose files changed since it was sealed, or one that carries no seal of this key (a
+    restored cache), is removed and made again."""
+    from buildkit.toolchain import venv
+
+    python = tmp_path / "python3.11"
+    python.write_text("")
+    made: list[Path] = []
+
+    def fake_venv(python: Path, dest: Path, *, what: str) -> None:
+        made.append(dest)
+        (dest / "bin").mkdir(parents=True)
+        (dest / "bin" / "python").symlink_to(python)
+        (dest / "lib").mkdir()
+        (dest / "lib" / "nuitka.py").write_text("genuine = True\n")
+
+    monkeypatch.setattr(venv, "toolkit_venv", fake_venv)
+    cache, parent = Cache(root=tmp_path / "cache"), tmp_path / "venvs"
+    first = venv.kept_toolkit_venv(python, parent, "k", what="v", cache=cache)
+    folder = first.parent.parent
+    assert venv.kept_toolkit_venv(python, parent, "k", what="v", cache=cache) == first
+    assert len(made) == 1
+    (folder / "lib" / "nuitka.py").write_text("genuine = True\nimport evil\n")
+    from buildkit import cache as cache_module
+
+    cache_module._VERIFIED.clear()  # a new process
+    venv.kept_toolkit_venv(python, parent, "k", what="v", cache=cache)
+    assert len(made) == 2 and "evil" not in (folder / "lib" / "nuitka.py").read_text()
+    (folder.with_name(folder.name + ".sealed")).unlink()  # a venv restored without its seal
+    cache_module._VERIFIED.clear()
+    venv.kept_toolkit_venv(python, parent, "k", what="v", cache=cache)
+    assert len(made) == 3
