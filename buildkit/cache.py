@@ -165,10 +165,41 @@ class Cache:
         return self.root / "downloads" / sha256[:2] / sha256 / filename
 
     def tool_dir(self, name: str) -> Path:
+        """A tool's own cache folder (ccache, Nuitka's, zig's, pip's, pex's). Their
+        entries are code no seal covers, so ``tools/`` is used only as a build holding
+        this cache's key left it (``tools/.sealed``); one written under another key, or
+        under none (a cache restored from a job without the secret), is emptied first."""
         self.private()
+        self._own_tools()
         path = self.tools / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def _own_tools(self) -> None:
+        stamp = self.tools / ".sealed"
+        root = self.tools.resolve()
+        if root in _VERIFIED:
+            return
+        entry = _read_entry(stamp)
+        if entry is None or not self.key.opens("tools", "tools", entry.get("seal")):
+            with output_errors(self.root):
+                if self.tools.is_dir() and any(self.tools.iterdir()):
+                    log.warning(
+                        "emptied %s: it was not written by a build holding this cache's "
+                        "key (%s), and compilers' caches hold code no seal covers",
+                        self.tools,
+                        self.key.source,
+                    )
+                    for child in self.tools.iterdir():
+                        if child.is_dir() and not child.is_symlink():
+                            remove_tree(child)
+                        else:
+                            child.unlink()
+                self.tools.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(
+                    stamp, json.dumps({"seal": self.key.seal("tools", "tools")}) + "\n"
+                )
+        _VERIFIED[root] = "tools"
 
     def tmp_dir(self, prefix: str = "") -> Path:
         """A fresh private folder for a fill, on the cache's file system, owned by this

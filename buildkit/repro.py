@@ -370,6 +370,9 @@ def _prepare(run: _Run, recipe: Recipe, locks: Path, cache: Cache, perturb: str 
     if run.index == 1:
         mine.tools.symlink_to(cache.tools, target_is_directory=True)
     Path(run.env["HOME"]).mkdir(parents=True, exist_ok=True)
+    # this cache's key (no input of the bytes): the shared toolchain's and tools' seals
+    # open in every build, whatever its HOME
+    run.env.update(cache.key.env())
 
 
 def _build(run: _Run, targets: Sequence[str], formats: Sequence[str]) -> dict[str, Any]:

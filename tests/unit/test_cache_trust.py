@@ -175,3 +175,22 @@ def test_a_short_key_in_the_environment_is_bad_input(
     monkeypatch.setenv(cachekey.ENV, "too short")
     with pytest.raises(InputError, match="at least 32"):
         cachekey.load(tmp_path)
+
+
+def test_tool_caches_written_under_another_key_are_emptied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ccache's, Nuitka's and zig's caches hold code no seal covers: tools/ is used only
+    as a build holding this key left it; one a job without the key wrote is emptied."""
+    from buildkit import cache as cache_module
+
+    cache = Cache(root=tmp_path / "cache")
+    mine = cache.tool_dir("ccache") / "object.o"
+    mine.write_bytes(b"compiled here")
+    cache_module._VERIFIED.clear()  # a later process with the same key keeps it
+    assert Cache(root=cache.root).tool_dir("ccache") == mine.parent and mine.is_file()
+    cache_module._VERIFIED.clear()  # a restored cache, written by a job with another key
+    monkeypatch.setenv(cachekey.ENV, "a pull request job's own key, 32 chars or more")
+    with caplog.at_level(logging.WARNING):
+        Cache(root=cache.root).tool_dir("zig")
+    assert not mine.exists() and f"emptied {cache.root / 'tools'}" in caplog.text
