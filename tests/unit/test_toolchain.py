@@ -261,3 +261,31 @@ def test_a_kept_venv_that_changed_or_lacks_its_seal_is_made_again(
     cache_module._VERIFIED.clear()
     venv.kept_toolkit_venv(python, parent, "k", what="v", cache=cache)
     assert len(made) == 3
+
+
+def test_a_toolchain_whose_files_changed_or_lack_a_seal_is_not_used(tmp_path: Path) -> None:
+    """Issue 38 item 4: the toolchain's check read its record and saw that files existed,
+    never their bytes. Its interpreter goes into every binary: it must be what a build
+    holding this cache's key sealed."""
+    import json
+
+    from buildkit import cache as cache_module
+    from buildkit.zigcc import zig_version
+
+    spec = toolchain.parse(_lock(), AMD64)
+    cache = Cache(root=tmp_path / "cache")
+    folder = tmp_path / "tc"
+    python = folder / "python" / "bin" / f"python{spec.python}"
+    python.parent.mkdir(parents=True)
+    python.write_bytes(b"\x7fELF genuine")
+    record = {"digest": spec.digest(zig_version())}
+    (folder / store.RECORD).write_text(json.dumps(record))
+    for part in store._sealed_parts(spec):
+        (folder / part).mkdir(exist_ok=True)
+        cache.seal_tree(folder / part, store._kind(spec, part))
+    assert store.check(spec, folder, cache) is None
+    python.write_bytes(b"\x7fELF with a line added")
+    cache_module._VERIFIED.clear()  # the next build
+    assert "its files changed since it was made and sealed" in str(store.check(spec, folder, cache))
+    (folder / "python.sealed").unlink()
+    assert "has no seal" in str(store.check(spec, folder, cache))
