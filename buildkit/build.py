@@ -649,7 +649,8 @@ def build(
             f"will not sign {out / 'SHA256SUMS'}: it would also sign {len(kept)} file(s) this "
             f"build did not produce: {vouch.describe(kept)}",
             hint="build into an empty --out, remove those files, or pass --keep-foreign to "
-            "sign them anyway (recorded in manifest.json); nothing was built or written",
+            "sign such artifacts anyway (recorded in manifest.json; a document no artifact "
+            "calls for is dropped, never signed); nothing was built or written",
         )
     cache.sweep_tmp()
     work_root = cache.tmp_dir()
