@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import hardening, targets
 from .. import recipe as recipe_mod
 from ..errors import InputError, ToolError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, escaped, loads_bounded, read_regular
 from . import ALWAYS, family_name, record, sorted_families
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,39 @@ class Traced:
             "added": list(self.missing),
             "recipe_changed": self.written,
         }
+
+
+#: Bytes of a release's seccomp profile ``trace`` reads (one of ours: a few KB).
+MAX_PROFILE = 4 << 20
+
+
+def _from_profile(
+    profile: Path, allowed: set[str], extra: set[str]
+) -> tuple[set[str], set[str] | None]:
+    """The calls a release's OCI profile allows added to ``allowed``, and the socket
+    families it limits ``socket()`` to (None: any). The profile is input: bounded, and
+    one that is not an OCI profile is refused naming it."""
+    try:
+        doc = loads_bounded(read_regular(profile, MAX_PROFILE))
+        rules = doc.get("syscalls", [])
+        allowed = allowed | {str(n) for rule in rules for n in rule.get("names", [])}
+        plain = {n for rule in rules if not rule.get("args") for n in rule.get("names", [])}
+        families = {
+            family_name(int(arg.get("valueTwo", -1)))
+            for rule in rules
+            if rule.get("args") and "socket" in rule.get("names", [])
+            for arg in rule["args"]
+        }
+    except (OSError, ValueError, RecursionError, TypeError, AttributeError, KeyError) as exc:
+        raise InputError(
+            f"--profile {escaped(str(profile))} is not an OCI seccomp profile: "
+            f"{type(exc).__name__}: {exc}"[:300],
+            hint="give the release's NAME-VERSION-TARGET.seccomp.json",
+        ) from None
+    limited = None
+    if families and "socket" not in plain:
+        limited = {f for f in families if f} | {e for e in extra if e.startswith("AF_")}
+    return allowed, limited
 
 
 def _load(path: Path) -> recipe_mod.Recipe:
@@ -101,18 +134,7 @@ def trace(
     allowed = set(ALWAYS) | extra
     limited: set[str] | None = None  # the families socket() is limited to (None: any)
     if profile is not None and profile.is_file():
-        doc = json.loads(profile.read_text(encoding="utf-8"))
-        rules = doc.get("syscalls", [])
-        allowed |= {n for rule in rules for n in rule.get("names", [])}
-        plain = {n for rule in rules if not rule.get("args") for n in rule.get("names", [])}
-        families = {
-            family_name(int(arg.get("valueTwo", -1)))
-            for rule in rules
-            if rule.get("args") and "socket" in rule.get("names", [])
-            for arg in rule["args"]
-        }
-        if families and "socket" not in plain:
-            limited = {f for f in families if f} | {e for e in extra if e.startswith("AF_")}
+        allowed, limited = _from_profile(profile, allowed, extra)
     new_families = asked - limited if asked is not None and limited is not None else set()
     missing = tuple(sorted(calls - allowed)) + tuple(sorted_families(new_families))
     written = False

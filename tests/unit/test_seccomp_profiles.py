@@ -4,6 +4,7 @@ systemd forms, and no libseccomp needed to make them again (verify, assemble).""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -152,3 +153,19 @@ def test_the_slot_header_keeps_the_families() -> None:
     assert found.families == ("AF_UNIX", "AF_INET") and found.calls == 48
     unlimited = slot.parse(head[:36] + bytes(12), 0, slot.SIZE)
     assert unlimited.families is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[1, 2]", b'{"syscalls": "read"}', b"\xff\xfe", b"[" * 100_000, b"[{}," * 400_000 + b"{}]"],
+)
+def test_trace_refuses_a_profile_that_is_not_one_naming_it(tmp_path: Path, content: bytes) -> None:
+    """`buildkit trace --profile` reads the release's profile: input, bounded, refused
+    naming the file (exit 2) rather than a traceback or gigabytes of memory."""
+    from buildkit.errors import InputError
+    from buildkit.seccomp.trace import _from_profile
+
+    profile = tmp_path / "x.seccomp.json"
+    profile.write_bytes(content)
+    with pytest.raises(InputError, match=r"--profile .*x\.seccomp\.json is not an OCI seccomp"):
+        _from_profile(profile, set(), set())
