@@ -19,6 +19,12 @@ TOOLCHAIN_DIR = Path(
 )
 
 
+#: The cache key file every build of the suite uses, whatever HOME a test gives it: the
+#: toolchain and hosts above (made by ci/emulated-hosts with the same key) are sealed with
+#: it, and a build holding another key would make them again (buildkit/cachekey.py).
+os.environ.setdefault("XDG_CONFIG_HOME", str(Path.home() / ".config"))
+
+
 def with_hardening(text: str, table: str) -> str:
     """A recipe's text with its [hardening] table (and waivers) replaced by ``table``."""
     kept: list[str] = []
