@@ -54,6 +54,7 @@ from .fsutil import (
     atomic_write_text,
     escaped,
     folder_digest,
+    folder_lock,
     output_errors,
     remove_tree,
     sha256_file,
@@ -180,10 +181,11 @@ class Cache:
         root = self.tools.resolve()
         if root in _VERIFIED:
             return
-        entry = _read_entry(stamp)
-        if entry is None or not self.key.opens("tools", "tools", entry.get("seal")):
-            with output_errors(self.root):
-                if self.tools.is_dir() and any(self.tools.iterdir()):
+        # concurrent builds on one cache take turns: one stamps, the others find it
+        with folder_lock(self.tools), output_errors(self.root):
+            entry = _read_entry(stamp)
+            if entry is None or not self.key.opens("tools", "tools", entry.get("seal")):
+                if any(self.tools.iterdir()):
                     log.warning(
                         "emptied %s: it was not written by a build holding this cache's "
                         "key (%s), and compilers' caches hold code no seal covers",
@@ -195,7 +197,6 @@ class Cache:
                             remove_tree(child)
                         else:
                             child.unlink()
-                self.tools.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(
                     stamp, json.dumps({"seal": self.key.seal("tools", "tools")}) + "\n"
                 )

@@ -104,16 +104,22 @@ def _read_or_make(path: Path) -> bytes:
     except OSError as exc:
         raise _Unusable(f"its folder cannot be made ({exc.strerror})") from None
     _check_private(path.parent, folder=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise _Unusable(f"it cannot be made ({exc.strerror})") from None
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-        log.info("made the cache key %s", path)
+    if not os.path.lexists(path):
+        # written whole under another name, then linked into place: a build started at
+        # the same moment reads a complete key or makes its own attempt, never a torn one
+        part = path.with_name(f".{FILENAME}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            os.link(part, path)
+            log.info("made the cache key %s", path)
+        except FileExistsError:
+            pass  # another build made it first: that one is the key
+        except OSError as exc:
+            raise _Unusable(f"it cannot be made ({exc.strerror})") from None
+        finally:
+            part.unlink(missing_ok=True)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:

@@ -22,7 +22,7 @@ import buildkit
 from .. import tools
 from ..cache import Cache
 from ..errors import ToolError
-from ..fsutil import output_errors
+from ..fsutil import folder_lock, output_errors
 from .store import Toolchain
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,12 @@ def kept_toolkit_venv(python: Path, parent: Path, key: str, *, what: str, cache:
     text = files("buildkit").joinpath(TOOLKIT_LOCK).read_text(encoding="utf-8")
     digest = hashlib.sha256(f"{_LAYOUT}\n{key}\n{text}".encode()).hexdigest()[:20]
     final = parent / digest
-    kind, skip = f"toolkit venv {digest}", frozenset({_SOURCE_PTH})
+    with folder_lock(parent):  # one build checks or makes it at a time; the others wait
+        return _kept(python, final, f"toolkit venv {digest}", what, cache)
+
+
+def _kept(python: Path, final: Path, kind: str, what: str, cache: Cache) -> Path:
+    parent, digest, skip = final.parent, final.name, frozenset({_SOURCE_PTH})
     if (final / "bin" / "python").exists():
         _link_source(final)
         if (problem := cache.tree_problem(final, kind, skip=skip)) is None:
