@@ -281,22 +281,40 @@ def test_a_host_not_made_yet_is_a_usage_error(
 
 
 def test_broken_root_is_refused(hosts: dict[str, Path], tmp_path: Path, sample_dist: Path) -> None:
-    """A copy of the root (hard links) whose interpreter is gone, then one whose interpreter
-    is garbage: run-on refuses both, naming what is wrong and how to make it again."""
+    """A copy of the root (hard links) without its seal; then, sealed with this cache's
+    key as a build would, one whose interpreter is gone and one whose interpreter is
+    garbage: run-on refuses each, naming what is wrong and how to make it again."""
+    from buildkit import hosts as host_specs
+    from buildkit.cache import Cache
+    from buildkit.hosts import store
+
     cache = tmp_path / "cache"
     folder = cache / "hosts" / "linux-arm64"
     folder.mkdir(parents=True)
     subprocess.run(["cp", "-al", hosts["linux-arm64"], folder / "root"], check=True)
     shutil.copy(hosts["linux-arm64"].parent / "host.json", folder / "host.json")
-    python = folder / "root" / "usr" / "bin" / "python3.11"
-    python.unlink()
     artifact = sample_dist / "portcheck-1.0.0-linux-arm64.pex"
     proc = run_on("linux-arm64", artifact, ["--help"], cache)
     assert proc.returncode == 3, proc.stderr  # buildkit's own error, not the program's 1
     assert f"the emulated host linux-arm64 at {folder} is broken" in proc.stderr
+    assert "has no seal" in proc.stderr and "host create linux-arm64 --force" in proc.stderr
+
+    def seal() -> None:
+        spec = host_specs.get("linux-arm64")
+        Cache(root=cache).seal_tree(folder / "root", store._kind(spec))
+
+    python = folder / "root" / "usr" / "bin" / "python3.11"
+    python.unlink()
+    seal()
+    proc = run_on("linux-arm64", artifact, ["--help"], cache)
+    assert proc.returncode == 3, proc.stderr
+    assert f"the emulated host linux-arm64 at {folder} is broken" in proc.stderr
     assert "buildkit host create linux-arm64 --force" in proc.stderr
     python.write_bytes(b"\x7fELF garbage")
     python.chmod(0o755)
+    proc = run_on("linux-arm64", artifact, ["--help"], cache)
+    assert proc.returncode == 3 and "its files changed since it was made" in proc.stderr
+    seal()
     proc = run_on("linux-arm64", artifact, ["--help"], cache)
     assert proc.returncode == 3 and "does not" in proc.stderr, proc.stderr
     (folder / "host.json").unlink()
