@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 #: Kept trees this process has checked (or sealed), with their digest: a build uses
 #: its toolchain and hosts many times and reads them whole once.
 _VERIFIED: dict[Path, str] = {}
+#: Cache roots this process found private (``Cache.private``).
+_PRIVATE: set[Path] = set()
 #: This process's owner id and its held lock, per tmp/ folder (one per cache root).
 _OWNERS: dict[Path, tuple[str, int]] = {}
 #: A folder in tmp/ that no owner lock claims (older buildkit, or a lock already swept)
@@ -102,8 +104,11 @@ class Cache:
     def private(self) -> None:
         """Refuse (InputError) a cache someone else could write: the root, its top
         folders and the tools' folders must be owned by this user or root and not
-        writable by others (links followed, as a build would)."""
-        _check_private(self.root)
+        writable by others (links followed, as a build would). Checked once per process
+        (every fill and tool folder asks)."""
+        if self.root not in _PRIVATE:
+            _check_private(self.root)
+            _PRIVATE.add(self.root)
 
     def seal_tree(self, folder: Path, kind: str, *, skip: frozenset[str] = frozenset()) -> None:
         """Seal the whole content of a tree buildkit keeps (a toolchain's interpreter, a
