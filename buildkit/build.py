@@ -219,16 +219,23 @@ def _arm_filters(
                 hint="run the build where the checks run and strace is installed, or write "
                 'seccomp = "record"',
             )
-        profile = calls.profile((record.name,))
+        program = calls.program_profile()
+        if program is None:
+            raise CheckFailed(f"{record.name}: its checks' calls were not recorded in stages")
         dest = work / record.name
-        written = slot.arm(source, dest, profile)
+        written = slot.arm(source, dest, calls.profile((record.name,)), program)
+        stage = written.program
         log.info(
-            "%s: seccomp filter written (%d calls allowed on %s, %d BPF instructions%s)",
+            "%s: seccomp filters written (bootstrap: %d calls allowed on %s, %d BPF "
+            "instructions%s; program: %d calls, %s, %s)",
             record.name,
             written.calls,
             written.arch,
             written.instructions,
             f"; socket() only for {', '.join(written.families)}" if written.families else "",
+            stage.calls if stage else 0,
+            "may start programs" if stage and stage.execs else "starts no program",
+            "may fork" if stage and stage.forks else "threads only",
             extra={"step": "check"},
         )
         armed.append((dest, replace(record, sha256=sha256_file(dest), size=dest.stat().st_size)))
@@ -385,7 +392,7 @@ def toolkit_digest() -> str:
 def tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".toml", ".json", ".c"):
+        if path.is_file() and path.suffix in (".py", ".toml", ".json", ".c", ".h"):
             digest.update(path.relative_to(root).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()

@@ -12,7 +12,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterable
 from importlib.resources import files
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import lief
 
@@ -25,6 +25,9 @@ from .findings import (
     State,
     unparseable,
 )
+
+if TYPE_CHECKING:
+    from ..seccomp.slot import Stage
 
 T = TypeVar("T")
 
@@ -325,7 +328,19 @@ def _seccomp(binary: lief.ELF.Binary, data: bytes | str, kind: str) -> Check:
         state=State.PASS,
         evidence=f"enforced: {found.calls} calls allowed on {found.arch} "
         f"({found.instructions} BPF instructions), others fail with EPERM"
-        + (f"; socket() only for {', '.join(found.families)}" if found.families else ""),
+        + (f"; socket() only for {', '.join(found.families)}" if found.families else "")
+        + _program_stage(found.program),
+    )
+
+
+def _program_stage(stage: Stage | None) -> str:
+    """What the program's own filter (a version 2 slot's second stage) allows."""
+    if stage is None:
+        return "; one stage: the program runs under the bootstrap's filter"
+    return (
+        f"; the program's own filter: {stage.calls} calls ({stage.instructions} BPF "
+        f"instructions), {'may start programs' if stage.execs else 'starts no program'}, "
+        f"{'may fork' if stage.forks else 'threads only'}"
     )
 
 

@@ -9,8 +9,11 @@ another user could have written into it. Nuitka compiles a plugin's extra code f
 name holds ``onefile_`` into the bootstrap only, not into the program.
 
 With ``BUILDKIT_SECCOMP_SLOT=1`` in its environment (the recipe's ``seccomp = "enforce"``),
-it also compiles ``onefile_seccomp.c``: an empty seccomp slot and the constructor that
-installs the filter buildkit writes into it after the checks (:mod:`buildkit.seccomp.slot`).
+it also compiles the two seccomp stages, each after ``seccomp_install.h``:
+``onefile_seccomp.c`` into the bootstrap (an empty slot for both filters, which buildkit
+writes after the checks, see :mod:`buildkit.seccomp.slot`, and the constructor that
+installs the first and hands the second on), and ``program_seccomp.c`` into the program
+(the constructor that installs the second before the program's own code runs).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from nuitka.plugins.PluginBase import NuitkaPluginBase
 
 SOURCE = Path(__file__).with_name("onefile_guard.c")
 SECCOMP = Path(__file__).with_name("onefile_seccomp.c")
+PROGRAM = Path(__file__).with_name("program_seccomp.c")
+INSTALL = Path(__file__).with_name("seccomp_install.h")
 PREFIX = "{CACHE_DIR}/"
 
 
@@ -49,10 +54,13 @@ def _artifact(tail: str) -> str:
     return tail.rsplit("/", 1)[-1].rsplit("-", 1)[0]
 
 
-def seccomp_source(spec: str) -> str:
-    """The seccomp slot's C source, naming the artifact as the guard does."""
-    return f"#define BUILDKIT_ARTIFACT {c_string(_artifact(spec))}\n" + SECCOMP.read_text(
-        encoding="utf-8"
+def seccomp_source(spec: str, stage: Path = SECCOMP) -> str:
+    """A seccomp stage's C source (the bootstrap's, or ``PROGRAM``), naming the artifact
+    as the guard does."""
+    return (
+        f"#define BUILDKIT_ARTIFACT {c_string(_artifact(spec))}\n"
+        + INSTALL.read_text(encoding="utf-8")
+        + stage.read_text(encoding="utf-8")
     )
 
 
@@ -75,4 +83,6 @@ class BuildkitGuard(NuitkaPluginBase):  # type: ignore[misc]
             return None
         if os.environ.get("BUILDKIT_SECCOMP_SLOT") == "1":
             files["onefile_buildkit_seccomp.c"] = seccomp_source(spec)
+            # no "onefile_" in the name: Nuitka compiles it into the program
+            files["buildkit_seccomp_program.c"] = seccomp_source(spec, PROGRAM)
         return files

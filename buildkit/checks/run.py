@@ -137,6 +137,29 @@ class Seccomp:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProgramCalls:
+    """The program's part of a staged recording and the filter made from it."""
+
+    calls: tuple[str, ...]  # what it made beyond ALWAYS
+    allowed: tuple[str, ...]
+    execs: bool  # its filter lets it start programs
+    forks: bool  # its filter lets it make processes (not only threads)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calls": list(self.calls), "allowed": list(self.allowed),
+                "execs": self.execs, "forks": self.forks}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ProgramCalls:
+        return cls(
+            calls=tuple(map(str, doc["calls"])),
+            allowed=tuple(map(str, doc["allowed"])),
+            execs=doc["execs"] is True,
+            forks=doc["forks"] is True,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Syscalls:
     """The system calls the checks made the program (and its children) call on one
     architecture, and what its profile allows: those, the calls every profile keeps and
@@ -150,9 +173,12 @@ class Syscalls:
     #: name here), and the ones the profile limits socket() to (None: any family)
     families: tuple[str, ...] | None = None
     allowed_families: tuple[str, ...] | None = None
+    #: an enforcing onefile binary's second filter: what the program itself (started by
+    #: the bootstrap) may call; ``allowed`` above is then the bootstrap's filter
+    program: ProgramCalls | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "arch": self.arch,
             "recorder": self.recorder,
             "calls": list(self.calls),
@@ -162,6 +188,9 @@ class Syscalls:
                 None if self.allowed_families is None else list(self.allowed_families)
             ),
         }
+        if self.program is not None:
+            doc["program"] = self.program.to_dict()
+        return doc
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Syscalls:
@@ -176,6 +205,22 @@ class Syscalls:
             allowed=tuple(map(str, doc["allowed"])),
             families=names("families"),
             allowed_families=names("allowed_families"),
+            program=ProgramCalls.from_dict(doc["program"]) if doc.get("program") else None,
+        )
+
+    def program_profile(self) -> Profile | None:
+        """The program's own filter (None when the calls were not recorded in stages)."""
+        from ..seccomp import Profile
+
+        if self.program is None:
+            return None
+        return Profile(
+            arch=self.arch,
+            calls=self.program.allowed,
+            recorded=self.program.calls,
+            sources=(),
+            families=self.allowed_families,
+            threads_only=not self.program.forks,
         )
 
     def profile(self, sources: tuple[str, ...]) -> Profile:
@@ -675,7 +720,7 @@ def check_artifact(
         runs.append(Run(where=where, outcomes=outcomes))
     syscalls = None
     if recording and seccomp is not None:
-        syscalls = _recorded(target.arch, logs, seccomp)
+        syscalls = _recorded(target.arch, logs, seccomp, staged=slot)
     result = ArtifactChecks(artifact=record.name, runs=tuple(runs), syscalls=syscalls)
     if result.status == "passed":
         cache.store_proof(key, result.to_dict())
@@ -696,9 +741,14 @@ def _can_name_calls() -> bool:
     return False
 
 
-def _recorded(arch: str, logs: dict[str, list[Path]], seccomp: Seccomp) -> Syscalls | None:
-    """The calls in the logs of every place that recorded; None when none could."""
-    from ..seccomp import make as make_profile
+def _recorded(
+    arch: str, logs: dict[str, list[Path]], seccomp: Seccomp, *, staged: bool = False
+) -> Syscalls | None:
+    """The calls in the logs of every place that recorded; None when none could. With
+    ``staged`` (an enforcing onefile binary), also the program's own part and its filter
+    (see :mod:`buildkit.seccomp.record`); the bootstrap's filter then allows the calls
+    that install the program's."""
+    from .. import seccomp as policy
     from ..seccomp import record as recorder
 
     if not logs:
@@ -710,13 +760,25 @@ def _recorded(arch: str, logs: dict[str, list[Path]], seccomp: Seccomp) -> Sysca
         )
         return None
     calls: set[str] = set()
+    program: set[str] = set()
+    execs = forks = False
     families: set[str] | None = set()
     for how, folders in sorted(logs.items()):
         files = [f for folder in folders for f in folder.iterdir()]
-        made, asked = recorder.recorded(arch, how, files)
-        calls |= made
+        made = recorder.recorded(arch, how, files, staged=staged)
+        calls |= made.calls
+        program |= made.program
+        execs, forks = execs or made.execs, forks or made.forks
+        asked = made.families
         families = None if asked is None or families is None else families | asked
-    profile = make_profile(arch, {"checks": calls}, seccomp.allow, families=families)
+    extra = (*seccomp.allow, *policy.INSTALL) if staged else seccomp.allow
+    profile = policy.make(arch, {"checks": calls}, extra, families=families)
+    own = None
+    if staged:
+        mine = policy.make_program(arch, program, seccomp.allow, execs=execs, forks=forks,
+                                   families=profile.families)  # fmt: skip
+        own = ProgramCalls(calls=mine.recorded, allowed=mine.calls, execs=mine.may_exec(),
+                           forks=not mine.threads_only)  # fmt: skip
     return Syscalls(
         arch=arch,
         calls=profile.recorded,
@@ -724,6 +786,7 @@ def _recorded(arch: str, logs: dict[str, list[Path]], seccomp: Seccomp) -> Sysca
         recorder="+".join(sorted(logs)),
         families=None if families is None else tuple(sorted(families)),
         allowed_families=profile.families,
+        program=own,
     )
 
 

@@ -11,6 +11,12 @@ what its artifacts' checks made, plus :data:`ALWAYS` and the recipe's
 A call the checks never made is denied by the profile: checks that only ask for
 ``--help`` make a profile that breaks the program's real work (``build`` warns: see
 :func:`thin`).
+
+An enforcing native binary carries two filters (``onefile_seccomp.c``): the bootstrap's
+(:func:`make`, plus :data:`INSTALL`, the calls that install the program's) and the
+program's (:func:`make_program`: what the program itself made, without starting programs
+or making processes unless the checks saw it do so, or the recipe allows ``execve`` or
+``fork``).
 """
 
 from __future__ import annotations
@@ -47,6 +53,17 @@ ALWAYS = (
     "rt_sigreturn",
     "sched_yield",
 )
+
+#: What an enforcing binary calls to install its filters: the release's profile for it,
+#: and the bootstrap's filter (under which the program installs its own), allow them.
+INSTALL = ("prctl", "seccomp")
+#: Calls that start another program; the program's filter allows them only when the
+#: checks saw the program start one, or the recipe lists ``execve``.
+EXECS = ("execve", "execveat")
+#: Calls that make a process; the program's filter allows them (and clone without
+#: CLONE_THREAD) only when the checks saw the program make one, or the recipe lists
+#: ``fork``.
+FORKS = ("fork", "vfork")
 
 #: Arguments that only ask a program about itself: checks with nothing else exercise
 #: its start, not its work, and a profile recorded from them denies that work.
@@ -101,6 +118,12 @@ class Profile:
     #: filter (a program that only talks TCP/IP and to a local socket cannot open a
     #: raw, packet or netlink socket)
     families: tuple[str, ...] | None = None
+    #: the program's filter: clone() only for threads (CLONE_THREAD), clone3() answered
+    #: with ENOSYS so that libc falls back to clone()
+    threads_only: bool = False
+
+    def may_exec(self) -> bool:
+        return any(c in self.calls for c in EXECS)
 
     def limits_socket(self) -> bool:
         return self.families is not None and "socket" in self.calls
@@ -183,6 +206,43 @@ def make(
         recorded=own,
         sources=tuple(sorted(recorded)),
         families=allowed_families(calls, families, extra),
+    )
+
+
+def make_program(
+    arch: str,
+    made: Iterable[str],
+    extra: Iterable[str] = (),
+    *,
+    execs: bool,
+    forks: bool,
+    families: tuple[str, ...] | None = None,
+) -> Profile:
+    """The program's own filter on ``arch``: the calls the program made (``made``, its
+    part of the recording), :data:`ALWAYS` and the recipe's additions; ``execve`` only
+    when it started a program (``execs``) or the recipe lists ``execve``; processes only
+    when it made one (``forks``) or the recipe lists ``fork``; ``families`` as the
+    bootstrap's filter limits socket()."""
+    extra = tuple(extra)
+    made = frozenset(made)
+    execs = execs or any(e in EXECS for e in extra)
+    forks = forks or any(e in FORKS for e in extra)
+    wanted = set(made) | set(ALWAYS) | {e for e in extra if family_number(e) is None}
+    if not execs:
+        wanted -= set(EXECS)
+    if not forks:
+        wanted -= set(FORKS)
+    if "clone3" in wanted:
+        wanted.add("clone")  # clone3 is answered with ENOSYS: libc falls back to clone
+    wanted.discard("clone3")
+    calls = tuple(sorted(c for c in wanted if libseccomp.number(arch, c) is not None))
+    return Profile(
+        arch=arch,
+        calls=calls,
+        recorded=tuple(sorted(made - set(ALWAYS))),
+        sources=(),
+        families=families,
+        threads_only=not forks,
     )
 
 

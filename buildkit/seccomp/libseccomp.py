@@ -31,6 +31,9 @@ _SCMP_ACT_ERRNO = 0x00050000
 _SCMP_FLTATR_ACT_BADARCH = 2
 _SCMP_ARCH_NATIVE = 0
 _SCMP_CMP_MASKED_EQ = 7
+#: clone()'s flag for a thread of the same process (linux/sched.h); its flags are the first
+#: argument on both x86_64 and aarch64
+CLONE_THREAD = 0x00010000
 
 
 class _ArgCmp(ctypes.Structure):
@@ -135,12 +138,16 @@ def compile_bpf(
     *,
     default_action: int,
     socket_families: Iterable[int] | None = None,
+    threads_only: bool = False,
+    clone3_enosys: bool = False,
 ) -> bytes:
     """The classic BPF program (``struct sock_filter`` array, little-endian on both
     architectures) that allows ``names`` on ``arch`` and answers every other call, and every
     call of another architecture, with ``default_action``; with ``socket_families``,
     ``socket`` (when in ``names``) only for those address families (its first argument,
-    compared as a 32-bit int)."""
+    compared as a 32-bit int); with ``threads_only``, ``clone`` only with CLONE_THREAD
+    in its flags; with ``clone3_enosys``, ``clone3`` answered with ENOSYS (its flags are
+    in memory a filter cannot read; libc then uses clone)."""
     families = None if socket_families is None else sorted(set(socket_families))
     lib = _lib()
     ctx = lib.dll.seccomp_init(default_action)
@@ -158,6 +165,12 @@ def compile_bpf(
             # A rule names its call by the number on *this* machine (or libseccomp's
             # pseudo number for one this machine lacks); libseccomp translates it.
             nr = int(lib.dll.seccomp_syscall_resolve_name(call.encode()))
+            if call == "clone" and threads_only:
+                cmp = _ArgCmp(arg=0, op=_SCMP_CMP_MASKED_EQ, datum_a=CLONE_THREAD,
+                              datum_b=CLONE_THREAD)  # fmt: skip
+                rc = lib.dll.seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, cmp)
+                _ok(rc, "rule for clone(CLONE_THREAD…)")
+                continue
             if call == "socket" and families is not None:
                 for family in families:
                     cmp = _ArgCmp(arg=0, op=_SCMP_CMP_MASKED_EQ, datum_a=0xFFFFFFFF,
@@ -166,6 +179,10 @@ def compile_bpf(
                     _ok(rc, f"rule for socket({family}, …)")
                 continue
             _ok(lib.dll.seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0), f"rule for {call}")
+        if clone3_enosys and number(arch, "clone3") is not None:
+            nr = int(lib.dll.seccomp_syscall_resolve_name(b"clone3"))
+            rc = lib.dll.seccomp_rule_add(ctx, act_errno(errno.ENOSYS), nr, 0)
+            _ok(rc, "rule for clone3")
         with tempfile.TemporaryFile() as out:
             _ok(lib.dll.seccomp_export_bpf(ctx, out.fileno()), "seccomp_export_bpf")
             out.seek(0)

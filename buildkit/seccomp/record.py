@@ -15,6 +15,17 @@ Two recorders, one per kind of place (see :mod:`buildkit.checks.run`):
   file (CPython closes every descriptor above 2 before it execs), so ``execve`` is among
   the calls every profile keeps (:data:`ALWAYS`).
 
+**Two stages.** An enforcing onefile binary installs two filters (see
+``onefile_seccomp.c``): the bootstrap's, for everything, and the program's, for what the
+program itself does after the bootstrap started it. :func:`recorded` with ``staged`` splits
+a recording accordingly: the first process and its children until they exec are the
+bootstrap; a process that execs from there on, and everything it starts, is the program.
+With strace that follows from the process ids (``clone(…) = 1235``) and each successful
+``execve``; with QEMU, whose every exec opens a new log file, the first process's file is
+the bootstrap's and every other file the program's. It also says whether the program
+started programs (``execve``) or made processes (``fork``, ``vfork``, a ``clone`` without
+``CLONE_THREAD``): the program's filter denies both unless the checks saw them.
+
 Bounded: a log larger than :data:`MAX_LOG` stops the recording with an error (a check
 that makes millions of calls should not fill the disk); names are checked against
 libseccomp's table for the architecture.
@@ -24,6 +35,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from ..errors import CheckFailed
@@ -45,6 +58,25 @@ _QEMU = re.compile(rb"^\d+ ([a-z_][a-z0-9_]*)\(", re.MULTILINE)
 #: names some (``PF_INET``) and numbers the rest (``10``).
 _FAMILY = re.compile(rb"^\d+ +(?:socket|socketpair)\(([A-Z0-9_]+)[,)< ]", re.MULTILINE)
 _QEMU_UNKNOWN = re.compile(rb"^\d+ Unknown syscall (\d+)", re.MULTILINE)
+#: One logged line of either recorder: the process, the call, and the rest.
+_LINE = re.compile(rb"^(\d+) +(?:<\.\.\. )?([a-z_][a-z0-9_]*)(?:\(| resumed>)(.*)$")
+_RESULT = re.compile(rb"= (\d+)(?: <[0-9.]+>)?\s*$")
+_CHILD = frozenset({"clone", "clone3", "fork", "vfork"})
+_EXEC = frozenset({"execve", "execveat"})
+_QEMU_FILE = re.compile(r"^(.*)\.(\d+)$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recording:
+    """What one recorder logged: every call of the process tree, the address families
+    socket() asked for (None: one had no name here), and the program's own part (the
+    whole tree when the recording was not staged)."""
+
+    calls: frozenset[str]
+    families: frozenset[str] | None
+    program: frozenset[str]
+    execs: bool  # the program started another program
+    forks: bool  # the program made a process (not a thread)
 
 
 def _read(files: Iterable[Path]) -> list[bytes]:
@@ -83,14 +115,112 @@ def families(logs: Iterable[Path]) -> frozenset[str] | None:
     return _families(_read(logs))
 
 
-def recorded(
-    arch: str, how: str, logs: Iterable[Path]
-) -> tuple[frozenset[str], frozenset[str] | None]:
-    """The calls and the address families in one recorder's logs (``how``: "strace" or
-    "qemu"), each log read once."""
-    texts = _read(logs)
-    calls = _strace_calls(arch, texts) if how == "strace" else _qemu_calls(arch, texts)
-    return calls, _families(texts)
+def recorded(arch: str, how: str, logs: Iterable[Path], *, staged: bool = False) -> Recording:
+    """What one recorder's logs hold (``how``: "strace" or "qemu"), each log read once;
+    ``staged``: split off the bootstrap of an enforcing onefile binary (see above)."""
+    paths = sorted(logs)
+    texts = _read(paths)
+    if how == "strace":
+        calls = _strace_calls(arch, texts)
+        lines = [line for text in texts for line in _stages_strace(text, staged)]
+    else:
+        calls = _qemu_calls(arch, texts)
+        lines = _stages_qemu(paths, texts, staged)
+    program: set[str] = set()
+    execs = forks = False
+    for name, text in lines:
+        program.add(name)
+        execs = execs or name in _EXEC
+        forks = (
+            forks
+            or name in ("fork", "vfork")
+            or (name in ("clone", "clone3") and b"CLONE_THREAD" not in text)
+        )
+    return Recording(
+        calls=calls,
+        families=_families(texts),
+        program=frozenset(_known(arch, program)) & calls,
+        execs=execs,
+        forks=forks,
+    )
+
+
+def _calls(text: bytes) -> list[tuple[int, str, bytes]]:
+    """Each logged call once, in order: (process, name, its text with flags and result);
+    a call split by another thread's lines is joined and placed where it ended."""
+    calls: list[tuple[int, str, bytes]] = []
+    pending: dict[int, bytes] = {}
+    for line in _INSTALLING.sub(b"", text).splitlines():
+        match = _LINE.match(line)
+        if match is None:
+            continue
+        pid, name, rest = int(match[1]), match[2].decode(), match[3]
+        if rest.endswith(b"<unfinished ...>"):
+            pending[pid] = rest
+            continue
+        calls.append((pid, name, pending.pop(pid, b"") + rest))
+    return calls
+
+
+def _stages_strace(text: bytes, staged: bool) -> list[tuple[str, bytes]]:
+    """The program's calls in one strace log: (name, text) of each."""
+    calls = _calls(text)
+    if not calls:
+        return []
+    root = calls[0][0]
+    parent: dict[int, tuple[int, int]] = {}  # child: (parent, where it was made)
+    execs: dict[int, list[int]] = {}  # process: where it exec'd (successfully)
+    for index, (pid, name, rest) in enumerate(calls):
+        result = _RESULT.search(rest)
+        if name in _CHILD and result is not None:
+            parent.setdefault(int(result[1]), (pid, index))
+        elif (
+            name in _EXEC
+            and result is not None
+            and result[1] == b"0"
+            and not (pid == root and index == 0)  # the tracer starting the program
+        ):
+            execs.setdefault(pid, []).append(index)
+
+    @cache
+    def program(pid: int, index: int) -> bool:
+        if not staged:
+            return True
+        if pid != root and any(e < index for e in execs.get(pid, ())):
+            return True
+        made = parent.get(pid)
+        return made is not None and made[0] != pid and program(*made)
+
+    return [
+        (name, rest)
+        for index, (pid, name, rest) in enumerate(calls)
+        if not (pid == root and index == 0) and program(pid, index)
+    ]
+
+
+def _stages_qemu(paths: list[Path], texts: list[bytes], staged: bool) -> list[tuple[str, bytes]]:
+    """The program's calls in QEMU's logs (one file per exec'd process, ``<run>.<pid>``):
+    every file but the first process's of each run."""
+    runs: dict[str, list[tuple[int, list[tuple[int, str, bytes]]]]] = {}
+    for path, text in zip(paths, texts, strict=True):
+        match = _QEMU_FILE.match(path.name)
+        run, pid = (match[1], int(match[2])) if match else (path.name, -1)
+        runs.setdefault(run, []).append((pid, _calls(text)))
+    lines: list[tuple[str, bytes]] = []
+    for files in runs.values():
+        children = {
+            int(result[1])
+            for _, calls in files
+            for _, name, rest in calls
+            if name in _CHILD and (result := _RESULT.search(rest)) is not None
+        }
+        roots = [pid for pid, _ in files if pid not in children]
+        # the bootstrap's file, when the logs say which one it is
+        first = roots[0] if staged and len(roots) == 1 else None
+        for pid, calls in files:
+            if pid != first:
+                lines += [(name, rest) for _, name, rest in calls]
+    return lines
 
 
 def _strace_calls(arch: str, texts: list[bytes]) -> frozenset[str]:

@@ -90,6 +90,19 @@ def _from_profile(
     return allowed, limited
 
 
+def _has_slot(artifact: Path) -> bool:
+    """Whether ``artifact`` is a native binary with buildkit's seccomp slot (two stages)."""
+    import lief
+
+    from . import slot
+
+    with artifact.open("rb") as f:
+        if f.read(4) != b"\x7fELF":
+            return False
+    binary = lief.ELF.parse(str(artifact))
+    return binary is not None and binary.get_section(slot.SECTION) is not None
+
+
 def _load(path: Path) -> recipe_mod.Recipe:
     from ..backends import format_options
 
@@ -128,15 +141,21 @@ def trace(
             [strace, "-f", "-qq", "-o", str(logs / "strace"), "--", str(artifact.resolve()), *args],
             stdout=sys.stderr.fileno() if stdout_to_stderr else None,
         )
-        calls = record.from_strace(arch, logs.iterdir())
-        asked = record.families(logs.iterdir())
+        staged = _has_slot(artifact)
+        made = record.recorded(arch, "strace", logs.iterdir(), staged=staged)
+        calls, asked = made.calls, made.families
     extra = set(recipe.hardening.seccomp_allow if recipe.hardening else ())
+    # an enforcing binary's program may start programs or fork only when its checks did
+    # or the recipe says so: a run that does needs the recipe to say so
+    needs = {c for c, did in (("execve", made.execs), ("fork", made.forks)) if staged and did}
     allowed = set(ALWAYS) | extra
     limited: set[str] | None = None  # the families socket() is limited to (None: any)
     if profile is not None and profile.is_file():
         allowed, limited = _from_profile(profile, allowed, extra)
     new_families = asked - limited if asked is not None and limited is not None else set()
-    missing = tuple(sorted(calls - allowed)) + tuple(sorted_families(new_families))
+    missing = tuple(sorted((calls - allowed) | (needs - extra))) + tuple(
+        sorted_families(new_families)
+    )
     written = False
     if missing and write:
         written = _add(recipe, missing)

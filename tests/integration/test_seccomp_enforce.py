@@ -1,13 +1,17 @@
 """seccomp = "enforce" end to end: portcheck's real Nuitka binary, built with the hermetic
-toolchain, carries the filter its checks recorded; its checks pass under it, a call the
-checks never made fails with EPERM, and the audit reports the filter in JSON, SARIF and
-HTML (and its absence in a binary built without)."""
+toolchain, carries the two filters its checks recorded (the bootstrap's and the
+program's); its checks pass under them, a call the checks never made fails with EPERM, so
+do a fork and an exec (which the bootstrap itself needed) until checks that fork and exec
+are added; the binary starts under its own shipped OCI profile loaded by libseccomp (as
+runc loads it); the audit reports the filters in JSON, SARIF and HTML (and their absence
+in a binary built without)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,41 @@ if _os.environ.get("PORTCHECK_PACKET"):
     except PermissionError as _exc:
         print("packet socket refused:", _exc)
         raise SystemExit(4)
+if _os.environ.get("PORTCHECK_FORK"):
+    try:
+        _pid = _os.fork()
+    except PermissionError as _exc:
+        print("fork refused:", _exc)
+        raise SystemExit(5)
+    if _pid == 0:
+        _os._exit(0)
+    _os.waitpid(_pid, 0)
+    print("fork allowed", flush=True)
+if _os.environ.get("PORTCHECK_EXEC"):
+    import sys as _sys
+    _sys.stdout.flush()
+    try:
+        _os.execv("/bin/sh", ["sh", "-c", "echo exec allowed"])
+    except PermissionError as _exc:
+        print("exec refused:", _exc)
+        raise SystemExit(6)
 """
+#: Checks that fork and exec: the program's filter then allows both.
+FORK_AND_EXEC = """
+[[checks]]
+name = "forks"
+args = ["127.0.0.1:{closed_port}", "--timeout", "5"]
+env = { PORTCHECK_FORK = "1" }
+exit = 1
+stdout = "fork allowed"
+
+[[checks]]
+name = "execs"
+args = ["127.0.0.1:{closed_port}"]
+env = { PORTCHECK_EXEC = "1" }
+stdout = "exec allowed"
+"""
+ROOT = Path(__file__).resolve().parents[2]
 REQUIRE = '["relro-full", "canary", "nx", "pie", "fortify", "glibc", "seccomp"]'
 
 
@@ -115,17 +153,52 @@ def _trace_adds_what_a_manual_run_needs(
     assert "packet socket allowed" in now.stdout, now.stderr
 
 
+def _the_program_may_neither_fork_nor_exec(binary: Path, out: Path, tmp_path: Path) -> None:
+    # the bootstrap forked and exec'd the program; the program itself may do neither
+    forked = _run(binary, tmp_path / "home", PORTCHECK_FORK="1")
+    assert forked.returncode == 5, (forked.stdout, forked.stderr)
+    assert "fork refused: [Errno 1] Operation not permitted" in forked.stdout
+    execd = _run(binary, tmp_path / "home", PORTCHECK_EXEC="1")
+    assert execd.returncode == 6, (execd.stdout, execd.stderr)
+    assert "exec refused: [Errno 1] Operation not permitted" in execd.stdout
+    # under its own shipped profile, loaded by libseccomp as runc loads it
+    shipped = out / "portcheck-1.0.0-linux-amd64.seccomp.json"
+    under = subprocess.run(
+        [sys.executable, "-m", "tests.oci_seccomp", shipped, "--", binary, "127.0.0.1:1",
+         "--timeout", "1"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+        env={**os.environ, "HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    assert under.returncode == 1 and "closed" in under.stdout, under.stderr
+
+
+def _checks_that_fork_and_exec_allow_both(
+    recipe: Path, name: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    # checks that fork and exec: the same Nuitka output, a program filter that allows both
+    toml = recipe / "recipe.toml"
+    toml.write_text(toml.read_text().replace("[hardening]", FORK_AND_EXEC + "\n[hardening]"))
+    both = _build(recipe, tmp_path / "dist-both", cache_dir)
+    assert "-m nuitka" not in both.stderr and "may start programs, may fork" in both.stderr
+    forked = _run(tmp_path / "dist-both" / name, tmp_path / "home5", PORTCHECK_FORK="1")
+    assert forked.returncode == 1 and "fork allowed" in forked.stdout, forked.stderr
+    execd = _run(tmp_path / "dist-both" / name, tmp_path / "home5", PORTCHECK_EXEC="1")
+    assert execd.returncode == 0 and "exec allowed" in execd.stdout, execd.stderr
+
+
 def test_an_enforcing_nuitka_binary_refuses_calls_its_checks_never_made(
     recipe_copy: Any, tmp_path: Path, cache_dir: Path
 ) -> None:
     recipe = _variant(recipe_copy, "enforce")
     out = tmp_path / "dist"
     done = _build(recipe, out, cache_dir)
-    assert "seccomp filter written" in done.stderr
+    assert "seccomp filters written" in done.stderr
+    assert "program: " in done.stderr and "starts no program, threads only" in done.stderr
     assert "running the checks again, under the filters" in done.stderr
     binary = out / "portcheck-1.0.0-linux-amd64"
     closed = _run(binary, tmp_path / "home")
     assert closed.returncode == 1 and "closed" in closed.stdout, closed.stderr
+    _the_program_may_neither_fork_nor_exec(binary, out, tmp_path)
     refused = _run(binary, tmp_path / "home", PORTCHECK_SETSID="1")
     assert refused.returncode == 3, refused.stderr
     assert "setsid refused: [Errno 1] Operation not permitted" in refused.stdout
@@ -144,6 +217,8 @@ def test_an_enforcing_nuitka_binary_refuses_calls_its_checks_never_made(
     assert buildkit("verify", out).returncode == 0
 
     _trace_adds_what_a_manual_run_needs(recipe, out, binary.name, tmp_path, cache_dir)
+
+    _checks_that_fork_and_exec_allow_both(recipe, binary.name, tmp_path, cache_dir)
 
     # the same program built with seccomp = "record": no filter, setsid works, and the
     # audit says so in every format

@@ -144,15 +144,122 @@ def test_a_targets_families_are_the_union_unless_one_artifact_is_unlimited() -> 
     assert len(json.loads(loose["probe-1-linux-amd64.seccomp.json"])["syscalls"]) == 1
 
 
-def test_the_slot_header_keeps_the_families() -> None:
+def test_the_slot_header_keeps_the_families_and_the_program_stage() -> None:
     from buildkit.seccomp import slot
 
-    head = slot.HEADER.pack(slot.MAGIC, 1, 1, libseccomp.TOKENS["aarch64"], 40, 48,
-                            (1 << 1) | (1 << 2))  # fmt: skip
-    found = slot.parse(head, 0, slot.SIZE)
+    arm = libseccomp.TOKENS["aarch64"]
+    # version 1 (one filter, releases made before the program stage): still read
+    head = slot.HEADER_V1.pack(slot.MAGIC, 1, 1, arm, 40, 48, (1 << 1) | (1 << 2))
+    found = slot.parse(head, 0, slot.SIZE_V1)
     assert found.families == ("AF_UNIX", "AF_INET") and found.calls == 48
-    unlimited = slot.parse(head[:36] + bytes(12), 0, slot.SIZE)
+    assert found.version == 1 and found.program is None
+    unlimited = slot.parse(head[:36] + bytes(12), 0, slot.SIZE_V1)
     assert unlimited.families is None
+    head2 = slot.HEADER.pack(slot.MAGIC, 2, 1, arm, 40, 48, 1 << 2, 30, 20, slot.FORKS)
+    two = slot.parse(head2, 0, slot.SIZE)
+    assert two.program == slot.Stage(instructions=30, calls=20, execs=False, forks=True)
+    assert two.families == ("AF_INET",)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ((2, 1, 0xC00000B7, 40, 48, 0, 0, 0, 0), "damaged program filter"),
+        ((2, 1, 0xC00000B7, 40, 48, 0, 9999, 0, 0), "damaged program filter"),
+        ((2, 1, 0xC00000B7, 0, 48, 0, 3, 0, 0), "damaged filter"),
+        ((3, 1, 0xC00000B7, 40, 48, 0, 3, 0, 0), "unknown version"),
+    ],
+)
+def test_a_damaged_slot_is_refused(fields: tuple[int, ...], message: str) -> None:
+    from buildkit.errors import CheckFailed
+    from buildkit.seccomp import slot
+
+    with pytest.raises(CheckFailed, match=message):
+        slot.parse(slot.HEADER.pack(slot.MAGIC, *fields), 0, slot.SIZE)
+    with pytest.raises(CheckFailed, match="not 65600"):
+        slot.parse(slot.HEADER.pack(slot.MAGIC, 2, 0, 0, 0, 0, 0, 0, 0, 0), 0, slot.SIZE_V1)
+
+
+# strace -f of a onefile bootstrap (1000) that starts a thread, forks a child (1001)
+# which execs the program; the program makes a thread (1002, clone3) and execs nothing
+STRACE = b"""\
+1000 execve("/tmp/app", ["app"], 0x7ffd /* 9 vars */) = 0
+1000 openat(AT_FDCWD, "/tmp/app", O_RDONLY) = 3
+1000 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD <unfinished ...>
+1001 set_robust_list(0x7f, 24) = 0
+1000 <... clone resumed>, child_tidptr=0x7f) = 1001
+1001 execve("/home/u/.cache/run/app", ["app"], 0x55 /* 10 vars */ <unfinished ...>
+1000 wait4(1001,  <unfinished ...>
+1001 <... execve resumed>) = 0
+1001 getrandom("x", 8, GRND_NONBLOCK) = 8
+1001 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, child_tid=0x7f, parent_tid=0x7f, exit_signal=0, stack=0x7f, stack_size=0x7fff00, tls=0x7f} => {parent_tid=[1002]}, 88) = 1002
+1002 socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3
+1002 exit(0) = ?
+1001 exit_group(1) = ?
+1000 <... wait4 resumed>[{WIFEXITED(s) && WEXITSTATUS(s) == 1}], 0, NULL) = 1001
+1000 unlink("/home/u/.cache/run/app") = 0
+1000 exit_group(1) = ?
+"""
+
+
+def test_a_strace_recording_splits_the_bootstrap_from_the_program(tmp_path: Path) -> None:
+    from buildkit.seccomp import record
+
+    (tmp_path / "s").write_bytes(STRACE)
+    made = record.recorded("x86_64", "strace", [tmp_path / "s"], staged=True)
+    assert {"clone", "execve", "wait4", "unlink", "openat"} <= made.calls
+    assert made.program == {"getrandom", "clone3", "socket", "exit", "exit_group"}
+    assert not made.execs and not made.forks
+    assert made.families == {"AF_INET"}
+    # the program forks and execs: its child's exec is the program's, not the bootstrap's
+    more = STRACE.replace(
+        b"1002 exit(0) = ?\n",
+        b'1002 exit(0) = ?\n1001 vfork() = 1003\n1003 execve("/bin/sh", ["sh"], 0x1) = 0\n'
+        b'1003 read(0, "", 1) = 0\n',
+    )
+    (tmp_path / "s").write_bytes(more)
+    made = record.recorded("x86_64", "strace", [tmp_path / "s"], staged=True)
+    assert made.execs and made.forks and {"vfork", "execve", "read"} <= made.program
+    # not staged (a zipapp): the whole tree is the program
+    flat = record.recorded("x86_64", "strace", [tmp_path / "s"])
+    assert flat.program == flat.calls and flat.execs and flat.forks
+
+
+def test_a_qemu_recording_splits_by_file(tmp_path: Path) -> None:
+    from buildkit.seccomp import record
+
+    (tmp_path / "q0.500").write_bytes(
+        b'500 openat(AT_FDCWD,"/tmp/app",O_RDONLY) = 3\n'
+        b"500 clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|0x11,child_stack=0x0) = 501\n"
+        b'501 execve("/home/u/.cache/run/app",{"app",NULL}) = 0\n'
+        b"500 wait4(501,0,0,0) = 501\n"
+    )
+    (tmp_path / "q0.501").write_bytes(
+        b"501 getrandom(0x55,8,1) = 8\n"
+        b"501 clone(CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM,"
+        b"child_stack=0x7f) = 502\n"
+        b"502 socket(PF_INET,SOCK_STREAM,IPPROTO_TCP) = 3\n"
+    )
+    files = list(tmp_path.iterdir())
+    made = record.recorded("aarch64", "qemu", files, staged=True)
+    assert {"openat", "clone", "execve", "wait4", "getrandom", "socket"} <= made.calls
+    assert made.program == {"getrandom", "clone", "socket"}
+    assert not made.execs and not made.forks and made.families == {"AF_INET"}
+
+
+def test_the_program_filter_follows_what_the_program_did_and_the_recipe() -> None:
+    made = ["read", "clone3", "socket", "connect"]
+    quiet = seccomp.make_program("x86_64", made, execs=False, forks=False)
+    assert "execve" not in quiet.calls and "clone3" not in quiet.calls
+    assert "clone" in quiet.calls and quiet.threads_only and not quiet.may_exec()
+    assert "fork" not in quiet.calls and "vfork" not in quiet.calls
+    both = seccomp.make_program("x86_64", [*made, "vfork"], execs=True, forks=True)
+    assert both.may_exec() and not both.threads_only and "vfork" in both.calls
+    said = seccomp.make_program("x86_64", made, ("execve", "fork"), execs=False, forks=False)
+    assert said.may_exec() and not said.threads_only and "fork" in said.calls
+    # aarch64 has no fork: "fork" in the recipe still means processes
+    arm = seccomp.make_program("aarch64", made, ("fork",), execs=False, forks=False)
+    assert not arm.threads_only and "fork" not in arm.calls
 
 
 @pytest.mark.parametrize(
