@@ -259,6 +259,14 @@ def test_the_audit_reports_the_filter_its_absence_and_an_empty_slot(
     damaged.chmod(0o755)
     run = _run(damaged, program)
     assert run.returncode == 126 and "seccomp filter is damaged" in run.stderr
+    # a slot of one stage (made before the program's own filter): the gate cannot pass it
+    older = bytearray(armed.read_bytes())
+    older[found.offset : found.offset + slot.HEADER_V1.size] = slot.HEADER_V1.pack(
+        slot.MAGIC, 1, 1, libseccomp.TOKENS["x86_64"], 40, 48, 0
+    )
+    (tmp_path / "older").write_bytes(bytes(older))
+    one = elf.audit(str(tmp_path / "older"), "older").check("seccomp")
+    assert one is not None and one.state == "fail" and "one stage only" in one.evidence
 
 
 def test_under_qemu_the_binary_refuses_to_run_unconfined_unless_told(tmp_path: Path) -> None:

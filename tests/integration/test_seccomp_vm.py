@@ -48,7 +48,7 @@ def test_the_arm64_binary_enforces_its_filter_on_an_aarch64_kernel(
         "--builder", "linux-arm64", "--out", out, "--cache-dir", HOST_CACHE, "--json",
         cwd=recipe.parents[1],
     )  # fmt: skip
-    assert "seccomp filter written" in done.stderr, done.stderr
+    assert "seccomp filters written" in done.stderr, done.stderr
     armed = out / NAME
     # the audit on this machine reads the aarch64 filter out of the binary
     report = json.loads((out / "portcheck-1.0.0.hardening.json").read_text())
@@ -56,6 +56,7 @@ def test_the_arm64_binary_enforces_its_filter_on_an_aarch64_kernel(
     assert top["checks"]["seccomp"]["state"] == "pass", top["checks"]["seccomp"]
     assert "calls allowed on aarch64" in top["checks"]["seccomp"]["evidence"]
     assert "socket() only for AF_INET" in top["checks"]["seccomp"]["evidence"]
+    assert "starts no program, threads only" in top["checks"]["seccomp"]["evidence"]
     plain = tmp_path / "unfiltered"
     slot.disarm(armed, plain)
 
@@ -71,13 +72,17 @@ def test_the_arm64_binary_enforces_its_filter_on_an_aarch64_kernel(
         # a call the checks never made, and a socket family they never asked for
         ["PORTCHECK_SETSID=1", "/bin/portcheck", "127.0.0.1:{closed_port}"],
         ["PORTCHECK_PACKET=1", "/bin/portcheck", "127.0.0.1:{closed_port}"],
+        # a fork and an exec: the bootstrap made both, the program's own filter denies them
+        ["PORTCHECK_FORK=1", "/bin/portcheck", "127.0.0.1:{closed_port}"],
+        ["PORTCHECK_EXEC=1", "/bin/portcheck", "127.0.0.1:{closed_port}"],
         # the same bytes, slot marked empty: no filter, the call is made
         ["PORTCHECK_SETSID=1", "/bin/unfiltered", "127.0.0.1:{closed_port}"],
+        ["PORTCHECK_FORK=1", "/bin/unfiltered", "127.0.0.1:{closed_port}"],
     ]
     image = vm.initramfs(tmp_path, files, commands)
     ran, log = vm.boot(vm.kernel(Cache(root=HOST_CACHE), tmp_path), image, commands)
     assert len(ran) == len(commands), log[-4000:]
-    open_, closed, as_json, refused, packet, unfiltered = ran
+    open_, closed, as_json, refused, packet, forked, execd, unfiltered, unforked = ran
     assert open_.code == 0 and open_.output.startswith("open "), log[-4000:]
     assert closed.code == 1 and "closed" in closed.output, closed
     assert as_json.code == 0 and json.loads(as_json.output)[0]["open"] is True, as_json
@@ -85,4 +90,9 @@ def test_the_arm64_binary_enforces_its_filter_on_an_aarch64_kernel(
     assert "setsid refused: [Errno 1] Operation not permitted" in refused.output
     assert packet.code == 4, packet
     assert "packet socket refused: [Errno 1] Operation not permitted" in packet.output
+    assert forked.code == 5, forked
+    assert "fork refused: [Errno 1] Operation not permitted" in forked.output
+    assert execd.code == 6, execd
+    assert "exec refused: [Errno 1] Operation not permitted" in execd.output
     assert unfiltered.code == 1 and "setsid allowed" in unfiltered.output, unfiltered
+    assert unforked.code == 1 and "fork allowed" in unforked.output, unforked
