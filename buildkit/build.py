@@ -22,7 +22,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -55,6 +55,8 @@ class Plan:
     python: str
     backend: Backend
     options: dict[str, str]
+    #: a zipapp's program filter (hex), for its second build (see _arm_filters)
+    seccomp_filter: str = ""
 
     def artifact_name(self, recipe: Recipe) -> str:
         suffix = self.backend.suffix(self.options)
@@ -178,14 +180,30 @@ def _warn_unfiltered(recipe: Recipe, built: list[tuple[Path, ArtifactRecord]]) -
     others = [
         r.name
         for _, r in built
-        if targets.get(r.target).os == "linux" and r.inputs["settings"].get("seccomp") != "slot"
+        if targets.get(r.target).os == "linux"
+        and r.inputs["settings"].get("seccomp") not in ("slot", "boot")
     ]
     if others:
         log.warning(
-            'seccomp = "enforce": %s carry no filter of their own (only Nuitka onefile '
-            "binaries can); run them under the release's profile (docker, systemd)",
+            'seccomp = "enforce": %s carry no filter of their own (Nuitka onefile binaries '
+            "and zipapps do, a standalone folder does not); run them under the release's "
+            "profile (docker, systemd)",
             ", ".join(others),
         )
+
+
+#: Builds a zipapp again with its program filter (artifact name, filter in hex).
+Rebuild = Callable[[str, str], tuple[Path, ArtifactRecord, BuiltArtifact]]
+
+
+def _rebuilder(ctx: _Context, plans: list[Plan], work_root: Path) -> Rebuild:
+    by_name = {p.artifact_name(ctx.recipe): p for p in plans}
+
+    def rebuild(name: str, program: str) -> tuple[Path, ArtifactRecord, BuiltArtifact]:
+        p = replace(by_name[name], seccomp_filter=program)
+        return _build_one(ctx, p, work_root / f"armed-{name}")
+
+    return rebuild
 
 
 def _arm_filters(
@@ -196,18 +214,23 @@ def _arm_filters(
     *,
     cache: Cache,
     work: Path,
+    rebuild: Rebuild,
 ) -> tuple[
     list[tuple[Path, ArtifactRecord]], dict[str, checks_run.ArtifactChecks], list[BuiltArtifact]
 ]:
-    """``seccomp = "enforce"``: write the profile each native binary's checks recorded into
-    its seccomp slot, then run the checks again against the armed binary (they must pass
-    under the filter). The armed file is the artifact from here on."""
+    """``seccomp = "enforce"``: give each artifact that installs its own filter the filters
+    its checks recorded, then run the checks again against it (they must pass under the
+    filters). A native binary's two filters are written into its seccomp slot in place; a
+    zipapp is built again with its program filter in its boot module
+    (backends/zipapp_seccomp.py). The armed file is the artifact from here on."""
     from .seccomp import slot
 
     work.mkdir(parents=True, exist_ok=True)
     armed: list[tuple[Path, ArtifactRecord]] = []
+    rebuilt: dict[str, BuiltArtifact] = {}
     for source, record in built:
-        if record.inputs["settings"].get("seccomp") != "slot":
+        own = record.inputs["settings"].get("seccomp")
+        if own not in ("slot", "boot"):
             continue
         calls = proofs[record.name].syscalls
         if calls is None:
@@ -222,6 +245,20 @@ def _arm_filters(
         program = calls.program_profile()
         if program is None:
             raise CheckFailed(f"{record.name}: its checks' calls were not recorded in stages")
+        if own == "boot":
+            again_path, again_record, rebuilt[record.name] = rebuild(
+                record.name, slot.program_bpf(program).hex()
+            )
+            armed.append((again_path, again_record))
+            log.info(
+                "%s: built again with its program's seccomp filter (%d calls, %s, %s)",
+                record.name,
+                len(program.calls),
+                "may start programs" if program.may_exec() else "starts no program",
+                "threads only" if program.threads_only else "may fork",
+                extra={"step": "check"},
+            )
+            continue
         dest = work / record.name
         written = slot.arm(source, dest, calls.profile((record.name,)), program)
         stage = written.program
@@ -253,8 +290,9 @@ def _arm_filters(
         for name, proof in proofs.items()
     }
     results = [
-        replace(b, sha256=by_name[b.name][1].sha256, size=by_name[b.name][1].size,
-                path=by_name[b.name][0])
+        rebuilt[b.name] if b.name in rebuilt
+        else replace(b, sha256=by_name[b.name][1].sha256, size=by_name[b.name][1].size,
+                     path=by_name[b.name][0])
         if b.name in by_name else b
         for b in results
     ]  # fmt: skip
@@ -544,6 +582,10 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
             _trace(recipe, app, wheels, requirements, work, target=p.target, cache=ctx.cache),
         )
     settings = p.backend.settings(p.target, options, recipe.hardening)
+    if p.seccomp_filter:
+        settings["seccomp_filter"] = (
+            "sha256:" + hashlib.sha256(p.seccomp_filter.encode()).hexdigest()
+        )
     info = BuildInfo(
         recipe=recipe.name,
         version=recipe.version,
@@ -578,6 +620,7 @@ def _build_one(ctx: _Context, p: Plan, work: Path) -> tuple[Path, ArtifactRecord
                 settings=settings,
                 info_digest=hashlib.sha256(info.to_json().encode()).hexdigest(),
                 cache=ctx.cache,
+                seccomp_filter=p.seccomp_filter,
             ),
             work,
         )
@@ -733,10 +776,11 @@ def build(
         finally:
             shutil.rmtree(check_root, ignore_errors=True)
         _warn_unfiltered(recipe, built)
-        if any(r.inputs["settings"].get("seccomp") == "slot" for _, r in built):
+        if any(r.inputs["settings"].get("seccomp") in ("slot", "boot") for _, r in built):
             built, proofs, results = _arm_filters(
-                built, proofs, results, recipe, cache=cache, work=work_root / "armed"
-            )
+                built, proofs, results, recipe, cache=cache, work=work_root / "armed",
+                rebuild=_rebuilder(ctx, plans, work_root),
+            )  # fmt: skip
         built = [
             (source, replace(record, checks=proofs[record.name].record()))
             for source, record in built

@@ -28,6 +28,9 @@ class BuildJob:
     settings: Mapping[str, str]  # as returned by Backend.settings (recorded in build info)
     info_digest: str  # sha256 of the build info: every input that decides the output
     cache: Cache
+    #: a zipapp's program filter, hex (settings["seccomp"] == "boot"; empty in the first
+    #: build, which only marks where the program starts: see zipapp_seccomp.py)
+    seccomp_filter: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,7 +93,9 @@ def link_wheels(wheels: Sequence[Wheel], folder: Path) -> Path:
 
 
 class ZipappBackend:
-    """What pex and shiv share: any target, no options, no settings."""
+    """What pex and shiv share: any target, no options; one setting, ``seccomp = "boot"``
+    when the recipe enforces seccomp on a Linux target (the boot module installs the
+    program filter)."""
 
     name: str
     options: Mapping[str, tuple[str, ...]] = {}
@@ -105,4 +110,5 @@ class ZipappBackend:
     def settings(
         self, target: Target, options: Mapping[str, str], hardening: Hardening | None
     ) -> dict[str, str]:
-        return {}
+        enforce = hardening is not None and hardening.seccomp == "enforce"
+        return {"seccomp": "boot"} if enforce and target.os == "linux" else {}

@@ -31,6 +31,7 @@ the umask, then imports the recipe's ``module`` and calls its
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..fsutil import atomic_write_bytes
@@ -48,7 +49,7 @@ from importlib import import_module
 
 NEEDS = {needs!r}  # the CPython the artifact's wheels were chosen for
 OR_NEWER = {or_newer!r}  # every wheel also runs on later CPythons (pure Python, abi3)
-
+{seccomp}
 
 def main():
     found = sys.version_info[:2]
@@ -60,7 +61,7 @@ def main():
                sys.executable)
         )
         sys.exit(2)
-    mask = os.environ.pop("BUILDKIT_UMASK", "")
+{seccomp_call}    mask = os.environ.pop("BUILDKIT_UMASK", "")
     if mask:
         try:
             os.umask(int(mask, 8))
@@ -137,14 +138,34 @@ write to extract once" >&2
 """
 
 
-def boot_module(entry: str, python: str, *, or_newer: bool) -> str:
+def boot_module(
+    entry: str, python: str, *, or_newer: bool, seccomp: tuple[str, str] | None = None
+) -> str:
     """The boot module of a zipapp for CPython ``python`` (X.Y); ``or_newer``: it may
-    run on later versions too (every wheel in it does)."""
+    run on later versions too (every wheel in it does); ``seccomp``: (architecture,
+    program filter in hex) to install before the entry point is imported (an empty
+    filter: only mark where the program starts, see :mod:`.zipapp_seccomp`)."""
+    from . import zipapp_seccomp
+
     module, _, attrs = entry.partition(":")
     needs = tuple(int(x) for x in python.split("."))
     return _BOOT.format(
-        entry=entry, module=module, attrs=tuple(attrs.split(".")), needs=needs, or_newer=or_newer
+        entry=entry,
+        module=module,
+        attrs=tuple(attrs.split(".")),
+        needs=needs,
+        or_newer=or_newer,
+        seccomp=zipapp_seccomp.boot_block(*seccomp) if seccomp else "",
+        seccomp_call="    _seccomp()\n" if seccomp else "",
     )
+
+
+def seccomp_of(
+    job_settings: Mapping[str, str], arch: str, filter_hex: str
+) -> tuple[str, str] | None:
+    """What a zipapp's boot module installs: nothing unless the build asks for a boot
+    filter (``settings["seccomp"] == "boot"``)."""
+    return (arch, filter_hex) if job_settings.get("seccomp") == "boot" else None
 
 
 def shiv_header(name: str, python: str, build_id: str) -> str:

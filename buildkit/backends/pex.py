@@ -29,7 +29,12 @@ class PexBackend(ZipappBackend):
         # pex's boot takes any python3.X when python3.<ours> is missing: the wheels decide
         # whether a later one may run the app
         or_newer = pythons.open_ended((w.filename for w in job.wheels), job.python)
-        text = launcher.boot_module(job.entry, job.python, or_newer=or_newer)
+        text = launcher.boot_module(
+            job.entry,
+            job.python,
+            or_newer=or_newer,
+            seccomp=launcher.seccomp_of(job.settings, job.target.arch, job.seccomp_filter),
+        )
         boot.write_text(text, encoding="utf-8")
         boot.chmod(0o644)
         cmd: list[str | Path] = [

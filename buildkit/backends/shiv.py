@@ -22,7 +22,12 @@ class ShivBackend(ZipappBackend):
         out = work / "out.pyz"
         boot = job.app_dir / f"{launcher.BOOT_MODULE}.py"
         # the sh header starts python3.<ours> only; run by another, the boot says so
-        text = launcher.boot_module(job.entry, job.python, or_newer=False)
+        text = launcher.boot_module(
+            job.entry,
+            job.python,
+            or_newer=False,
+            seccomp=launcher.seccomp_of(job.settings, job.target.arch, job.seccomp_filter),
+        )
         boot.write_text(text, encoding="utf-8")
         boot.chmod(0o644)
         cmd: list[str | Path] = [

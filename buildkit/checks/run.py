@@ -60,7 +60,8 @@ READ_AT_MOST = 16 << 20
 #: How much slower a program runs under QEMU user emulation than natively (timeouts).
 EMULATED_SLOWDOWN = 10
 INSIDE = "/opt/buildkit-check"
-#: What a run under QEMU says of a binary with a seccomp slot (onefile_seccomp.c).
+#: What a run under QEMU says of an artifact with a filter of its own (onefile_seccomp.c,
+#: zipapp_seccomp.py).
 UNFILTERED = "its seccomp filter not installed: QEMU's user mode has no seccomp"
 #: Set by an emulated builder for the build inside it: "qemu" (this machine is emulated).
 EMULATED_ENV = "BUILDKIT_EMULATED"
@@ -704,7 +705,8 @@ def check_artifact(
     if (kept := _reuse(cache.lookup_proof(key), record.name)) is not None:
         return kept
     program = _program(path, record, work)
-    slot = record.inputs.get("settings", {}).get("seccomp") == "slot"
+    own = record.inputs.get("settings", {}).get("seccomp")  # the artifact's own filter
+    filtered = own in ("slot", "boot")
     runs = []
     logs: dict[str, list[Path]] = {}
     for index, place in enumerate(found):
@@ -715,12 +717,13 @@ def check_artifact(
             logs.setdefault(place.recorder, []).append(calls)
         outcomes = tuple(run_one(place, program, record.name, c, work, calls) for c in checks)
         where = place.where
-        if slot and place.recorder == "qemu":
+        if filtered and place.recorder == "qemu":
             where += f" ({UNFILTERED})"
         runs.append(Run(where=where, outcomes=outcomes))
     syscalls = None
     if recording and seccomp is not None:
-        syscalls = _recorded(target.arch, logs, seccomp, staged=slot)
+        split = {"slot": "exec", "boot": "marker"}.get(str(own), "")
+        syscalls = _recorded(target.arch, logs, seccomp, split=split)
     result = ArtifactChecks(artifact=record.name, runs=tuple(runs), syscalls=syscalls)
     if result.status == "passed":
         cache.store_proof(key, result.to_dict())
@@ -742,10 +745,11 @@ def _can_name_calls() -> bool:
 
 
 def _recorded(
-    arch: str, logs: dict[str, list[Path]], seccomp: Seccomp, *, staged: bool = False
+    arch: str, logs: dict[str, list[Path]], seccomp: Seccomp, *, split: str = ""
 ) -> Syscalls | None:
     """The calls in the logs of every place that recorded; None when none could. With
-    ``staged`` (an enforcing onefile binary), also the program's own part and its filter
+    ``split`` (an enforcing artifact: "exec" for a onefile binary, "marker" for a zipapp),
+    also the program's own part and its filter
     (see :mod:`buildkit.seccomp.record`); the bootstrap's filter then allows the calls
     that install the program's."""
     from .. import seccomp as policy
@@ -765,16 +769,16 @@ def _recorded(
     families: set[str] | None = set()
     for how, folders in sorted(logs.items()):
         files = [f for folder in folders for f in folder.iterdir()]
-        made = recorder.recorded(arch, how, files, staged=staged)
+        made = recorder.recorded(arch, how, files, split=split)
         calls |= made.calls
         program |= made.program
         execs, forks = execs or made.execs, forks or made.forks
         asked = made.families
         families = None if asked is None or families is None else families | asked
-    extra = (*seccomp.allow, *policy.INSTALL) if staged else seccomp.allow
+    extra = (*seccomp.allow, *policy.INSTALL) if split else seccomp.allow
     profile = policy.make(arch, {"checks": calls}, extra, families=families)
     own = None
-    if staged:
+    if split:
         mine = policy.make_program(arch, program, seccomp.allow, execs=execs, forks=forks,
                                    families=profile.families)  # fmt: skip
         own = ProgramCalls(calls=mine.recorded, allowed=mine.calls, execs=mine.may_exec(),

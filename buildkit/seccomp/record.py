@@ -15,16 +15,22 @@ Two recorders, one per kind of place (see :mod:`buildkit.checks.run`):
   file (CPython closes every descriptor above 2 before it execs), so ``execve`` is among
   the calls every profile keeps (:data:`ALWAYS`).
 
-**Two stages.** An enforcing onefile binary installs two filters (see
-``onefile_seccomp.c``): the bootstrap's, for everything, and the program's, for what the
-program itself does after the bootstrap started it. :func:`recorded` with ``staged`` splits
-a recording accordingly: the first process and its children until they exec are the
-bootstrap; a process that execs from there on, and everything it starts, is the program.
-With strace that follows from the process ids (``clone(…) = 1235``) and each successful
-``execve``; with QEMU, whose every exec opens a new log file, the first process's file is
-the bootstrap's and every other file the program's. It also says whether the program
-started programs (``execve``) or made processes (``fork``, ``vfork``, a ``clone`` without
-``CLONE_THREAD``): the program's filter denies both unless the checks saw them.
+**The program's part.** An enforcing binary installs a filter of the program's own (see
+``onefile_seccomp.c``, ``zipapp_seccomp.py``), for what the program itself does.
+:func:`recorded` with ``split`` tells the program's calls from what started it:
+
+* ``"exec"`` (a onefile binary): the first process and its children until they exec are
+  the bootstrap; a process that execs from there on, and everything it starts, is the
+  program. With strace that follows from the process ids (``clone(…) = 1235``) and each
+  successful ``execve``; with QEMU, whose every exec opens a new log file, the first
+  process's file is the bootstrap's and every other file the program's.
+* ``"marker"`` (a zipapp): a process is the program from its ``stat`` of
+  :data:`MARKER` on (the boot module makes it where it would install the filter), and so
+  is every process it starts from then on.
+
+It also says whether the program started programs (``execve``) or made processes
+(``fork``, ``vfork``, a ``clone`` without ``CLONE_THREAD``): the program's filter denies
+both unless the checks saw them.
 
 Bounded: a log larger than :data:`MAX_LOG` stops the recording with an error (a check
 that makes millions of calls should not fill the disk); names are checked against
@@ -39,6 +45,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from ..backends import zipapp_seccomp
 from ..errors import CheckFailed
 from . import family_name as seccomp_family_name
 from . import family_number, libseccomp
@@ -64,13 +71,16 @@ _RESULT = re.compile(rb"= (\d+)(?: <[0-9.]+>)?\s*$")
 _CHILD = frozenset({"clone", "clone3", "fork", "vfork"})
 _EXEC = frozenset({"execve", "execveat"})
 _QEMU_FILE = re.compile(r"^(.*)\.(\d+)$")
+#: What a zipapp's first build stats where its program starts.
+MARKER = zipapp_seccomp.MARKER.encode()
+SPLITS = ("", "exec", "marker")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Recording:
     """What one recorder logged: every call of the process tree, the address families
     socket() asked for (None: one had no name here), and the program's own part (the
-    whole tree when the recording was not staged)."""
+    whole tree when the recording was not split)."""
 
     calls: frozenset[str]
     families: frozenset[str] | None
@@ -115,17 +125,19 @@ def families(logs: Iterable[Path]) -> frozenset[str] | None:
     return _families(_read(logs))
 
 
-def recorded(arch: str, how: str, logs: Iterable[Path], *, staged: bool = False) -> Recording:
+def recorded(arch: str, how: str, logs: Iterable[Path], *, split: str = "") -> Recording:
     """What one recorder's logs hold (``how``: "strace" or "qemu"), each log read once;
-    ``staged``: split off the bootstrap of an enforcing onefile binary (see above)."""
+    ``split``: how to tell the program's part (see above; "": the whole tree)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
     paths = sorted(logs)
     texts = _read(paths)
     if how == "strace":
         calls = _strace_calls(arch, texts)
-        lines = [line for text in texts for line in _stages_strace(text, staged)]
+        lines = [line for text in texts for line in _stages_strace(text, split)]
     else:
         calls = _qemu_calls(arch, texts)
-        lines = _stages_qemu(paths, texts, staged)
+        lines = _stages_qemu(paths, texts, split)
     program: set[str] = set()
     execs = forks = False
     for name, text in lines:
@@ -162,7 +174,7 @@ def _calls(text: bytes) -> list[tuple[int, str, bytes]]:
     return calls
 
 
-def _stages_strace(text: bytes, staged: bool) -> list[tuple[str, bytes]]:
+def _stages_strace(text: bytes, split: str) -> list[tuple[str, bytes]]:
     """The program's calls in one strace log: (name, text) of each."""
     calls = _calls(text)
     if not calls:
@@ -170,7 +182,10 @@ def _stages_strace(text: bytes, staged: bool) -> list[tuple[str, bytes]]:
     root = calls[0][0]
     parent: dict[int, tuple[int, int]] = {}  # child: (parent, where it was made)
     execs: dict[int, list[int]] = {}  # process: where it exec'd (successfully)
+    marks: dict[int, int] = {}  # process: where it marked the program's start
     for index, (pid, name, rest) in enumerate(calls):
+        if MARKER in rest:
+            marks.setdefault(pid, index)
         result = _RESULT.search(rest)
         if name in _CHILD and result is not None:
             parent.setdefault(int(result[1]), (pid, index))
@@ -184,9 +199,11 @@ def _stages_strace(text: bytes, staged: bool) -> list[tuple[str, bytes]]:
 
     @cache
     def program(pid: int, index: int) -> bool:
-        if not staged:
+        if not split:
             return True
-        if pid != root and any(e < index for e in execs.get(pid, ())):
+        if split == "exec" and pid != root and any(e < index for e in execs.get(pid, ())):
+            return True
+        if split == "marker" and marks.get(pid, index + 1) < index:
             return True
         made = parent.get(pid)
         return made is not None and made[0] != pid and program(*made)
@@ -198,9 +215,12 @@ def _stages_strace(text: bytes, staged: bool) -> list[tuple[str, bytes]]:
     ]
 
 
-def _stages_qemu(paths: list[Path], texts: list[bytes], staged: bool) -> list[tuple[str, bytes]]:
+def _stages_qemu(paths: list[Path], texts: list[bytes], split: str) -> list[tuple[str, bytes]]:
     """The program's calls in QEMU's logs (one file per exec'd process, ``<run>.<pid>``):
-    every file but the first process's of each run."""
+    every file but the first process's of each run ("exec"), or what follows the marker
+    in a file and the files of the processes made from then on ("marker")."""
+    if split == "marker":
+        return _marked_qemu(paths, texts)
     runs: dict[str, list[tuple[int, list[tuple[int, str, bytes]]]]] = {}
     for path, text in zip(paths, texts, strict=True):
         match = _QEMU_FILE.match(path.name)
@@ -216,7 +236,7 @@ def _stages_qemu(paths: list[Path], texts: list[bytes], staged: bool) -> list[tu
         }
         roots = [pid for pid, _ in files if pid not in children]
         # the bootstrap's file, when the logs say which one it is
-        first = roots[0] if staged and len(roots) == 1 else None
+        first = roots[0] if split and len(roots) == 1 else None
         for pid, calls in files:
             if pid != first:
                 lines += [(name, rest) for _, name, rest in calls]
@@ -256,3 +276,25 @@ def _families(texts: list[bytes]) -> frozenset[str] | None:
                 return None
             found.add(name)
     return frozenset(found)
+
+
+def _marked_qemu(paths: list[Path], texts: list[bytes]) -> list[tuple[str, bytes]]:
+    files = [_calls(text) for text in texts]
+    pids = [int(m[2]) if (m := _QEMU_FILE.match(p.name)) else -1 for p in paths]
+    made_in: dict[int, bool] = {}  # child: made by the program
+    program = [[False] * len(calls) for calls in files]
+    for _ in range(len(files) + 1):  # until nothing changes: files start in any order
+        for f, calls in enumerate(files):
+            on = made_in.get(pids[f], False)
+            for i, (_, name, rest) in enumerate(calls):
+                program[f][i] = on
+                on = on or MARKER in rest
+                result = _RESULT.search(rest)
+                if name in _CHILD and result is not None and on:
+                    made_in[int(result[1])] = True
+    return [
+        (name, rest)
+        for f, calls in enumerate(files)
+        for i, (_, name, rest) in enumerate(calls)
+        if program[f][i]
+    ]

@@ -120,6 +120,12 @@ def _program(profile: Profile, families: list[int] | None, *, stage: bool) -> by
     return program
 
 
+def program_bpf(program: Profile) -> bytes:
+    """The program filter (:func:`buildkit.seccomp.make_program`) as classic BPF: what a
+    zipapp's boot module installs (backends/zipapp_seccomp.py)."""
+    return _program(program, _families(program), stage=True)
+
+
 def arm(source: Path, dest: Path, profile: Profile, program: Profile) -> Slot:
     """Write ``source`` with its slot armed to ``dest``: ``profile`` for the bootstrap
     (it must allow :data:`buildkit.seccomp.INSTALL`), ``program`` for the program it

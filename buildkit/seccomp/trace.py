@@ -90,17 +90,20 @@ def _from_profile(
     return allowed, limited
 
 
-def _has_slot(artifact: Path) -> bool:
-    """Whether ``artifact`` is a native binary with buildkit's seccomp slot (two stages)."""
+def _split(artifact: Path) -> str:
+    """How to tell the program's calls in a recording of ``artifact`` (see
+    :func:`record.recorded`): "exec" for a native binary with buildkit's seccomp slot,
+    "marker" for a zipapp whose boot module marks the program's start, else ""."""
     import lief
 
     from . import slot
 
     with artifact.open("rb") as f:
-        if f.read(4) != b"\x7fELF":
-            return False
+        head = f.read(4)
+    if head != b"\x7fELF":
+        return "marker" if record.MARKER in artifact.read_bytes() else ""
     binary = lief.ELF.parse(str(artifact))
-    return binary is not None and binary.get_section(slot.SECTION) is not None
+    return "exec" if binary is not None and binary.get_section(slot.SECTION) else ""
 
 
 def _load(path: Path) -> recipe_mod.Recipe:
@@ -141,13 +144,13 @@ def trace(
             [strace, "-f", "-qq", "-o", str(logs / "strace"), "--", str(artifact.resolve()), *args],
             stdout=sys.stderr.fileno() if stdout_to_stderr else None,
         )
-        staged = _has_slot(artifact)
-        made = record.recorded(arch, "strace", logs.iterdir(), staged=staged)
+        split = _split(artifact)
+        made = record.recorded(arch, "strace", logs.iterdir(), split=split)
         calls, asked = made.calls, made.families
     extra = set(recipe.hardening.seccomp_allow if recipe.hardening else ())
     # an enforcing binary's program may start programs or fork only when its checks did
     # or the recipe says so: a run that does needs the recipe to say so
-    needs = {c for c, did in (("execve", made.execs), ("fork", made.forks)) if staged and did}
+    needs = {c for c, did in (("execve", made.execs), ("fork", made.forks)) if split and did}
     allowed = set(ALWAYS) | extra
     limited: set[str] | None = None  # the families socket() is limited to (None: any)
     if profile is not None and profile.is_file():

@@ -107,7 +107,7 @@ def _record(tmp_path: Path, bootstrap: Path, program: Path, *args: str) -> recor
     assert strace, "ci/setup installs strace"
     subprocess.run([strace, "-f", "-qq", "-o", logs / "s", "--", bootstrap, program, *args],
                    check=True, capture_output=True)  # fmt: skip
-    return record.recorded("x86_64", "strace", logs.iterdir(), staged=True)
+    return record.recorded("x86_64", "strace", logs.iterdir(), split="exec")
 
 
 def _profiles(made: record.Recording) -> tuple[seccomp.Profile, seccomp.Profile]:

@@ -206,7 +206,7 @@ def test_a_strace_recording_splits_the_bootstrap_from_the_program(tmp_path: Path
     from buildkit.seccomp import record
 
     (tmp_path / "s").write_bytes(STRACE)
-    made = record.recorded("x86_64", "strace", [tmp_path / "s"], staged=True)
+    made = record.recorded("x86_64", "strace", [tmp_path / "s"], split="exec")
     assert {"clone", "execve", "wait4", "unlink", "openat"} <= made.calls
     assert made.program == {"getrandom", "clone3", "socket", "exit", "exit_group"}
     assert not made.execs and not made.forks
@@ -218,7 +218,7 @@ def test_a_strace_recording_splits_the_bootstrap_from_the_program(tmp_path: Path
         b'1003 read(0, "", 1) = 0\n',
     )
     (tmp_path / "s").write_bytes(more)
-    made = record.recorded("x86_64", "strace", [tmp_path / "s"], staged=True)
+    made = record.recorded("x86_64", "strace", [tmp_path / "s"], split="exec")
     assert made.execs and made.forks and {"vfork", "execve", "read"} <= made.program
     # not staged (a zipapp): the whole tree is the program
     flat = record.recorded("x86_64", "strace", [tmp_path / "s"])
@@ -241,7 +241,7 @@ def test_a_qemu_recording_splits_by_file(tmp_path: Path) -> None:
         b"502 socket(PF_INET,SOCK_STREAM,IPPROTO_TCP) = 3\n"
     )
     files = list(tmp_path.iterdir())
-    made = record.recorded("aarch64", "qemu", files, staged=True)
+    made = record.recorded("aarch64", "qemu", files, split="exec")
     assert {"openat", "clone", "execve", "wait4", "getrandom", "socket"} <= made.calls
     assert made.program == {"getrandom", "clone", "socket"}
     assert not made.execs and not made.forks and made.families == {"AF_INET"}
