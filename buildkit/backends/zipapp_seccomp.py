@@ -11,7 +11,8 @@ processes unless they saw a fork, ``clone3`` answered with ENOSYS.
 Two builds make it. The first (empty filter) only marks where the program starts, with a
 ``stat`` of :data:`MARKER`, so that the recording of its checks can tell the program's
 calls from the interpreter's start (:mod:`buildkit.seccomp.record`); the second carries
-the filter compiled from that recording, and the checks run again against it.
+the filter compiled from that recording, and the checks run again against it. The second
+marks the start too, so ``buildkit trace`` can tell them apart in its runs as well.
 
 Where the filter cannot be installed (no ``ctypes`` in the host's Python, a kernel or an
 emulator without seccomp, another architecture than the filter's), the program says so in
@@ -58,11 +59,11 @@ def _seccomp_refuse(why, unavailable):
 
 
 def _seccomp():
-    if not SECCOMP_FILTER:  # the first build: mark where the program starts
-        try:
-            os.stat(__MARKER__)
-        except OSError:
-            pass
+    try:  # mark where the program starts, for a recording (buildkit trace, the checks)
+        os.stat(__MARKER__)
+    except OSError:
+        pass
+    if not SECCOMP_FILTER:  # the first build
         return
     if os.uname().machine != SECCOMP_ARCH:
         return _seccomp_refuse("the filter is for %s, this is %s"

@@ -101,9 +101,27 @@ def _split(artifact: Path) -> str:
     with artifact.open("rb") as f:
         head = f.read(4)
     if head != b"\x7fELF":
-        return "marker" if record.MARKER in artifact.read_bytes() else ""
+        return "marker" if _boot_marks(artifact) else ""
     binary = lief.ELF.parse(str(artifact))
     return "exec" if binary is not None and binary.get_section(slot.SECTION) else ""
+
+
+def _boot_marks(artifact: Path) -> bool:
+    """Whether ``artifact`` is a zipapp whose boot module installs a program filter (and
+    marks where the program starts). Its boot module is read bounded."""
+    import zipfile
+
+    from ..backends import launcher
+
+    try:
+        with zipfile.ZipFile(artifact) as zf:
+            for info in zf.infolist():
+                boot = info.filename.endswith(f"{launcher.BOOT_MODULE}.py")
+                if boot and info.file_size < 1 << 20:
+                    return record.MARKER in zf.read(info)
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return False
 
 
 def _load(path: Path) -> recipe_mod.Recipe:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,21 @@ def test_enforcing_zipapps_install_the_program_filter(
             assert f"{said}: [Errno 1] Operation not permitted" in refused.stdout
         under = _run(app, home, *oci)
         assert under.returncode == 1 and "closed" in under.stdout, (app.name, under.stderr)
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            port = listener.getsockname()[1]
+            opened = subprocess.run(
+                [*oci, app, f"127.0.0.1:{port}", "--json"],
+                capture_output=True, text=True, check=False, cwd=ROOT,
+                env={**os.environ, "HOME": str(home)},
+            )  # fmt: skip
+        assert opened.returncode == 0 and '"open": true' in opened.stdout, opened.stderr
+
+    # buildkit trace tells the program's part of a zipapp's run: a fork needs "fork"
+    traced = buildkit(
+        "trace", recipe, "--out", out, "--artifact", out / NAMES[0], "--json", "--dry-run",
+        "--", "127.0.0.1:1", env={"HOME": str(home), "PORTCHECK_FORK": "1"}, check=False,
+    )  # fmt: skip
+    assert "fork" in json.loads(traced.stdout)["added"], traced.stdout
 
     # a Python without ctypes cannot install the filter: the zipapp says so and stops
     wrapper = tmp_path / "bin"
