@@ -54,6 +54,55 @@ ALWAYS = (
     "sched_yield",
 )
 
+#: Calls that do the same thing through another entry; which one a program makes depends
+#: on the C library that runs it, not on the program: glibc 2.33 and later stat with
+#: newfstatat where glibc 2.31 (Debian 11, Ubuntu 20.04) calls lstat and stat, glibc
+#: 2.34 and later starts threads with clone3 where older ones call clone, musl opens with
+#: open where glibc calls openat. A profile recorded on the build machine must hold on the
+#: bastion's older C library, so a recorded call allows its siblings (those the
+#: architecture has; aarch64 has only the *at forms). None of them gives more than the
+#: call recorded.
+SIBLINGS = (
+    ("stat", "lstat", "fstat", "newfstatat", "statx"),
+    ("open", "openat", "creat"),
+    ("access", "faccessat", "faccessat2"),
+    ("readlink", "readlinkat"),
+    ("mkdir", "mkdirat"),
+    ("unlink", "unlinkat", "rmdir"),
+    ("rename", "renameat", "renameat2"),
+    ("chmod", "fchmodat"),
+    ("chown", "lchown", "fchownat"),
+    ("link", "linkat"),
+    ("symlink", "symlinkat"),
+    ("utime", "utimes", "futimesat", "utimensat"),
+    ("dup2", "dup3"),
+    ("pipe", "pipe2"),
+    ("poll", "ppoll"),
+    ("select", "pselect6"),
+    ("epoll_wait", "epoll_pwait"),
+    ("epoll_create", "epoll_create1"),
+    ("eventfd", "eventfd2"),
+    ("signalfd", "signalfd4"),
+    ("inotify_init", "inotify_init1"),
+    ("getdents", "getdents64"),
+    ("wait4", "waitid"),
+    ("accept", "accept4"),
+    ("getrlimit", "setrlimit", "prlimit64"),
+    ("nanosleep", "clock_nanosleep"),
+    ("time", "gettimeofday", "clock_gettime"),
+    ("clone", "clone3"),
+)
+
+
+def with_siblings(calls: Iterable[str]) -> set[str]:
+    """``calls`` and the siblings (:data:`SIBLINGS`) of each."""
+    found = set(calls)
+    for group in SIBLINGS:
+        if found & set(group):
+            found |= set(group)
+    return found
+
+
 #: What an enforcing binary calls to install its filters: the release's profile for it,
 #: and the bootstrap's filter (under which the program installs its own), allow them.
 INSTALL = ("prctl", "seccomp")
@@ -196,7 +245,7 @@ def make(
     asked socket() and socketpair() for (None: unknown, socket() is not limited)."""
     made = frozenset(c for calls in recorded.values() for c in calls)
     extra = tuple(extra)
-    wanted = made | set(ALWAYS) | {e for e in extra if family_number(e) is None}
+    wanted = with_siblings(made | set(ALWAYS) | {e for e in extra if family_number(e) is None})
     calls = tuple(sorted(c for c in wanted if libseccomp.number(arch, c) is not None))
     # what the checks made beyond ALWAYS: the part that does not change from run to run
     own = tuple(sorted(made - set(ALWAYS)))
@@ -227,7 +276,7 @@ def make_program(
     made = frozenset(made)
     execs = execs or any(e in EXECS for e in extra)
     forks = forks or any(e in FORKS for e in extra)
-    wanted = set(made) | set(ALWAYS) | {e for e in extra if family_number(e) is None}
+    wanted = with_siblings(made | set(ALWAYS) | {e for e in extra if family_number(e) is None})
     if not execs:
         wanted -= set(EXECS)
     if not forks:

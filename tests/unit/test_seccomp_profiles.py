@@ -276,3 +276,18 @@ def test_trace_refuses_a_profile_that_is_not_one_naming_it(tmp_path: Path, conte
     profile.write_bytes(content)
     with pytest.raises(InputError, match=r"--profile .*x\.seccomp\.json is not an OCI seccomp"):
         _from_profile(profile, set(), set())
+
+
+def test_a_recorded_call_allows_what_an_older_c_library_makes_instead() -> None:
+    # glibc 2.36 stats with newfstatat and starts threads with clone3; glibc 2.31 (the
+    # bastion's Debian 11) calls lstat and clone for the same
+    profile = seccomp.make("x86_64", {"checks": ["newfstatat", "clone3", "openat"]})
+    assert {"lstat", "stat", "fstat", "clone", "open"} <= set(profile.calls)
+    program = seccomp.make_program("x86_64", ["newfstatat", "clone3"], execs=False, forks=False)
+    assert "lstat" in program.calls and "clone" in program.calls
+    assert "clone3" not in program.calls and "execve" not in program.calls
+    # aarch64 has only the *at forms: the others are left out, not refused
+    arm = seccomp.make("aarch64", {"checks": ["newfstatat"]})
+    assert "lstat" not in arm.calls and "newfstatat" in arm.calls
+    # a sibling never gives another capability: nothing new beyond the group
+    assert set(seccomp.with_siblings(["read"])) == {"read"}
