@@ -55,7 +55,8 @@ class Plan:
     python: str
     backend: Backend
     options: dict[str, str]
-    #: a zipapp's program filter (hex), for its second build (see _arm_filters)
+    #: a zipapp's program filter (zipapp_seccomp.ProgramFilter.encode()), for its second
+    #: build (see _arm_filters)
     seccomp_filter: str = ""
 
     def artifact_name(self, recipe: Recipe) -> str:
@@ -192,7 +193,7 @@ def _warn_unfiltered(recipe: Recipe, built: list[tuple[Path, ArtifactRecord]]) -
         )
 
 
-#: Builds a zipapp again with its program filter (artifact name, filter in hex).
+#: Builds a zipapp again with its program filter (artifact name, ProgramFilter.encode()).
 Rebuild = Callable[[str, str], tuple[Path, ArtifactRecord, BuiltArtifact]]
 
 
@@ -223,6 +224,7 @@ def _arm_filters(
     filters). A native binary's two filters are written into its seccomp slot in place; a
     zipapp is built again with its program filter in its boot module
     (backends/zipapp_seccomp.py). The armed file is the artifact from here on."""
+    from .backends.zipapp_seccomp import ProgramFilter
     from .seccomp import slot
 
     work.mkdir(parents=True, exist_ok=True)
@@ -246,9 +248,13 @@ def _arm_filters(
         if program is None:
             raise CheckFailed(f"{record.name}: its checks' calls were not recorded in stages")
         if own == "boot":
-            again_path, again_record, rebuilt[record.name] = rebuild(
-                record.name, slot.program_bpf(program).hex()
+            carried = ProgramFilter(
+                bpf=slot.program_bpf(program).hex(),
+                calls=len(program.calls),
+                execs=program.may_exec(),
+                forks=not program.threads_only,
             )
+            again_path, again_record, rebuilt[record.name] = rebuild(record.name, carried.encode())
             armed.append((again_path, again_record))
             log.info(
                 "%s: built again with its program's seccomp filter (%d calls, %s, %s)",

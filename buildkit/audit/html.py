@@ -80,7 +80,7 @@ _CLASS = {
     State.NOT_APPLICABLE: "na",
     State.UNKNOWN: "unknown",
 }
-_COLUMNS = {"elf": ELF_CHECKS, "mach-o": MACHO_CHECKS}
+_COLUMNS = {"elf": ELF_CHECKS, "mach-o": MACHO_CHECKS, "python": ("seccomp",)}
 
 
 def _columns(fmt: str, rows: list[FileReport]) -> tuple[tuple[str, ...], tuple[str, ...]]:

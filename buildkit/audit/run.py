@@ -25,9 +25,10 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from ..fsutil import sha256_file
+from . import zipboot
 from .components import classify
 from .findings import NO_FILTER, Check, FileReport, State, unparseable
-from .walk import Native, NotAudited, Problem, onefile_members, walk
+from .walk import Boot, Native, NotAudited, Problem, onefile_members, walk
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +309,10 @@ def audit_paths(
                 yield item
             elif isinstance(item, Problem):
                 problems.append(item)
+            elif isinstance(item, Boot):
+                order.append(item.artifact)
+                if (row := zipboot.report(item.text, item.path, item.artifact)) is not None:
+                    reports.append(row)
             else:
                 skipped.append(item)
 

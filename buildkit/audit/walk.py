@@ -24,6 +24,7 @@ from typing import BinaryIO
 from .. import onefile
 from ..fsutil import ZIP_ERRORS, file_kind
 from ..onefile import Payload
+from . import zipboot
 from .components import Context, tar_context, zip_context
 from .onefile import context as onefile_context
 
@@ -75,12 +76,21 @@ class Problem:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Boot:
+    """A buildkit zipapp's boot module (see :mod:`.zipboot`): read, never run."""
+
+    path: str
+    artifact: str
+    text: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
 class NotAudited:
     path: str
     reason: str
 
 
-Item = Native | Problem | NotAudited
+Item = Native | Problem | NotAudited | Boot
 
 
 def native_format(head: bytes) -> str | None:
@@ -287,6 +297,10 @@ def _zip(path: Path, artifact: str) -> Iterator[Item]:
         for info in infos:
             shown = f"{artifact}!{show(info.filename)}"
             try:
+                if zipboot.is_boot(info.filename) and info.file_size <= zipboot.MAX:
+                    with zf.open(info) as member:
+                        yield Boot(path=shown, artifact=artifact, text=member.read(zipboot.MAX))
+                    continue
                 with zf.open(info) as member:
                     fmt = native_format(member.read(8))
                     if fmt is None:

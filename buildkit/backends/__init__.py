@@ -28,8 +28,8 @@ class BuildJob:
     settings: Mapping[str, str]  # as returned by Backend.settings (recorded in build info)
     info_digest: str  # sha256 of the build info: every input that decides the output
     cache: Cache
-    #: a zipapp's program filter, hex (settings["seccomp"] == "boot"; empty in the first
-    #: build, which only marks where the program starts: see zipapp_seccomp.py)
+    #: a zipapp's program filter, zipapp_seccomp.ProgramFilter.encode() (settings["seccomp"]
+    #: == "boot"; empty in the first build, which only marks where the program starts)
     seccomp_filter: str = ""
 
 

@@ -143,8 +143,9 @@ def boot_module(
 ) -> str:
     """The boot module of a zipapp for CPython ``python`` (X.Y); ``or_newer``: it may
     run on later versions too (every wheel in it does); ``seccomp``: (architecture,
-    program filter in hex) to install before the entry point is imported (an empty
-    filter: only mark where the program starts, see :mod:`.zipapp_seccomp`)."""
+    program filter as ``ProgramFilter.encode()`` gives it) to install before the entry
+    point is imported (empty: only mark where the program starts, see
+    :mod:`.zipapp_seccomp`)."""
     from . import zipapp_seccomp
 
     module, _, attrs = entry.partition(":")

@@ -24,15 +24,46 @@ release's own profile.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 #: The path the first build's boot module stats where the program starts (never exists).
 MARKER = "/buildkit-seccomp/the-program-starts-here"
 #: seccomp(2)'s number per architecture (the asm-generic table for aarch64).
 _SECCOMP_NR = {"x86_64": 317, "aarch64": 277}
 
+
+@dataclass(frozen=True, kw_only=True)
+class ProgramFilter:
+    """The program filter a zipapp's second build carries, and what it allows (for the
+    audit, which reads the boot module's constants)."""
+
+    bpf: str  # classic BPF, 16 hex digits per instruction
+    calls: int
+    execs: bool  # it may start programs
+    forks: bool  # it may make processes
+
+    def encode(self) -> str:
+        """As the build passes it on (``BuildJob.seccomp_filter``)."""
+        return json.dumps(
+            {"bpf": self.bpf, "calls": self.calls, "execs": self.execs, "forks": self.forks},
+            sort_keys=True,
+        )
+
+    @classmethod
+    def decode(cls, text: str) -> ProgramFilter:
+        doc = json.loads(text)
+        return cls(bpf=str(doc["bpf"]), calls=int(doc["calls"]), execs=doc["execs"] is True,
+                   forks=doc["forks"] is True)  # fmt: skip
+
+
 _TEMPLATE = """
 SECCOMP_ARCH = __ARCH__
 SECCOMP_NR = __NR__
 SECCOMP_FILTER = __FILTER__  # the program filter, 16 hex digits per BPF instruction
+SECCOMP_CALLS = __CALLS__  # what it allows, for the audit
+SECCOMP_EXECS = __EXECS__
+SECCOMP_FORKS = __FORKS__
 
 
 def _seccomp_refuse(why, unavailable):
@@ -99,12 +130,16 @@ def _seccomp():
 """
 
 
-def boot_block(arch: str, filter_hex: str) -> str:
-    """The boot module's seccomp part: ``filter_hex`` the program filter compiled for
-    ``arch`` (empty: only mark where the program starts)."""
+def boot_block(arch: str, program: str) -> str:
+    """The boot module's seccomp part: ``program`` the program filter for ``arch``
+    (:meth:`ProgramFilter.encode`; empty: only mark where the program starts)."""
+    found = ProgramFilter.decode(program) if program else None
     return (
         _TEMPLATE.replace("__ARCH__", repr(arch))
         .replace("__NR__", str(_SECCOMP_NR[arch]))
-        .replace("__FILTER__", repr(filter_hex))
+        .replace("__FILTER__", repr(found.bpf if found else ""))
+        .replace("__CALLS__", str(found.calls if found else 0))
+        .replace("__EXECS__", repr(bool(found and found.execs)))
+        .replace("__FORKS__", repr(bool(found and found.forks)))
         .replace("__MARKER__", repr(MARKER))
     )

@@ -51,6 +51,24 @@ def _run(
     )  # fmt: skip
 
 
+def _the_audit_reports_each_boot_filter(out: Path) -> None:
+    # the audit reads each boot module: one row per zipapp, in every report format
+    report = json.loads((out / "portcheck-1.0.0.hardening.json").read_text())
+    boots = [f for f in report["files"] if f["path"].endswith("__buildkit_boot__.py")]
+    assert sorted(f["artifact"] for f in boots) == sorted(NAMES), report["files"]
+    for row in boots:
+        evidence = row["checks"]["seccomp"]["evidence"]
+        assert row["checks"]["seccomp"]["state"] == "pass", evidence
+        assert "program's own filter" in evidence and "starts no program, threads only" in evidence
+    assert any(v["check"] == "seccomp" and v["outcome"] == "pass"
+               for v in report["policy"]["verdicts"])  # fmt: skip
+    assert "boot module" in (out / "portcheck-1.0.0.hardening.html").read_text()
+    # the markdown summary and SARIF list failures only: the gate passed, none here
+    assert "passed" in (out / "portcheck-1.0.0.hardening.md").read_text()
+    sarif = json.loads((out / "portcheck-1.0.0.hardening.sarif").read_text())
+    assert not [r for run in sarif["runs"] for r in run["results"] if "seccomp" in r["ruleId"]]
+
+
 def test_enforcing_zipapps_install_the_program_filter(
     recipe_copy: Any, tmp_path: Path, cache_dir: Path
 ) -> None:
@@ -87,6 +105,8 @@ def test_enforcing_zipapps_install_the_program_filter(
                 env={**os.environ, "HOME": str(home)},
             )  # fmt: skip
         assert opened.returncode == 0 and '"open": true' in opened.stdout, opened.stderr
+
+    _the_audit_reports_each_boot_filter(out)
 
     # buildkit trace tells the program's part of a zipapp's run: a fork needs "fork"
     traced = buildkit(
