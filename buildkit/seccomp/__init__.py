@@ -38,6 +38,9 @@ MODES = ("off", "record", "enforce")
 #: and the memory calls of the C allocator (whether realloc moves a block with mremap, or
 #: returns memory with madvise or munmap, depends on the address layout, which differs at
 #: every start): one run makes them and the next not, and a profile must not depend on it.
+#: And ``rseq``: glibc 2.35 and later registers every thread with it, which QEMU's user
+#: mode does not log for a program started by another; denied, portcheck's arm64 binary
+#: died with SIGTRAP on an aarch64 kernel. It only registers a per-thread area.
 ALWAYS = (
     "brk",
     "execve",
@@ -50,6 +53,7 @@ ALWAYS = (
     "mremap",
     "munmap",
     "restart_syscall",
+    "rseq",
     "rt_sigreturn",
     "sched_yield",
 )
