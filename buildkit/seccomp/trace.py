@@ -108,16 +108,16 @@ def _split(artifact: Path) -> str:
 
 def _boot_marks(artifact: Path) -> bool:
     """Whether ``artifact`` is a zipapp whose boot module installs a program filter (and
-    marks where the program starts). Its boot module is read bounded."""
+    marks where the program starts). Its boot module is found and read bounded as the
+    audit finds it (:mod:`buildkit.audit.zipboot`)."""
     import zipfile
 
-    from ..backends import launcher
+    from ..audit import zipboot
 
     try:
         with zipfile.ZipFile(artifact) as zf:
             for info in zf.infolist():
-                boot = info.filename.endswith(f"{launcher.BOOT_MODULE}.py")
-                if boot and info.file_size < 1 << 20:
+                if zipboot.is_boot(info.filename) and info.file_size <= zipboot.MAX:
                     return record.MARKER in zf.read(info)
     except (OSError, zipfile.BadZipFile):
         return False
